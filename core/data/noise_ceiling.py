@@ -1,0 +1,70 @@
+"""Noise ceilings the NSD way: ncsnr from repeated trials, and NC from ncsnr.
+
+NSD defines, per target, ``ncsnr = signal_sd / noise_sd`` of single-trial responses that were
+z-scored within session. With ``n`` trials averaged per image the noise ceiling (fraction of
+variance explainable) is ``NC = ncsnr^2 / (ncsnr^2 + 1/n)``; with mixed repetition counts (A images
+seen 3 times, B twice, C once) ``1/n`` becomes ``(A/3 + B/2 + C) / (A + B + C)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ncsnr_from_trials(trials: np.ndarray) -> np.ndarray:
+    """Estimate ncsnr from repeated trials, as NSD does.
+
+    Parameters
+    ----------
+    trials : array of shape (n_images, n_repeats, n_targets)
+        Single-trial responses, each target z-scored over all trials (NSD z-scores per session).
+
+    Returns
+    -------
+    ncsnr : array of shape (n_targets,), float32
+        ``sqrt(max(1 - noise_var, 0)) / sqrt(noise_var)`` where ``noise_var`` is the mean over
+        images of the across-repetition variance (ddof=1).
+    """
+    trials = np.asarray(trials, dtype=np.float64)
+    if trials.ndim != 3 or trials.shape[1] < 2:
+        raise ValueError(f"trials must be (n_images, n_repeats >= 2, n_targets), got {trials.shape}")
+    flat = trials.reshape(-1, trials.shape[2])
+    z = (flat - flat.mean(0)) / np.maximum(flat.std(0), 1e-12)
+    z = z.reshape(trials.shape)
+    noise_var = z.var(axis=1, ddof=1).mean(axis=0)
+    signal_var = np.maximum(1.0 - noise_var, 0.0)
+    return (np.sqrt(signal_var) / np.sqrt(np.maximum(noise_var, 1e-12))).astype(np.float32)
+
+
+def effective_inverse_repeats(n_repeats: float | np.ndarray) -> float:
+    """The ``1/n`` term of the NC formula for one or mixed repetition counts.
+
+    Parameters
+    ----------
+    n_repeats : float or array of shape (n_images,)
+        Trials averaged per image; an array gives ``mean(1 / n_i)``, which equals NSD's
+        ``(A/3 + B/2 + C) / (A + B + C)``.
+    """
+    n = np.asarray(n_repeats, dtype=np.float64)
+    if n.size == 0 or (n <= 0).any():
+        raise ValueError("n_repeats must be positive and non-empty")
+    return float(np.mean(1.0 / n))
+
+
+def noise_ceiling_from_ncsnr(ncsnr: np.ndarray, n_repeats: float | np.ndarray = 3.0) -> np.ndarray:
+    """Noise ceiling as a fraction of variance (0..1) from ncsnr.
+
+    Parameters
+    ----------
+    ncsnr : array of shape (n_targets,)
+    n_repeats : float or array of shape (n_images,)
+        Trials averaged per test image (see :func:`effective_inverse_repeats`).
+
+    Returns
+    -------
+    nc : array of shape (n_targets,), float32
+        ``ncsnr^2 / (ncsnr^2 + 1/n)``; multiply by 100 for NSD's NC%.
+    """
+    s2 = np.asarray(ncsnr, dtype=np.float64) ** 2
+    inv_n = effective_inverse_repeats(n_repeats)
+    return (s2 / (s2 + inv_n)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Orchestration: the command line, grid runs, background jobs and progress."""

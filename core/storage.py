@@ -1,0 +1,89 @@
+"""Pickle-free, atomic file I/O and JSON manifests shared by every artifact writer."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ArtifactError(RuntimeError):
+    """An artifact on disk is missing, corrupt or does not match what was asked for."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    atomic_write_bytes(Path(path), json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+
+def read_json(path: Path) -> Any:
+    """Read JSON, raising :class:`ArtifactError` naming the file when missing or corrupt."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing file: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"corrupt JSON in {path}: {exc}") from exc
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Atomically save arrays to an uncompressed ``.npz`` (no object arrays allowed)."""
+    for name, arr in arrays.items():
+        if np.asarray(arr).dtype == object:
+            raise TypeError(f"array {name!r} has dtype object; refusing to save (would need pickle)")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Load every array of an ``.npz`` with ``allow_pickle=False``.
+
+    Raises
+    ------
+    ArtifactError
+        When the file is missing or cannot be read as an npz.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError, EOFError
+        raise ArtifactError(f"corrupt array file {path}: {exc}") from exc
+
+
+def array_to_bytes(array: np.ndarray) -> bytes:
+    """Encode one array as ``.npy`` bytes (no pickle)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def array_from_bytes(data: bytes) -> np.ndarray:
+    """Decode ``.npy`` bytes written by :func:`array_to_bytes` (no pickle)."""
+    return np.load(io.BytesIO(data), allow_pickle=False)
