@@ -53,7 +53,9 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Atomically save arrays to an uncompressed ``.npz`` (no object arrays allowed)."""
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
-            raise TypeError(f"array {name!r} has dtype object; refusing to save (would need pickle)")
+            raise TypeError(
+                f"array {name!r} has dtype object; refusing to save (would need pickle)"
+            )
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(Path(path), buf.getvalue())

@@ -27,7 +27,9 @@ def ncsnr_from_trials(trials: np.ndarray) -> np.ndarray:
     """
     trials = np.asarray(trials, dtype=np.float64)
     if trials.ndim != 3 or trials.shape[1] < 2:
-        raise ValueError(f"trials must be (n_images, n_repeats >= 2, n_targets), got {trials.shape}")
+        raise ValueError(
+            f"trials must be (n_images, n_repeats >= 2, n_targets), got {trials.shape}"
+        )
     flat = trials.reshape(-1, trials.shape[2])
     z = (flat - flat.mean(0)) / np.maximum(flat.std(0), 1e-12)
     z = z.reshape(trials.shape)

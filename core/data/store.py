@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from core.data.dataset import DatasetError, RoiFamily, SubjectData, TargetGeometry, TargetSet
-from core.storage import ArtifactError, atomic_write_bytes, load_npz, read_json, save_npz, write_json
+from core.storage import (
+    ArtifactError,
+    atomic_write_bytes,
+    load_npz,
+    read_json,
+    save_npz,
+    write_json,
+)
 
 ENCODINGS = ("float32", "float16", "int8-scaled")
 
@@ -75,7 +82,8 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
             "encoding": encoding,
             "surface": t.geometry.surface if t.geometry is not None else None,
             "roi_families": {
-                name: {str(k): v for k, v in fam.names.items()} for name, fam in t.roi_families.items()
+                name: {str(k): v for k, v in fam.names.items()}
+                for name, fam in t.roi_families.items()
             },
         },
     )
