@@ -9,31 +9,49 @@ seen 3 times, B twice, C once) ``1/n`` becomes ``(A/3 + B/2 + C) / (A + B + C)``
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 
-def ncsnr_from_trials(trials: np.ndarray) -> np.ndarray:
+def ncsnr_from_trials(trials: np.ndarray, image_index: np.ndarray | None = None) -> np.ndarray:
     """Estimate ncsnr from repeated trials, as NSD does.
 
     Parameters
     ----------
-    trials : array of shape (n_images, n_repeats, n_targets)
-        Single-trial responses, each target z-scored over all trials (NSD z-scores per session).
+    trials : array of shape (n_images, n_repeats, n_targets) or (n_trials, n_targets)
+        Single-trial responses, each target z-scored (NSD z-scores within session). The 2-D form
+        allows mixed repetition counts and needs ``image_index``.
+    image_index : array of shape (n_trials,), optional
+        Image of each trial (2-D form only).
 
     Returns
     -------
     ncsnr : array of shape (n_targets,), float32
-        ``sqrt(max(1 - noise_var, 0)) / sqrt(noise_var)`` where ``noise_var`` is the mean over
-        images of the across-repetition variance (ddof=1).
+        ``sqrt(max(1 - noise_var, 0)) / sqrt(noise_var)``, where ``noise_var`` is the pooled
+        within-image variance (ddof=1) over images with at least two trials.
     """
     trials = np.asarray(trials, dtype=np.float64)
-    if trials.ndim != 3 or trials.shape[1] < 2:
-        raise ValueError(
-            f"trials must be (n_images, n_repeats >= 2, n_targets), got {trials.shape}"
-        )
-    flat = trials.reshape(-1, trials.shape[2])
-    z = (flat - flat.mean(0)) / np.maximum(flat.std(0), 1e-12)
-    z = z.reshape(trials.shape)
-    noise_var = z.var(axis=1, ddof=1).mean(axis=0)
+    if trials.ndim == 3:
+        n_img, n_rep, n_t = trials.shape
+        if n_rep < 2:
+            raise ValueError(f"need >= 2 repeats per image, got trials of shape {trials.shape}")
+        image_index = np.repeat(np.arange(n_img), n_rep)
+        trials = trials.reshape(n_img * n_rep, n_t)
+    elif trials.ndim != 2 or image_index is None or len(image_index) != trials.shape[0]:
+        raise ValueError("2-D trials need an image_index of one entry per trial")
+    image_index = np.asarray(image_index)
+    z = (trials - trials.mean(0)) / np.maximum(trials.std(0), 1e-12)
+    _, inverse, counts = np.unique(image_index, return_inverse=True, return_counts=True)
+    indicator = sparse.csr_matrix(
+        (np.ones(inverse.size), (inverse, np.arange(inverse.size))),
+        shape=(counts.size, inverse.size),
+    )
+    sums = indicator @ z
+    means = sums / counts[:, None]
+    resid_ss = ((z - means[inverse]) ** 2).sum(0)
+    dof = int((counts - 1).sum())
+    if dof == 0:
+        raise ValueError("no image has two or more trials: ncsnr cannot be estimated")
+    noise_var = resid_ss / dof
     signal_var = np.maximum(1.0 - noise_var, 0.0)
     return (np.sqrt(signal_var) / np.sqrt(np.maximum(noise_var, 1e-12))).astype(np.float32)
 

@@ -1,0 +1,133 @@
+"""Opening the built demo world as a :class:`~core.data.dataset.Dataset`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from core.data.dataset import Dataset, DatasetError
+from core.data.demo.build import default_demo_root
+from core.data.store import load_subject
+from core.storage import ArtifactError, load_npz, read_json
+
+
+class DemoStimuli:
+    """The demo's stimulus images (PNG files read on demand) and their known content.
+
+    Parameters
+    ----------
+    root : Path
+        The demo folder.
+    ids : array of shape (n_images,), int64
+    """
+
+    def __init__(self, root: Path, ids: np.ndarray) -> None:
+        self.root = Path(root)
+        self.ids = ids
+
+    def image_path(self, stimulus_id: int) -> Path:
+        return self.root / "stimuli" / "images" / f"{int(stimulus_id):05d}.png"
+
+    def load_image(self, stimulus_id: int) -> Image.Image:
+        """Read one stimulus as RGB; a missing or corrupt file is an :class:`ArtifactError`."""
+        if int(stimulus_id) not in self._id_set:
+            raise DatasetError(f"unknown demo stimulus id {stimulus_id!r} (0..{len(self.ids) - 1})")
+        path = self.image_path(stimulus_id)
+        if not path.exists():
+            raise ArtifactError(
+                f"missing stimulus image {path}; rebuild with `python -m core demo build`"
+            )
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGB")
+        except OSError as exc:
+            raise ArtifactError(f"corrupt stimulus image {path}: {exc}") from exc
+
+    @cached_property
+    def _id_set(self) -> set[int]:
+        return {int(i) for i in self.ids}
+
+    def attributes(self) -> pd.DataFrame:
+        """Structured ground truth, indexed by stimulus id."""
+        return _read_parquet(self.root / "stimuli" / "attributes.parquet").set_index("stimulus_id")
+
+    def answers(self) -> pd.DataFrame:
+        """Reference answers: columns stimulus_id, instruction_id, answer."""
+        return _read_parquet(self.root / "stimuli" / "answers.parquet")
+
+    def dense_labels(self) -> np.ndarray:
+        """(n_images, 16, 16) uint8 class ids."""
+        return _read_npy(self.root / "stimuli" / "dense_labels.npy")
+
+    def low_level(self) -> np.ndarray:
+        """(n_images, 19) float32 low-level statistics."""
+        return _read_npy(self.root / "stimuli" / "low_level.npy")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise ArtifactError(f"missing file: {path}")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:
+        raise ArtifactError(f"corrupt table {path}: {exc}") from exc
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise ArtifactError(f"missing file: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise ArtifactError(f"corrupt array file {path}: {exc}") from exc
+
+
+def demo_info(root: Path | None = None) -> dict:
+    """The build record (dataset.json) of the demo at ``root``."""
+    root = Path(root) if root is not None else default_demo_root()
+    if not root.exists():
+        raise DatasetError(
+            f"the demo world is not built at {root}; run `python -m core demo build`"
+        )
+    info = read_json(root / "dataset.json")
+    if info.get("kind") != "demo":
+        raise DatasetError(f"{root / 'dataset.json'} does not describe a demo world")
+    return info
+
+
+def open_demo(name: str = "demo", path: str | Path | None = None, **_: object) -> Dataset:
+    """Open the built demo world.
+
+    Raises
+    ------
+    DatasetError
+        When it is not built (the message says how to build it).
+    ArtifactError
+        When its files are missing or corrupt (the message names the file).
+    """
+    root = Path(path) if path else default_demo_root()
+    info = demo_info(root)
+    ids = np.arange(info["n_images"], dtype=np.int64)
+
+    def loader(subject: str):
+        return load_subject(root / "subjects" / subject)
+
+    return Dataset(
+        name=name,
+        kind="demo",
+        simulated=True,
+        stimuli=DemoStimuli(root, ids),
+        subject_names=list(info["subjects"]),
+        loader=loader,
+        metadata=info,
+    )
+
+
+def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:
+    """The planted truth of a simulated subject (planted_ncsnr, driver per target)."""
+    root = Path(root) if root is not None else default_demo_root()
+    return load_npz(root / "subjects" / subject / "truth.npz")
