@@ -1,0 +1,138 @@
+"""Adapters per model family, and :func:`load_adapter` (detects the family, loads weights or a
+random-init twin on the chosen device and dtype)."""
+
+from __future__ import annotations
+
+import importlib
+
+from core.models.adapters.base import Adapter, GenerationOptions, Response
+from core.models.registry import ModelError, ModelSpec, read_config, resolve
+
+#: family -> "module:Class"
+FAMILIES: dict[str, str] = {
+    "llava": "core.models.adapters.llava:LlavaAdapter",
+    "instructblip": "core.models.adapters.instructblip:InstructBlipAdapter",
+    "idefics": "core.models.adapters.idefics:IdeficsAdapter",
+    "idefics3": "core.models.adapters.idefics3:Idefics3Adapter",
+    "qwen2_vl": "core.models.adapters.qwen2vl:Qwen2VLAdapter",
+    "mplug_owl": "core.models.adapters.mplug_owl:MplugOwlAdapter",
+    "vit": "core.models.adapters.vit:VitAdapter",
+    "clip": "core.models.adapters.clip:ClipAdapter",
+    "generic": "core.models.adapters.generic:GenericAdapter",
+}
+
+#: config.json model_type -> family
+MODEL_TYPES: dict[str, str] = {
+    "llava": "llava",
+    "instructblip": "instructblip",
+    "idefics": "idefics",
+    "idefics2": "idefics3",
+    "idefics3": "idefics3",
+    "smolvlm": "idefics3",
+    "qwen2_vl": "qwen2_vl",
+    "qwen2_5_vl": "qwen2_vl",
+    "mplug-owl": "mplug_owl",
+    "mplug_owl": "mplug_owl",
+    "vit": "vit",
+    "clip": "clip",
+}
+
+
+def detect_family(spec: ModelSpec) -> str:
+    """The adapter family of a model: the spec's own, else from ``config.json``'s model_type."""
+    if spec.family:
+        if spec.family not in FAMILIES:
+            raise ModelError(f"unknown family {spec.family!r}; known: {', '.join(FAMILIES)}")
+        return spec.family
+    model_type = read_config(spec).get("model_type", "")
+    return MODEL_TYPES.get(model_type, "generic")
+
+
+def adapter_class(family: str) -> type[Adapter]:
+    module, cls = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_adapter(
+    name: str | ModelSpec, device: str = "auto", dtype: str | None = None
+) -> Adapter:
+    """Open a model by registry name, hub id or folder (``"random:<name>"`` for its twin).
+
+    Parameters
+    ----------
+    name : str or ModelSpec
+    device : {"auto", "cpu", "cuda", "mps"}
+    dtype : {"auto", "bfloat16", "float16", "float32"} or None
+        Default: bfloat16 on CUDA, float32 otherwise.
+
+    Raises
+    ------
+    ModelError
+        Unknown name, missing folder, weights not available offline, or remote code not opted in.
+    """
+    import torch
+
+    from core.models.device import choose_device, choose_dtype
+
+    spec = resolve(name)
+    family = detect_family(spec)
+    if family == "mplug_owl":
+        from core.models.adapters.mplug_owl import check_opt_in
+
+        check_opt_in(spec)
+    elif spec.trust_remote_code and not spec.revision:
+        raise ModelError(f"{spec.name!r}: trust_remote_code needs a pinned revision")
+    cls = adapter_class(family)
+    dev = choose_device(device)
+    torch_dtype = choose_dtype(dev, dtype)
+    model_cls = cls.model_class()
+    common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+    try:
+        processor = cls.load_processor(spec)
+        if spec.random_init:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(spec.source, **common)
+            torch.manual_seed(spec.seed)
+            model = _with_attention(
+                lambda attn: model_cls.from_config(
+                    config, attn_implementation=attn, dtype=torch_dtype, **_rc(spec)
+                )
+            )
+        else:
+            model = _with_attention(
+                lambda attn: model_cls.from_pretrained(
+                    spec.source, attn_implementation=attn, dtype=torch_dtype, **common
+                )
+            )
+    except ModelError:
+        raise
+    except OSError as exc:
+        raise ModelError(
+            f"cannot load {spec.name!r} from {spec.source!r} offline: {exc}. Save the model to a "
+            "local folder and register it, or fill the Hugging Face cache."
+        ) from exc
+    model = model.to(dev).eval()
+    return cls(spec, model, processor, dev, torch_dtype)
+
+
+def _rc(spec: ModelSpec) -> dict:
+    return {"trust_remote_code": True} if spec.trust_remote_code else {}
+
+
+def _with_attention(build):
+    """Build with sdpa attention, falling back to eager where a model does not support it."""
+    try:
+        return build("sdpa")
+    except (ValueError, NotImplementedError):
+        return build("eager")
+
+
+__all__ = [
+    "Adapter",
+    "GenerationOptions",
+    "Response",
+    "FAMILIES",
+    "detect_family",
+    "load_adapter",
+]

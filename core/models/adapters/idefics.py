@@ -1,0 +1,33 @@
+"""IDEFICS v1 (e.g. idefics-9b-instruct): images enter through gated cross-attention.
+
+Prompt (the model card's instruct format): ``["User: {q}", image, "<end_of_utterance>",
+"\\nAssistant:"]``. The instruction precedes the image, so there is no shared prefix to reuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PIL import Image
+
+from core.models.adapters.base import Adapter
+
+
+class IdeficsAdapter(Adapter):
+    family = "idefics"
+
+    @classmethod
+    def model_class(cls):
+        from transformers import IdeficsForVisionText2Text
+
+        return IdeficsForVisionText2Text
+
+    def prompt(self, instruction: str) -> list:
+        return [f"User: {instruction}", None, "<end_of_utterance>", "\nAssistant:"]
+
+    def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
+        filled = [[im if part is None else part for part in p] for im, p in zip(images, prompts)]
+        return dict(self.processor(text=filled, padding=True, return_tensors="pt"))
+
+    def prompt_length(self, instruction: str) -> int:
+        return super().prompt_length(instruction)

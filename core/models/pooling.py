@@ -1,0 +1,96 @@
+"""Response embeddings from ``generate`` hidden states: mean (or last) over generated tokens.
+
+``model.generate(..., output_hidden_states=True, return_dict_in_generate=True)`` returns
+``hidden_states`` as a tuple over generation steps; step 0 holds the prompt (``n_layers + 1`` tensors of
+shape (batch, prompt_len, d)), and step ``t >= 1`` holds the forward pass of generated token ``t - 1``
+(tensors of shape (batch, 1, d)). The last generated token is never fed back, so an item that generated
+``n`` tokens (its end-of-sequence token included) has ``n - 1`` response states: steps ``1 .. n - 1``.
+Step 0 (prompt and image positions) is excluded, and in a batch each item counts only its own steps,
+never the padding after its end of sequence, so batched and one-by-one results agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+POOLINGS = ("mean", "last")
+
+
+def generated_lengths(new_tokens, eos_ids: Sequence[int]) -> np.ndarray:
+    """Number of tokens each item really generated, its first end-of-sequence token included.
+
+    Parameters
+    ----------
+    new_tokens : tensor of shape (batch, n_steps), int
+        The generated part of ``generate``'s ``sequences``.
+    eos_ids : sequence of int
+        End-of-sequence token ids.
+
+    Returns
+    -------
+    lengths : array of shape (batch,), int64
+        Between 1 and ``n_steps``.
+    """
+    import torch
+
+    tokens = new_tokens.detach().cpu()
+    n_steps = tokens.shape[1]
+    if not eos_ids or n_steps == 0:
+        return np.full(tokens.shape[0], n_steps, dtype=np.int64)
+    is_eos = torch.isin(tokens, torch.tensor(list(eos_ids), dtype=tokens.dtype))
+    first = torch.where(is_eos.any(1), is_eos.float().argmax(1) + 1, torch.tensor(n_steps))
+    return first.numpy().astype(np.int64)
+
+
+def pool_hidden_states(
+    hidden_states, lengths: np.ndarray, layers: Sequence[int], pooling: str = "mean"
+) -> np.ndarray:
+    """Pool each item's response states per layer.
+
+    Parameters
+    ----------
+    hidden_states : tuple over steps of tuple over (n_layers + 1) tensors
+        As returned by ``generate``; step 0 of shape (batch, prompt_len, d), later steps
+        (batch, 1, d).
+    lengths : array of shape (batch,), int
+        From :func:`generated_lengths`.
+    layers : sequence of int
+        Hidden-state indices to keep (0 = embeddings output, ``n_layers`` = last layer).
+    pooling : {"mean", "last"}
+        Mean over the item's response states, or the last of them.
+
+    Returns
+    -------
+    embeddings : array of shape (batch, len(layers), d), float32
+        An item with a single generated token (no response state) falls back to the prompt's last
+        position (the state that produced that token).
+    """
+    import torch
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
+    n_steps = len(hidden_states)
+    batch = hidden_states[0][0].shape[0]
+    counts = torch.as_tensor(np.minimum(np.asarray(lengths) - 1, n_steps - 1), dtype=torch.long)
+    steps = torch.arange(1, n_steps)
+    mask = (steps[:, None] <= counts[None, :]).float()  # (n_steps - 1, batch)
+    out = []
+    for layer in layers:
+        prompt_last = hidden_states[0][layer][:, -1, :].float().cpu()  # (batch, d)
+        if n_steps > 1:
+            states = torch.stack(
+                [hidden_states[t][layer][:, -1, :].float().cpu() for t in range(1, n_steps)]
+            )  # (n_steps - 1, batch, d)
+            if pooling == "mean":
+                total = (states * mask[:, :, None]).sum(0)
+                pooled = total / counts.clamp(min=1)[:, None].float()
+            else:
+                idx = (counts - 1).clamp(min=0)
+                pooled = states[idx, torch.arange(batch)]
+            pooled = torch.where((counts > 0)[:, None], pooled, prompt_last)
+        else:
+            pooled = prompt_last
+        out.append(pooled)
+    return torch.stack(out, 1).numpy().astype(np.float32)

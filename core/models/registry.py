@@ -1,0 +1,264 @@
+"""Which models exist, by short name, and how to open one.
+
+A model is named by a registry short name (``"demo-vlm"``, ``"llava-1.5-7b"``, ...), a Hugging Face
+hub id, or a local folder. Built-in names are in :data:`BUILTIN`; users add local folders with
+:func:`register_local` (recorded in ``<home>/models.json``). Prefix any name with ``random:`` for its
+random-init twin (same config, random weights, fixed seed).
+
+The default model, ``demo-vlm``, is the folder ``core/models/assets/demo-vlm``: any LLaVA-format
+checkpoint saved there with ``save_pretrained`` (config.json with ``model_type: llava``, safetensors
+weights, and the processor: image processor + tokenizer, optionally a chat template) is picked up with
+no code change. Weights load offline only (``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from core.config import REPO_ROOT, home
+from core.storage import ArtifactError, read_json, write_json
+
+DEFAULT_MODEL = "demo-vlm"
+DEMO_FOLDER = REPO_ROOT / "core" / "models" / "assets" / "demo-vlm"
+RANDOM_PREFIX = "random:"
+
+
+class ModelError(ValueError):
+    """A model name, folder or option is unknown, missing or not allowed."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that identifies a model.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (or the id / folder given).
+    source : str
+        Hub id or absolute local folder.
+    revision : str or None
+        Hub revision (commit hash preferred).
+    family : str or None
+        Adapter family; None = detect from ``config.json``'s ``model_type``.
+    trust_remote_code : bool
+        Opt-in to run the model's own code (only with a pinned ``revision``).
+    random_init : bool
+        Random-weight twin: same config, random weights from ``seed``.
+    seed : int
+        Seed of the random twin.
+    role : str
+        ``"vlm"`` (generative), ``"vision"`` (ViT) or ``"clip"``; informative.
+    """
+
+    name: str
+    source: str
+    revision: str | None = None
+    family: str | None = None
+    trust_remote_code: bool = False
+    random_init: bool = False
+    seed: int = 0
+    role: str = "vlm"
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.source).is_absolute() or self.source.startswith((".", "~"))
+
+    def display_name(self) -> str:
+        return f"{RANDOM_PREFIX}{self.name}" if self.random_init else self.name
+
+    def identity(self) -> dict:
+        """Fields that determine the model's outputs (for cache and artifact keys)."""
+        out = {
+            "source": self.source if not self.is_local else f"local:{local_fingerprint(self)}",
+            "revision": self.revision,
+            "random_init": self.random_init,
+            "seed": self.seed if self.random_init else None,
+        }
+        return out
+
+    def slug(self) -> str:
+        """A folder-safe name, e.g. ``random-demo-vlm``."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.display_name()).strip("-")
+
+
+#: Built-in short names.
+BUILTIN: dict[str, dict] = {
+    DEFAULT_MODEL: {"source": str(DEMO_FOLDER), "family": "llava"},
+    "instructblip-vicuna-7b": {"source": "Salesforce/instructblip-vicuna-7b"},
+    "instructblip-vicuna-13b": {"source": "Salesforce/instructblip-vicuna-13b"},
+    "idefics-9b-instruct": {"source": "HuggingFaceM4/idefics-9b-instruct"},
+    "llava-1.5-7b": {"source": "llava-hf/llava-1.5-7b-hf"},
+    "llava-1.5-13b": {"source": "llava-hf/llava-1.5-13b-hf"},
+    "idefics2-8b": {"source": "HuggingFaceM4/idefics2-8b"},
+    "smolvlm-instruct": {"source": "HuggingFaceTB/SmolVLM-Instruct"},
+    "qwen2-vl-7b": {"source": "Qwen/Qwen2-VL-7B-Instruct"},
+    "qwen2.5-vl-7b": {"source": "Qwen/Qwen2.5-VL-7B-Instruct"},
+    "mplug-owl-7b": {"source": "MAGAer13/mplug-owl-llama-7b", "family": "mplug_owl"},
+    "vit-h": {"source": "google/vit-huge-patch14-224-in21k", "role": "vision"},
+    "clip-vit-l14": {"source": "openai/clip-vit-large-patch14", "role": "clip"},
+}
+
+
+def _user_path() -> Path:
+    return home() / "models.json"
+
+
+def user_models() -> dict[str, dict]:
+    """Name -> entry of the user-registered models."""
+    path = _user_path()
+    if not path.exists():
+        return {}
+    try:
+        return dict(read_json(path))
+    except ArtifactError:
+        return {}
+
+
+def available() -> dict[str, dict]:
+    """Every registered name (built-in and user) -> entry."""
+    return {**BUILTIN, **user_models()}
+
+
+def register_local(
+    name: str,
+    folder: str | Path,
+    family: str | None = None,
+    role: str = "vlm",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+) -> ModelSpec:
+    """Register a local Hugging Face folder under a short name.
+
+    Raises
+    ------
+    ModelError
+        If the folder has no ``config.json``, or the name is reserved.
+    """
+    folder = Path(folder).expanduser().resolve()
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder} is not a model folder (no config.json)")
+    if name in BUILTIN or name.startswith(RANDOM_PREFIX):
+        raise ModelError(f"the name {name!r} is reserved")
+    entries = user_models()
+    entries[name] = {
+        "source": str(folder),
+        "family": family,
+        "role": role,
+        "trust_remote_code": trust_remote_code,
+        "revision": revision,
+    }
+    write_json(_user_path(), entries)
+    return resolve(name)
+
+
+def resolve(name: str | ModelSpec) -> ModelSpec:
+    """Turn a registry name, hub id or local folder into a :class:`ModelSpec`.
+
+    ``"random:<name>"`` gives the random-init twin (seed 0; ``"random:<name>@<seed>"`` for another).
+    A registered local folder that does not exist, or an unknown name that is neither a folder nor
+    a hub-style ``owner/name`` id, raises :class:`ModelError` with the known names.
+    """
+    if isinstance(name, ModelSpec):
+        return name
+    random_init, seed = False, 0
+    if name.startswith(RANDOM_PREFIX):
+        random_init = True
+        name = name[len(RANDOM_PREFIX) :]
+        if "@" in name:
+            name, seed_text = name.rsplit("@", 1)
+            seed = int(seed_text)
+    entries = available()
+    if name in entries:
+        entry = entries[name]
+        spec = ModelSpec(
+            name=name,
+            source=entry["source"],
+            revision=entry.get("revision"),
+            family=entry.get("family"),
+            trust_remote_code=bool(entry.get("trust_remote_code", False)),
+            role=entry.get("role", "vlm"),
+        )
+    elif Path(name).expanduser().exists() or name.startswith(("/", ".", "~")):
+        spec = ModelSpec(name=name, source=str(Path(name).expanduser().resolve()))
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        spec = ModelSpec(name=name, source=name)
+    else:
+        raise ModelError(f"unknown model {name!r}; registered: {', '.join(sorted(entries))}")
+    if spec.is_local and not (Path(spec.source) / "config.json").is_file():
+        raise ModelError(_missing_folder_message(spec))
+    return replace(spec, random_init=random_init, seed=seed)
+
+
+def _missing_folder_message(spec: ModelSpec) -> str:
+    if spec.name == DEFAULT_MODEL:
+        return (
+            f"the demo model is not installed: {spec.source} does not exist or has no config.json. "
+            "Train it with `python -m core demo train-model` (it saves a LLaVA-format checkpoint "
+            "there), or pick another model."
+        )
+    return f"model folder for {spec.name!r} is missing or not a model folder: {spec.source}"
+
+
+def read_config(spec: ModelSpec) -> dict:
+    """The model's ``config.json`` as a dict (local folder, or the offline hub cache).
+
+    Raises
+    ------
+    ModelError
+        When the config is not available offline.
+    """
+    if spec.is_local:
+        path = Path(spec.source) / "config.json"
+        if not path.is_file():
+            raise ModelError(_missing_folder_message(spec))
+        return json.loads(path.read_text())
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(spec.source, "config.json", revision=spec.revision)
+    except Exception as exc:  # offline miss, unknown repo, gated repo
+        raise ModelError(
+            f"model {spec.source!r} is not available offline (not in the Hugging Face cache). "
+            f"Download it where there is network (`hf download {spec.source}`) and copy the "
+            "cache, or save it to a folder and register it with a short name."
+        ) from exc
+    return json.loads(Path(path).read_text())
+
+
+def local_fingerprint(spec: ModelSpec) -> str:
+    """A cheap content fingerprint of a local model folder (config, processor files, weight
+    sizes and head/tail bytes), so a retrained checkpoint never reuses stale cache entries."""
+    folder = Path(spec.source)
+    files = sorted(p for p in folder.glob("*") if p.is_file())
+    stamp = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if stamp in _FINGERPRINTS:
+        return _FINGERPRINTS[stamp]
+    h = hashlib.sha256()
+    for path in files:
+        if not path.is_file():
+            continue
+        h.update(path.name.encode())
+        size = path.stat().st_size
+        h.update(str(size).encode())
+        with open(path, "rb") as fh:
+            if size <= 2 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), 2)
+                h.update(fh.read())
+    _FINGERPRINTS[stamp] = h.hexdigest()[:16]
+    return _FINGERPRINTS[stamp]
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def describe(spec: ModelSpec) -> dict:
+    """A JSON-able description of a spec (for manifests)."""
+    return {**asdict(spec), "display_name": spec.display_name(), "identity": spec.identity()}
