@@ -1,0 +1,495 @@
+"""The Natural Scenes Dataset (NSD) from a local mirror, as a :class:`~core.data.dataset.Dataset`.
+
+Per subject, for the chosen sessions (default: every session on disk):
+
+1. trial -> image from ``nsd_expdesign.mat`` (``img73k = subjectim[s-1, masterordering[k]-1] - 1``);
+2. betas b3 streamed session by session (func1pt8mm NIfTI or HDF5, or fsaverage MGH), int16 / 300;
+3. each target z-scored over the session's 750 trials (``zscore=True``, NSD's convention);
+4. trials of the same image summed into one running image x target array and divided by the
+   repetition count at the end (counts kept as ``n_repeats``);
+5. targets = ``nsdgeneral`` voxels/vertices (or every brain target), ROI labels from all NSD ROI
+   families, ``ncsnr`` for noise ceilings, fsaverage geometry for flatmaps;
+6. train = the subject's own images, test = the shared 1,000 (``sharedix``).
+
+Only one session (of the kept targets) is in memory at a time, plus the output array. The first
+load of a subject writes a compact cache (:mod:`core.data.nsd_cache`); later loads read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.data import fsaverage
+from core.data.dataset import (
+    Dataset,
+    DatasetError,
+    RoiFamily,
+    SubjectData,
+    TargetGeometry,
+    TargetSet,
+)
+from core.data.nsd_cache import cached_subject, dataset_options
+from core.data.nsd_files import (
+    ExpDesign,
+    as_labels,
+    read_ctab,
+    read_expdesign,
+    read_surface_map,
+    read_volume,
+    stream_hdf5_betas,
+    stream_mgh_betas,
+    stream_nifti_betas,
+    volume_index,
+)
+from core.data.nsd_layout import (
+    GENERAL_MASK,
+    NSD_ROI_FAMILIES,
+    SPACES,
+    TRIALS_PER_SESSION,
+    NsdLayout,
+    check_subject,
+)
+from core.data.nsd_stimuli import NsdStimuli
+
+TARGET_CHOICES = ("nsdgeneral", "brain")
+Progress = Callable[[str, int, int], None]
+
+
+# --------------------------------------------------------------------------------------------
+# target space: which voxels/vertices, their ROIs, ncsnr and geometry
+# --------------------------------------------------------------------------------------------
+def _roi_names(layout: NsdLayout, family: str, surface_subject: str) -> dict[int, str]:
+    ctab = layout.roi_ctab(surface_subject, family)
+    return read_ctab(ctab) if ctab.exists() else dict(NSD_ROI_FAMILIES[family])
+
+
+def volume_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"):
+    """Targets of a func1pt8mm subject.
+
+    Returns
+    -------
+    shape : (X, Y, Z)
+    index : array of shape (n_targets,)
+        Flat (Z, Y, X) indices for the beta streams (see :func:`volume_index`).
+    target_set : TargetSet
+        ROIs (label values within the kept voxels), general mask, ncsnr; no geometry.
+    sources : list of Path
+    """
+    gpath = layout.volume_roi(subject, GENERAL_MASK)
+    general = as_labels(read_volume(gpath, "nsdgeneral labels (-1 outside brain, 0, 1)"), gpath)
+    shape = general.shape
+    keep = general == 1 if targets == "nsdgeneral" else general >= 0
+    families: dict[str, RoiFamily] = {}
+    sources = [gpath]
+    for family in NSD_ROI_FAMILIES:
+        path = layout.volume_roi(subject, family)
+        if not path.exists():
+            continue
+        labels = as_labels(read_volume(path, f"{family} ROI labels", shape), path)[keep]
+        families[family] = RoiFamily(family, labels, _roi_names(layout, family, subject))
+        sources += [path, layout.roi_ctab(subject, family)]
+    npath = layout.volume_ncsnr(subject)
+    ncsnr = None
+    if npath.exists():
+        ncsnr = read_volume(npath, "ncsnr per voxel", shape)[keep].astype(np.float32)
+        sources.append(npath)
+    target_set = TargetSet(
+        roi_families=families, general_mask=(general == 1)[keep], ncsnr=ncsnr, geometry=None
+    )
+    return shape, volume_index(keep), target_set, sources
+
+
+def surface_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"):
+    """Targets of an fsaverage subject (left hemisphere first).
+
+    Returns
+    -------
+    n_vertices : int
+        Vertices per hemisphere (163,842 for fsaverage).
+    index : dict of str to array
+        Kept vertex indices per hemisphere.
+    target_set : TargetSet
+        With ``TargetGeometry`` on fsaverage.
+    sources : list of Path
+    """
+    general, index, sources = {}, {}, []
+    for hemi in ("lh", "rh"):
+        path = layout.surface_roi("fsaverage", GENERAL_MASK, hemi)
+        general[hemi] = as_labels(read_surface_map(path, "nsdgeneral labels per vertex"), path)
+        sources.append(path)
+    n_vertices = general["lh"].shape[0]
+    if general["rh"].shape[0] != n_vertices:
+        raise DatasetError(
+            f"{layout.surface_roi('fsaverage', GENERAL_MASK, 'rh')}: expected {n_vertices} "
+            f"vertices like lh; found {general['rh'].shape[0]}"
+        )
+    for hemi in ("lh", "rh"):
+        keep = general[hemi] == 1 if targets == "nsdgeneral" else general[hemi] >= 0
+        index[hemi] = np.flatnonzero(keep)
+
+    def gather(values: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([values[h][index[h]] for h in ("lh", "rh")])
+
+    families: dict[str, RoiFamily] = {}
+    for family in NSD_ROI_FAMILIES:
+        paths = {h: layout.surface_roi("fsaverage", family, h) for h in ("lh", "rh")}
+        if not all(p.exists() for p in paths.values()):
+            continue
+        labels = {
+            h: as_labels(read_surface_map(p, f"{family} labels", n_vertices), p)
+            for h, p in paths.items()
+        }
+        families[family] = RoiFamily(
+            family, gather(labels), _roi_names(layout, family, "fsaverage")
+        )
+        sources += [*paths.values(), layout.roi_ctab("fsaverage", family)]
+    ncsnr = None
+    npaths = {h: layout.surface_ncsnr(subject, h) for h in ("lh", "rh")}
+    if all(p.exists() for p in npaths.values()):
+        maps = {h: read_surface_map(p, "ncsnr per vertex", n_vertices) for h, p in npaths.items()}
+        ncsnr = gather(maps).astype(np.float32)
+        sources += list(npaths.values())
+    hemi = np.concatenate(
+        [np.full(index[h].size, i, dtype=np.int8) for i, h in enumerate(("lh", "rh"))]
+    )
+    geometry = TargetGeometry(
+        surface=fsaverage.fsaverage_surface_id(layout.surf_dir("fsaverage")),
+        hemi=hemi,
+        vertex=np.concatenate([index["lh"], index["rh"]]).astype(np.int32),
+    )
+    target_set = TargetSet(
+        roi_families=families,
+        general_mask=gather({h: general[h] == 1 for h in general}),
+        ncsnr=ncsnr,
+        geometry=geometry,
+    )
+    return n_vertices, index, target_set, sources
+
+
+# --------------------------------------------------------------------------------------------
+# responses: sessions streamed, z-scored, repetitions averaged
+# --------------------------------------------------------------------------------------------
+def zscore_session(betas: np.ndarray) -> np.ndarray:
+    """Z-score each target over one session's trials, in place (ddof=0; constant -> 0).
+
+    Parameters
+    ----------
+    betas : array of shape (n_trials, n_targets), float32
+
+    Returns
+    -------
+    betas : the same array, z-scored
+    """
+    mean = betas.mean(axis=0, dtype=np.float64)
+    std = betas.std(axis=0, dtype=np.float64)
+    std[std == 0] = np.inf
+    betas -= mean.astype(np.float32)
+    betas /= std.astype(np.float32)
+    return betas
+
+
+def average_repetitions(
+    session_trials: list[np.ndarray],
+    session_betas,
+    n_targets: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average trials of the same image over sessions with a running sum.
+
+    Parameters
+    ----------
+    session_trials : list of arrays of shape (n_trials,)
+        Stimulus id of each trial, per session.
+    session_betas : iterable of arrays of shape (n_trials, n_targets)
+        Each session's (already z-scored) betas, produced one at a time.
+    n_targets : int
+
+    Returns
+    -------
+    ids : array of shape (n_images,), int64
+        Sorted stimulus ids.
+    mean : array of shape (n_images, n_targets), float32
+    counts : array of shape (n_images,), int16
+    """
+    ids = np.unique(np.concatenate(session_trials)) if session_trials else np.array([], np.int64)
+    total = np.zeros((ids.size, n_targets), dtype=np.float32)
+    counts = np.zeros(ids.size, dtype=np.int64)
+    for trials, betas in zip(session_trials, session_betas, strict=True):
+        rows = np.searchsorted(ids, trials)
+        np.add.at(total, rows, betas)
+        np.add.at(counts, rows, 1)
+    total /= counts[:, None].astype(np.float32)
+    return ids.astype(np.int64), total, counts.astype(np.int16)
+
+
+def _session_stream(layout, subject, space, fmt, session, geometry_args, chunk) -> np.ndarray:
+    """One session's betas of the kept targets, shape (750, n_targets), float32."""
+    if space == "func1pt8mm":
+        shape, index = geometry_args
+        path = layout.volume_betas(subject, session, fmt)
+        reader = stream_nifti_betas if fmt == "nifti" else stream_hdf5_betas
+        return np.concatenate(list(reader(path, shape, index, chunk)), axis=0)
+    n_vertices, index = geometry_args
+    parts = [
+        np.concatenate(
+            list(
+                stream_mgh_betas(
+                    layout.surface_betas(subject, session, h), n_vertices, index[h], chunk
+                )
+            ),
+            axis=0,
+        )
+        for h in ("lh", "rh")
+    ]
+    return np.concatenate(parts, axis=1)
+
+
+def _beta_paths(
+    layout: NsdLayout, subject: str, space: str, fmt: str, sessions: list[int]
+) -> list[Path]:
+    if space == "func1pt8mm":
+        return [layout.volume_betas(subject, s, fmt) for s in sessions]
+    return [layout.surface_betas(subject, s, h) for s in sessions for h in ("lh", "rh")]
+
+
+def read_nsd_subject(
+    root: str | Path,
+    subject: str,
+    *,
+    space: str = "func1pt8mm",
+    fmt: str = "nifti",
+    sessions: list[int] | None = None,
+    targets: str = "nsdgeneral",
+    zscore: bool = True,
+    design: ExpDesign | None = None,
+    chunk: int = 50,
+    progress: Progress | None = None,
+) -> SubjectData:
+    """Build one subject's :class:`SubjectData` from the NSD files (no cache).
+
+    Parameters
+    ----------
+    root : path
+        NSD root.
+    subject : str
+        ``"subj01"`` .. ``"subj08"``.
+    space : {"func1pt8mm", "fsaverage"}
+    fmt : {"nifti", "hdf5"}
+        func1pt8mm beta file format.
+    sessions : list of int, optional
+        1-based sessions (default: every session on disk).
+    targets : {"nsdgeneral", "brain"}
+        Keep the nsdgeneral targets, or every target inside the brain (label >= 0).
+    zscore : bool
+        Z-score each target within session before averaging (NSD's convention).
+    chunk : int
+        Trials read at once.
+    progress : callable, optional
+        ``progress(subject, sessions_done, n_sessions)``.
+
+    Returns
+    -------
+    SubjectData
+        ``responses`` (n_images, n_targets) float32 averaged over repetitions, ``n_repeats``,
+        ``is_test`` = shared images.
+    """
+    layout = NsdLayout(Path(root))
+    check_subject(subject)
+    _check_options(space, fmt, targets)
+    design = design or read_expdesign(layout.expdesign)
+    sessions = _sessions(layout, subject, space, fmt, sessions)
+    if space == "func1pt8mm":
+        shape, index, target_set, _ = volume_targets(layout, subject, targets)
+        geometry_args = (shape, index)
+    else:
+        n_vertices, index, target_set, _ = surface_targets(layout, subject, targets)
+        geometry_args = (n_vertices, index)
+    trials = [design.trial_ids(subject, s) for s in sessions]
+
+    def betas():
+        for i, s in enumerate(sessions):
+            block = _session_stream(layout, subject, space, fmt, s, geometry_args, chunk)
+            if block.shape[0] != TRIALS_PER_SESSION:  # pragma: no cover - readers check shapes
+                raise DatasetError(f"session {s}: {block.shape[0]} trials, expected 750")
+            yield zscore_session(block) if zscore else block
+            if progress is not None:
+                progress(subject, i + 1, len(sessions))
+
+    ids, mean, counts = average_repetitions(trials, betas(), target_set.n_targets)
+    return SubjectData(
+        subject=subject,
+        stimulus_ids=ids,
+        responses=mean,
+        n_repeats=counts,
+        is_test=np.isin(ids, design.shared_ids()),
+        targets=target_set,
+    )
+
+
+def _check_options(space: str, fmt: str, targets: str) -> None:
+    if space not in SPACES:
+        raise DatasetError(f"unknown NSD space {space!r}; expected one of {SPACES}")
+    if fmt not in ("nifti", "hdf5"):
+        raise DatasetError(f"unknown beta format {fmt!r}; expected 'nifti' or 'hdf5'")
+    if targets not in TARGET_CHOICES:
+        raise DatasetError(f"unknown targets {targets!r}; expected one of {TARGET_CHOICES}")
+
+
+def _sessions(layout: NsdLayout, subject: str, space: str, fmt: str, wanted) -> list[int]:
+    on_disk = layout.sessions(subject, space, fmt)
+    if wanted is None:
+        if not on_disk:
+            raise DatasetError(
+                f"{layout.betas_dir(subject, space)}: expected beta sessions; found none"
+            )
+        return on_disk
+    wanted = sorted({int(s) for s in wanted})
+    missing = [s for s in wanted if s not in on_disk]
+    if missing:
+        files = ", ".join(str(p) for p in _beta_paths(layout, subject, space, fmt, missing))
+        raise DatasetError(
+            f"requested session(s) {missing} of {subject} are not on disk: expected {files}"
+        )
+    return wanted
+
+
+def _resolve_format(layout: NsdLayout, fmt: str, space: str) -> str:
+    if space == "fsaverage":
+        return "nifti"  # unused for fsaverage
+    if fmt != "auto":
+        return fmt
+    return "nifti" if layout.subjects("func1pt8mm", "nifti") else "hdf5"
+
+
+# --------------------------------------------------------------------------------------------
+# the opener
+# --------------------------------------------------------------------------------------------
+def open_nsd(
+    name: str = "nsd",
+    path: str | Path | None = None,
+    *,
+    space: str | None = None,
+    fmt: str | None = None,
+    sessions: list[int] | None = None,
+    subjects: list[str] | None = None,
+    targets: str = "nsdgeneral",
+    zscore: bool = True,
+    encoding: str = "float32",
+    cache: bool = True,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Open a local NSD folder as a :class:`Dataset` (subjects load lazily, cached on first load).
+
+    Parameters
+    ----------
+    name : str
+        Registry name (the cache lives under ``<home>/datasets/<name>/``).
+    path : path
+        NSD root.
+    space, sessions, targets, zscore
+        See :func:`read_nsd_subject`. ``space`` defaults to the one saved by
+        ``python -m core datasets add nsd PATH --space ...``, else ``"func1pt8mm"``.
+    fmt : {"auto", "nifti", "hdf5"}
+        func1pt8mm beta format; "auto" (default) prefers NIfTI.
+    subjects : list of str, optional
+        Restrict to these subjects (default: every subject with betas in ``space``).
+    encoding : str
+        Cache response encoding (see :mod:`core.data.store`).
+    cache : bool
+        Read/write the compact per-subject cache.
+
+    Raises
+    ------
+    DatasetError
+        When the folder lacks the design or any subject with betas (the message names the files).
+    """
+    if path is None:
+        raise DatasetError("open_nsd needs the path of an NSD folder")
+    saved = dataset_options(name)
+    space = space or saved.get("space", "func1pt8mm")
+    layout = NsdLayout(Path(path))
+    fmt = _resolve_format(layout, fmt or saved.get("fmt", "auto"), space)
+    _check_options(space, fmt, targets)
+    design = read_expdesign(layout.expdesign)
+    found = layout.subjects(space, fmt)
+    if subjects is not None:
+        for s in subjects:
+            check_subject(s)
+        missing = [s for s in subjects if s not in found]
+        if missing:
+            raise DatasetError(
+                f"no {space} betas for {missing} under {layout.root / 'nsddata_betas/ppdata'}"
+            )
+        found = [s for s in found if s in subjects]
+    if not found:
+        raise DatasetError(
+            f"{layout.root / 'nsddata_betas/ppdata'}: expected subjXX/{space}/"
+            f"betas_fithrf_GLMdenoise_RR/ with beta sessions; found none"
+        )
+    ids = np.unique(np.concatenate([design.subject_ids(s) for s in found]))
+    stimuli = NsdStimuli(ids, layout.stimuli, layout.stim_info)
+    options = {
+        "space": space,
+        "fmt": fmt,
+        "sessions": sorted(int(s) for s in sessions) if sessions is not None else None,
+        "targets": targets,
+        "zscore": bool(zscore),
+    }
+
+    def load(subject: str) -> SubjectData:
+        def build() -> SubjectData:
+            return read_nsd_subject(
+                layout.root,
+                subject,
+                space=space,
+                fmt=fmt,
+                sessions=sessions,
+                targets=targets,
+                zscore=zscore,
+                design=design,
+                progress=progress,
+            )
+
+        if not cache:
+            return build()
+        chosen = _sessions(layout, subject, space, fmt, sessions)
+        sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen)]
+        sources += _target_sources(layout, subject, space)
+        return cached_subject(
+            name, subject, sources, {**options, "sessions": chosen}, build, encoding
+        )
+
+    return Dataset(
+        name=name,
+        kind="nsd",
+        simulated=False,
+        stimuli=stimuli,
+        subject_names=found,
+        loader=load,
+        metadata={
+            "root": str(layout.root.resolve()),
+            "space": space,
+            "format": fmt,
+            "targets": targets,
+            "zscore": bool(zscore),
+            "sessions": options["sessions"],
+            "betas": "b3 betas_fithrf_GLMdenoise_RR",
+            "split": "train = the subject's own images; test = the shared 1,000 (sharedix)",
+            "noise_ceiling": "NSD ncsnr, mixed-repetition formula",
+        },
+    )
+
+
+def _target_sources(layout: NsdLayout, subject: str, space: str) -> list[Path]:
+    names = [GENERAL_MASK, *NSD_ROI_FAMILIES]
+    if space == "func1pt8mm":
+        paths = [layout.volume_roi(subject, n) for n in names]
+        paths += [layout.roi_ctab(subject, n) for n in NSD_ROI_FAMILIES]
+        return [*paths, layout.volume_ncsnr(subject)]
+    paths = [layout.surface_roi("fsaverage", n, h) for n in names for h in ("lh", "rh")]
+    paths += [layout.roi_ctab("fsaverage", n) for n in NSD_ROI_FAMILIES]
+    paths += [layout.surface_ncsnr(subject, h) for h in ("lh", "rh")]
+    paths += [layout.flat_patch(h) for h in ("lh", "rh")]
+    return paths

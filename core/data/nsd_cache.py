@@ -1,0 +1,123 @@
+"""The compact per-subject cache of a real dataset (NSD or Algonauts), written on first load.
+
+A subject's repetition-averaged responses, ids, masks and ceilings are saved with
+:func:`core.data.store.save_subject` under
+``<home>/datasets/<dataset name>/<subject>/<key>/`` where ``key`` hashes the source files' paths,
+sizes and modification times plus the load options (sessions, space, masks, ...). A
+``manifest.json`` written last records what made the entry; an entry without it, or one that fails
+to load, is rebuilt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from core.config import CODE_VERSION, subdir
+from core.data.dataset import DatasetError, SubjectData
+from core.data.store import load_subject, save_subject
+from core.hashing import content_key
+from core.storage import ArtifactError, read_json, write_json
+
+#: Bumped when a reader changes what it computes from the same files.
+READER_VERSION = "1"
+
+
+def source_signature(paths: Iterable[Path]) -> list[list]:
+    """``[path, size, mtime_ns]`` per file (``[path, None, None]`` when absent), sorted by path."""
+    out = []
+    for p in sorted({str(Path(p)) for p in paths}):
+        path = Path(p)
+        if path.exists():
+            st = path.stat()
+            out.append([p, int(st.st_size), int(st.st_mtime_ns)])
+        else:
+            out.append([p, None, None])
+    return out
+
+
+def cache_folder(dataset: str, subject: str, sources: Iterable[Path], options: dict) -> Path:
+    """The cache folder of one subject for these source files and options (not created)."""
+    key = content_key(
+        "dataset-subject",
+        {
+            "reader_version": READER_VERSION,
+            "subject": subject,
+            "sources": source_signature(sources),
+            "options": options,
+        },
+    )
+    return subdir("datasets", dataset) / subject / key
+
+
+def cached_subject(
+    dataset: str,
+    subject: str,
+    sources: Iterable[Path],
+    options: dict,
+    build: Callable[[], SubjectData],
+    encoding: str = "float32",
+) -> SubjectData:
+    """Load one subject from its cache entry, or ``build()`` it and write the entry.
+
+    Parameters
+    ----------
+    dataset, subject : str
+        Registry name and subject id.
+    sources : iterable of Path
+        Every file the subject is built from.
+    options : dict
+        Every load option that changes the result (JSON-serialisable).
+    build : callable
+        ``build() -> SubjectData``, the slow path.
+    encoding : str
+        Response encoding of the cache file (see :mod:`core.data.store`).
+    """
+    sources = list(sources)
+    folder = cache_folder(dataset, subject, sources, options)
+    manifest = folder / "manifest.json"
+    if manifest.exists():
+        try:
+            read_json(manifest)
+            return load_subject(folder)
+        except (ArtifactError, DatasetError, KeyError, ValueError):
+            pass  # a damaged entry is rebuilt below
+    t0 = time.perf_counter()
+    data = build()
+    save_subject(folder, data, encoding=encoding)
+    write_json(
+        manifest,
+        {
+            "what": "compact per-subject cache of a real dataset",
+            "dataset": dataset,
+            "subject": subject,
+            "options": options,
+            "sources": source_signature(sources),
+            "reader_version": READER_VERSION,
+            "code_version": CODE_VERSION,
+            "build_seconds": round(time.perf_counter() - t0, 3),
+            "encoding": encoding,
+        },
+    )
+    return data
+
+
+def _options_path(dataset: str) -> Path:
+    return subdir("datasets", dataset) / "options.json"
+
+
+def save_dataset_options(dataset: str, options: dict) -> None:
+    """Remember the open options chosen by ``datasets add`` (e.g. an Algonauts folder's NSD root)."""
+    write_json(_options_path(dataset), options)
+
+
+def dataset_options(dataset: str) -> dict:
+    """Open options saved by :func:`save_dataset_options` (empty when none or unreadable)."""
+    path = _options_path(dataset)
+    if not path.exists():
+        return {}
+    try:
+        return dict(read_json(path))
+    except (ArtifactError, TypeError, ValueError):
+        return {}

@@ -1,0 +1,167 @@
+"""Where every NSD file lives in a local mirror of the public NSD bucket, and the ROI label tables.
+
+All paths are relative to the NSD root (the folder holding ``nsddata/``, ``nsddata_betas/`` and
+``nsddata_stimuli/``). Subjects are named ``"subj01"`` .. ``"subj08"``; sessions are 1-based.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Beta version b3, the one the paper (and most NSD work) uses.
+BETAS = "betas_fithrf_GLMdenoise_RR"
+#: Trials per NSD scan session.
+TRIALS_PER_SESSION = 750
+#: Images in NSD's 73k stimulus brick, and their size.
+N_STIMULI = 73000
+IMAGE_SHAPE = (425, 425, 3)
+#: fsaverage vertices per hemisphere.
+FSAVERAGE_VERTICES = 163842
+#: Scan sessions each subject completed (subj01..subj08).
+SESSIONS_PER_SUBJECT = {
+    "subj01": 40,
+    "subj02": 40,
+    "subj03": 32,
+    "subj04": 30,
+    "subj05": 40,
+    "subj06": 32,
+    "subj07": 40,
+    "subj08": 30,
+}
+#: Spaces whose betas this reader loads.
+SPACES = ("func1pt8mm", "fsaverage")
+#: Beta file formats in func1pt8mm.
+VOLUME_FORMATS = ("nifti", "hdf5")
+
+#: ROI family -> label value -> ROI name (NSD's label values; 0 unlabelled, -1 outside the brain).
+NSD_ROI_FAMILIES: dict[str, dict[int, str]] = {
+    "prf-visualrois": {1: "V1v", 2: "V1d", 3: "V2v", 4: "V2d", 5: "V3v", 6: "V3d", 7: "hV4"},
+    "floc-bodies": {1: "EBA", 2: "FBA-1", 3: "FBA-2", 4: "mTL-bodies"},
+    "floc-faces": {1: "OFA", 2: "FFA-1", 3: "FFA-2", 4: "mTL-faces", 5: "aTL-faces"},
+    "floc-places": {1: "OPA", 2: "PPA", 3: "RSC"},
+    "floc-words": {1: "OWFA", 2: "VWFA-1", 3: "VWFA-2", 4: "mfs-words", 5: "mTL-words"},
+    "streams": {
+        1: "early",
+        2: "midventral",
+        3: "midlateral",
+        4: "midparietal",
+        5: "ventral",
+        6: "lateral",
+        7: "parietal",
+    },
+}
+#: The general visual mask's ROI file name.
+GENERAL_MASK = "nsdgeneral"
+
+_SUBJECT_RE = re.compile(r"^subj0[1-8]$")
+_SESSION_RE = re.compile(r"betas_session(\d{2})\.(nii\.gz|nii|hdf5|mgh)$")
+
+
+def check_subject(subject: str) -> str:
+    """Return ``subject`` if it is ``subj01`` .. ``subj08``; raise ValueError otherwise."""
+    if not _SUBJECT_RE.match(subject):
+        raise ValueError(f"unknown NSD subject {subject!r}; expected subj01 .. subj08")
+    return subject
+
+
+@dataclass(frozen=True)
+class NsdLayout:
+    """Paths of the NSD files under one root.
+
+    Parameters
+    ----------
+    root : Path
+        The NSD root folder.
+    """
+
+    root: Path
+
+    # -- experiment and stimuli ------------------------------------------------------------
+    @property
+    def expdesign(self) -> Path:
+        return self.root / "nsddata/experiments/nsd/nsd_expdesign.mat"
+
+    @property
+    def stim_info(self) -> Path:
+        return self.root / "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
+
+    @property
+    def stimuli(self) -> Path:
+        return self.root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+
+    # -- betas -----------------------------------------------------------------------------
+    def betas_dir(self, subject: str, space: str) -> Path:
+        return self.root / "nsddata_betas/ppdata" / subject / space / BETAS
+
+    def volume_betas(self, subject: str, session: int, fmt: str = "nifti") -> Path:
+        """``betas_sessionNN.nii.gz`` (X, Y, Z, 750) int16 or ``.hdf5`` with /betas (750, Z, Y, X)."""
+        ext = "nii.gz" if fmt == "nifti" else "hdf5"
+        return self.betas_dir(subject, "func1pt8mm") / f"betas_session{session:02d}.{ext}"
+
+    def surface_betas(self, subject: str, session: int, hemi: str) -> Path:
+        """``{lh,rh}.betas_sessionNN.mgh`` of shape (163842, 1, 1, 750) float32."""
+        return self.betas_dir(subject, "fsaverage") / f"{hemi}.betas_session{session:02d}.mgh"
+
+    def volume_ncsnr(self, subject: str) -> Path:
+        return self.betas_dir(subject, "func1pt8mm") / "ncsnr.nii.gz"
+
+    def surface_ncsnr(self, subject: str, hemi: str) -> Path:
+        return self.betas_dir(subject, "fsaverage") / f"{hemi}.ncsnr.mgh"
+
+    def sessions(self, subject: str, space: str, fmt: str = "nifti") -> list[int]:
+        """1-based sessions whose beta files exist (both hemispheres for fsaverage)."""
+        folder = self.betas_dir(subject, space)
+        if not folder.is_dir():
+            return []
+        found: set[int] = set()
+        for p in folder.iterdir():
+            m = _SESSION_RE.search(p.name)
+            if not m:
+                continue
+            ext = m.group(2)
+            if space == "func1pt8mm" and ext == ("hdf5" if fmt == "hdf5" else "nii.gz"):
+                found.add(int(m.group(1)))
+            elif space == "fsaverage" and ext == "mgh" and p.name.startswith("lh."):
+                s = int(m.group(1))
+                if self.surface_betas(subject, s, "rh").exists():
+                    found.add(s)
+        return sorted(found)
+
+    def subjects(self, space: str, fmt: str = "nifti") -> list[str]:
+        """Subjects with at least one beta session in ``space``."""
+        base = self.root / "nsddata_betas/ppdata"
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in base.iterdir()
+            if _SUBJECT_RE.match(p.name) and self.sessions(p.name, space, fmt)
+        )
+
+    # -- ROIs ------------------------------------------------------------------------------
+    def volume_roi(self, subject: str, name: str) -> Path:
+        """``<name>.nii.gz`` in func1pt8mm: -1 outside brain, 0 unlabelled, 1.. labels."""
+        return self.root / "nsddata/ppdata" / subject / "func1pt8mm/roi" / f"{name}.nii.gz"
+
+    def label_dir(self, surface_subject: str) -> Path:
+        return self.root / "nsddata/freesurfer" / surface_subject / "label"
+
+    def surface_roi(self, surface_subject: str, name: str, hemi: str) -> Path:
+        """``{lh,rh}.<name>.mgz`` on ``surface_subject`` (``"fsaverage"`` or ``"subjXX"``)."""
+        return self.label_dir(surface_subject) / f"{hemi}.{name}.mgz"
+
+    def roi_ctab(self, surface_subject: str, name: str) -> Path:
+        """``<name>.mgz.ctab``: ``index name`` lines."""
+        return self.label_dir(surface_subject) / f"{name}.mgz.ctab"
+
+    # -- surfaces --------------------------------------------------------------------------
+    def surf_dir(self, surface_subject: str = "fsaverage") -> Path:
+        return self.root / "nsddata/freesurfer" / surface_subject / "surf"
+
+    def flat_patch(self, hemi: str, surface_subject: str = "fsaverage") -> Path:
+        return self.surf_dir(surface_subject) / f"{hemi}.full.flat.patch.3d"
+
+    def inflated(self, hemi: str, surface_subject: str = "fsaverage") -> Path:
+        return self.surf_dir(surface_subject) / f"{hemi}.inflated"
