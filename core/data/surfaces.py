@@ -53,8 +53,18 @@ def register_surface_loader(prefix: str, loader: Callable[[str, str], FlatMesh])
     _LOADERS[prefix] = loader
 
 
+def import_cortex():
+    """Import pycortex quietly (it prints a notice about inkscape on first import)."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        import cortex
+    return cortex
+
+
 def _pycortex_loader(surface_id: str, hemi: str) -> FlatMesh:
-    import cortex
+    cortex = import_cortex()
 
     subject = surface_id.split(":", 1)[1]
     if subject not in cortex.db.subjects:
