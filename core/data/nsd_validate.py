@@ -113,7 +113,7 @@ class ValidationReport:
             return None
         try:
             value, found = probe()
-        except (DatasetError, OSError, ValueError) as exc:
+        except Exception as exc:  # any failure to read is an invalid file, reported by name
             self.add(path, INVALID, required, expected, _strip(str(exc), path))
             return None
         self.add(path, OK, required, expected, found)
