@@ -48,7 +48,9 @@ PAPER_INSTRUCTIONS: tuple[Instruction, ...] = (
         "What is the foreground of the image? What is in the background?",
     ),
     Instruction("IC", "image captioning", "Generate some text to describe the image"),
-    Instruction("SR", "scene recognition", "Highlight the area that shows a natural outdoor scene."),
+    Instruction(
+        "SR", "scene recognition", "Highlight the area that shows a natural outdoor scene."
+    ),
     Instruction("CR", "commonsense reasoning", "What type of environment is shown in the image?"),
     Instruction(
         "VR",

@@ -53,9 +53,7 @@ def adapter_class(family: str) -> type[Adapter]:
     return getattr(importlib.import_module(module), cls)
 
 
-def load_adapter(
-    name: str | ModelSpec, device: str = "auto", dtype: str | None = None
-) -> Adapter:
+def load_adapter(name: str | ModelSpec, device: str = "auto", dtype: str | None = None) -> Adapter:
     """Open a model by registry name, hub id or folder (``"random:<name>"`` for its twin).
 
     Parameters

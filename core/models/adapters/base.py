@@ -124,7 +124,9 @@ class Adapter:
     def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
         """Processor inputs for a batch (left padded), as tensors on the CPU."""
         return dict(
-            self.processor(images=list(images), text=list(prompts), padding=True, return_tensors="pt")
+            self.processor(
+                images=list(images), text=list(prompts), padding=True, return_tensors="pt"
+            )
         )
 
     # ----- shared machinery ---------------------------------------------------------------

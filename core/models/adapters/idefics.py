@@ -26,8 +26,8 @@ class IdeficsAdapter(Adapter):
         return [f"User: {instruction}", None, "<end_of_utterance>", "\nAssistant:"]
 
     def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
-        filled = [[im if part is None else part for part in p] for im, p in zip(images, prompts)]
+        filled = [
+            [im if part is None else part for part in p]
+            for im, p in zip(images, prompts, strict=True)
+        ]
         return dict(self.processor(text=filled, padding=True, return_tensors="pt"))
-
-    def prompt_length(self, instruction: str) -> int:
-        return super().prompt_length(instruction)

@@ -26,6 +26,9 @@ class Idefics3Adapter(Adapter):
     def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
         return dict(
             self.processor(
-                images=[[im] for im in images], text=list(prompts), padding=True, return_tensors="pt"
+                images=[[im] for im in images],
+                text=list(prompts),
+                padding=True,
+                return_tensors="pt",
             )
         )

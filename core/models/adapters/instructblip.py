@@ -6,8 +6,11 @@ reuse: the Q-Former's image tokens depend on the instruction, so nothing is shar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from PIL import Image
+
 from core.models.adapters.base import Adapter
-from core.models.registry import ModelSpec
 
 
 class InstructBlipAdapter(Adapter):
@@ -19,13 +22,16 @@ class InstructBlipAdapter(Adapter):
 
         return InstructBlipForConditionalGeneration
 
-    @classmethod
-    def load_processor(cls, spec: ModelSpec):
+    def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
         """Left padding for the LLM; right padding for the Q-Former's BERT-style text input, whose
-        absolute position embeddings would otherwise shift with the padding."""
-        proc = super().load_processor(spec)
-        proc.qformer_tokenizer.padding_side = "right"
-        return proc
+        absolute position embeddings would otherwise shift with left padding."""
+        enc = super().encode(images, prompts)
+        q = self.processor.qformer_tokenizer(
+            list(prompts), padding=True, padding_side="right", return_tensors="pt"
+        )
+        enc["qformer_input_ids"] = q["input_ids"]
+        enc["qformer_attention_mask"] = q["attention_mask"]
+        return enc
 
     def prompt(self, instruction: str) -> str:
         return instruction

@@ -1,0 +1,239 @@
+"""Batch extraction of responses and response embeddings over a dataset's images.
+
+``extract_dataset(dataset, models, instructions, ...)`` fills one shard per (model, instruction,
+settings) (see :mod:`core.features.store`): pending (image, instruction) pairs are sorted by prompt
+length and batched, or, for families that support it, grouped by image so that each image's prefix
+KV cache serves all its instructions. Rows are buffered per shard and committed in chunks, so memory
+stays bounded and a killed run resumes where it stopped. Readers: :func:`load_embeddings`,
+:func:`load_responses`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from core.data.dataset import Dataset
+from core.features.store import ShardWriter, read_layer, read_texts, shard_dir, shard_header
+from core.models.adapters import GenerationOptions, load_adapter
+from core.models.adapters.base import Adapter
+from core.models.instructions import Instruction, resolve_instruction, resolve_instructions
+from core.models.registry import resolve
+
+
+def _open_dataset(dataset: Dataset | str) -> Dataset:
+    if isinstance(dataset, str):
+        from core.data.registry import open_dataset
+
+        return open_dataset(dataset)
+    return dataset
+
+
+@dataclass
+class _Buffer:
+    ids: list[int] = field(default_factory=list)
+    emb: list[np.ndarray] = field(default_factory=list)
+    ntok: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def add(self, image_id: int, response) -> None:
+        self.ids.append(int(image_id))
+        self.emb.append(response.embeddings)
+        self.ntok.append(response.n_generated_tokens)
+        self.texts.append(response.text)
+
+    def flush(self, writer: ShardWriter) -> None:
+        if self.ids:
+            writer.append(self.ids, np.stack(self.emb), self.ntok, self.texts)
+        self.ids, self.emb, self.ntok, self.texts = [], [], [], []
+
+
+def _batches(seq: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def extract_model(
+    dataset: Dataset,
+    adapter: Adapter,
+    instructions: Sequence[Instruction],
+    options: GenerationOptions = GenerationOptions(),
+    batch_size: int = 8,
+    chunk_size: int = 64,
+    prefix_reuse: bool = True,
+    image_ids: Sequence[int] | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Extract one loaded model over a dataset; returns the shard folders.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    adapter : Adapter
+        From :func:`core.models.adapters.load_adapter`.
+    instructions : sequence of Instruction
+        Ignored (one ``image`` shard) for non-generative baselines.
+    options : GenerationOptions
+    batch_size : int
+        (image, instruction) pairs per forward batch.
+    chunk_size : int
+        Rows per committed chunk file (the most a crash can lose per shard).
+    prefix_reuse : bool
+        Use the family's shared-prefix KV cache across an image's instructions when supported.
+    image_ids : sequence of int or None
+        Subset of the dataset's stimulus ids (default: all).
+    progress : bool
+        Show a tqdm bar (rate and ETA).
+    """
+    ins_list: list[Instruction | None] = list(instructions) if adapter.generative else [None]
+    ids = np.asarray(dataset.stimuli.ids if image_ids is None else image_ids, dtype=np.int64)
+    layers = adapter.resolve_layers(options.layers)
+    paths = []
+    with ExitStack() as stack:
+        writers, pending = [], []
+        for ins in ins_list:
+            path = shard_dir(dataset.name, adapter.spec, ins, options)
+            header = shard_header(
+                dataset.name,
+                adapter.spec,
+                ins,
+                options,
+                layers,
+                adapter.n_hidden_states,
+                adapter.family,
+            )
+            writer = stack.enter_context(ShardWriter(path, header))
+            done = writer.done_ids()
+            writers.append(writer)
+            pending.append([int(i) for i in ids if int(i) not in done])
+            paths.append(path)
+        buffers = [_Buffer() for _ in ins_list]
+        total = sum(len(p) for p in pending)
+        bar = tqdm(
+            total=total,
+            desc=f"{adapter.spec.display_name()} on {dataset.name}",
+            unit="resp",
+            disable=not progress or total == 0,
+        )
+        texts = [ins.text if ins is not None else "" for ins in ins_list]
+
+        def emit(j: int, image_id: int, response) -> None:
+            buffers[j].add(image_id, response)
+            if len(buffers[j].ids) >= chunk_size:
+                buffers[j].flush(writers[j])
+            bar.update(1)
+
+        use_prefix = prefix_reuse and adapter.supports_prefix_cache and len(ins_list) > 1
+        if use_prefix:
+            pending_sets = [set(p) for p in pending]
+            order = [int(i) for i in ids if any(int(i) in s for s in pending_sets)]
+            per_batch = max(1, batch_size // len(ins_list))
+            for group in _batches(order, per_batch):
+                images = [dataset.stimuli.load_image(i) for i in group]
+                grid = adapter.generate_grid(images, texts, options)
+                for image_id, row in zip(group, grid, strict=True):
+                    for j, response in enumerate(row):
+                        if image_id in pending_sets[j]:
+                            emit(j, image_id, response)
+        else:
+            lengths = [adapter.prompt_length(t) if t else 0 for t in texts]
+            items = sorted(
+                ((j, i) for j, p in enumerate(pending) for i in p),
+                key=lambda item: (lengths[item[0]], item[0], item[1]),
+            )
+            for batch in _batches(items, batch_size):
+                images = [dataset.stimuli.load_image(i) for _, i in batch]
+                responses = adapter.generate(images, [texts[j] for j, _ in batch], options)
+                for (j, image_id), response in zip(batch, responses, strict=True):
+                    emit(j, image_id, response)
+        for buffer, writer in zip(buffers, writers, strict=True):
+            buffer.flush(writer)
+        bar.close()
+    return paths
+
+
+def extract_dataset(
+    dataset: Dataset | str,
+    models: Sequence[str],
+    instructions: Sequence[str | Instruction] | None = None,
+    options: GenerationOptions = GenerationOptions(),
+    device: str = "auto",
+    dtype: str | None = None,
+    **kwargs,
+) -> list[Path]:
+    """Extract every model x instruction over a dataset (see :func:`extract_model` for
+    ``batch_size``, ``chunk_size``, ``prefix_reuse``, ``image_ids``, ``progress``).
+
+    Returns
+    -------
+    paths : list of Path
+        The shard folders, in model then instruction order.
+    """
+    ds = _open_dataset(dataset)
+    ins = (
+        [resolve_instruction(i) for i in instructions]
+        if instructions
+        else resolve_instructions(None)
+    )
+    out: list[Path] = []
+    for name in models:
+        adapter = load_adapter(name, device=device, dtype=dtype)
+        out += extract_model(ds, adapter, ins, options, **kwargs)
+    return out
+
+
+def _shard_for(dataset, model, instruction, options) -> Path:
+    name = dataset if isinstance(dataset, str) else dataset.name
+    spec = resolve(model)
+    ins = None if instruction is None else resolve_instruction(instruction)
+    return shard_dir(name, spec, ins, options)
+
+
+def load_embeddings(
+    dataset: Dataset | str,
+    model: str,
+    instruction: str | Instruction | None,
+    layer: int,
+    options: GenerationOptions = GenerationOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stored response embeddings of one layer.
+
+    Parameters
+    ----------
+    dataset : Dataset or str
+    model : str
+        Registry name, hub id or folder (``"random:<name>"`` for the twin).
+    instruction : str, Instruction or None
+        Paper id, pool id or free text; None for image-only baselines (ViT, CLIP image).
+    layer : int
+        Hidden-state index (negative counts from the end).
+    options : GenerationOptions
+        Must equal the extraction's settings.
+
+    Returns
+    -------
+    ids : array of shape (n,), int64
+        Stimulus ids, sorted.
+    X : array of shape (n, d), float32
+
+    Raises
+    ------
+    ArtifactError
+        When nothing was extracted for these settings.
+    """
+    return read_layer(_shard_for(dataset, model, instruction, options), layer)
+
+
+def load_responses(
+    dataset: Dataset | str,
+    model: str,
+    instruction: str | Instruction,
+    options: GenerationOptions = GenerationOptions(),
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Stored response texts: ``(ids (n,), texts (n,), n_generated_tokens (n,))``, by id."""
+    return read_texts(_shard_for(dataset, model, instruction, options))

@@ -1,0 +1,162 @@
+"""Live inference for one image and one instruction, cached: what the app calls.
+
+``infer(model_name, image, instruction)`` returns an :class:`InferenceResult` with the response text,
+per-layer response embeddings, token count, seconds and whether it came from the cache. The cache key
+(:func:`inference_key`) is :func:`core.hashing.content_key` over the model identity (id / local
+fingerprint, revision, random-init seed), the instruction text, the image (a dataset-qualified id, or
+the SHA-256 of the uploaded bytes, or of the pixels), the decoding settings and the code version.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from core.data.images import load_image_bytes, sanitize_image
+from core.features.cache import InferenceCache
+from core.hashing import array_digest, bytes_digest, content_key
+from core.models.adapters import GenerationOptions, load_adapter
+from core.models.adapters.base import Adapter
+from core.models.instructions import resolve_instruction
+from core.models.registry import resolve
+
+
+@dataclass
+class InferenceResult:
+    """One cached-or-computed response.
+
+    Parameters
+    ----------
+    text : str
+    embeddings : array of shape (n_selected_layers, d), float32
+    layers : tuple of int
+        Hidden-state index of each embedding row.
+    n_tokens : int
+        Generated tokens (end-of-sequence included).
+    seconds : float
+        Compute time of the original inference (not of the cache read).
+    from_cache : bool
+    model : str
+    instruction : str
+    """
+
+    text: str
+    embeddings: np.ndarray
+    layers: tuple[int, ...]
+    n_tokens: int
+    seconds: float
+    from_cache: bool
+    model: str
+    instruction: str
+
+    def layer(self, index: int) -> np.ndarray:
+        """The embedding of one hidden-state index, shape (d,)."""
+        return self.embeddings[self.layers.index(index if index >= 0 else self.layers[index])]
+
+
+@lru_cache(maxsize=4)
+def get_adapter(name: str, device: str = "auto", dtype: str | None = None) -> Adapter:
+    """Load a model once per process (small LRU)."""
+    return load_adapter(name, device=device, dtype=dtype)
+
+
+@lru_cache(maxsize=1)
+def default_cache() -> InferenceCache:
+    """The process-wide cache in ``<home>/cache/inference``."""
+    return InferenceCache()
+
+
+def image_identity(
+    image: Image.Image | bytes, image_id: str | None = None
+) -> tuple[Image.Image, str]:
+    """Decode (for bytes) and identify an image: ``(rgb_image, identity_string)``."""
+    if isinstance(image, (bytes, bytearray)):
+        img = load_image_bytes(bytes(image))
+        return img, image_id or f"sha256:{bytes_digest(bytes(image))}"
+    img = sanitize_image(image)
+    return img, image_id or f"pixels:{array_digest(np.asarray(img))}"
+
+
+def inference_key(model: str, instruction: str, image_identity: str, options) -> str:
+    """The cache key of one inference."""
+    spec = resolve(model)
+    fields = {
+        "model": spec.identity(),
+        "instruction": instruction,
+        "image": image_identity,
+        "options": options.to_dict(),
+    }
+    return content_key("inference", fields)
+
+
+def infer(
+    model_name: str,
+    image: Image.Image | bytes,
+    instruction: str,
+    *,
+    image_id: str | None = None,
+    options: GenerationOptions = GenerationOptions(),
+    device: str = "auto",
+    cache: InferenceCache | None | bool = True,
+) -> InferenceResult:
+    """Respond to one instruction about one image, with per-layer response embeddings.
+
+    Parameters
+    ----------
+    model_name : str
+        Registry name, hub id or folder (``"random:<name>"`` for the twin).
+    image : PIL image or bytes
+        Bytes (an upload) are verified and decoded safely.
+    instruction : str
+        Paper id (``"IC"``), pool id, or free text.
+    image_id : str or None
+        A stable identity such as ``"demo:17"``; default: hash of the bytes or pixels.
+    options : GenerationOptions
+    device : str
+    cache : InferenceCache, True (the default cache) or False/None (no caching)
+    """
+    ins = resolve_instruction(instruction)
+    img, ident = image_identity(image, image_id)
+    store = default_cache() if cache is True else (cache or None)
+    key = inference_key(model_name, ins.text, ident, options)
+    if store is not None:
+        hit = store.get(key)
+        if hit is not None:
+            meta, arrays = hit
+            return InferenceResult(
+                meta["text"],
+                arrays["embeddings"],
+                tuple(meta["layers"]),
+                meta["n_tokens"],
+                meta["seconds"],
+                True,
+                model_name,
+                ins.text,
+            )
+    adapter = get_adapter(model_name, device)
+    start = time.perf_counter()
+    response = adapter.generate([img], [ins.text], options)[0]
+    seconds = time.perf_counter() - start
+    result = InferenceResult(
+        response.text,
+        response.embeddings,
+        response.layers,
+        response.n_generated_tokens,
+        seconds,
+        False,
+        model_name,
+        ins.text,
+    )
+    if store is not None:
+        meta = {
+            "text": result.text,
+            "layers": list(result.layers),
+            "n_tokens": result.n_tokens,
+            "seconds": seconds,
+        }
+        store.set(key, meta, {"embeddings": result.embeddings})
+    return result

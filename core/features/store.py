@@ -1,0 +1,277 @@
+"""The response-embedding store: one shard per (dataset, model, instruction, settings).
+
+Layout under ``<home>/features/<dataset>/<model-slug>/<instruction-id>/<key>/``::
+
+    manifest.json        what made the shard (model identity, instruction text, options, code
+                         version), hidden-state indices, width, and the committed chunk list
+    chunk-000000.npz     ids (k,) int64, n_tokens (k,) int32, texts (k,) unicode,
+                         layer_000 ... layer_NNN (k, d) float32   (one member per kept layer)
+    .lock                advisory lock held by the one writer
+
+Writes are append-only: a chunk file is written atomically, then the manifest is atomically rewritten
+to list it. A crash between the two leaves an unlisted chunk that the next writer overwrites, so a
+killed run resumes with nothing lost (beyond its unflushed buffer) and nothing duplicated. No pickle:
+``np.load(allow_pickle=False)`` and JSON only. Reading one layer reads only that member of each chunk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import CODE_VERSION, subdir
+from core.hashing import content_key
+from core.models.instructions import Instruction
+from core.models.registry import ModelSpec, describe
+from core.storage import ArtifactError, atomic_write_bytes, load_npz, read_json, write_json
+
+MANIFEST = "manifest.json"
+
+
+def shard_fields(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
+    """Everything that determines a shard's content (hashed into its key)."""
+    return {
+        "dataset": dataset,
+        "model": spec.identity(),
+        "instruction": instruction.text if instruction is not None else None,
+        "options": options.to_dict(),
+    }
+
+
+def shard_key(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> str:
+    """The content key of one shard."""
+    return content_key("response_embeddings", shard_fields(dataset, spec, instruction, options))
+
+
+def shard_header(
+    dataset: str,
+    spec: ModelSpec,
+    instruction: Instruction | None,
+    options,
+    layers: Sequence[int],
+    n_hidden_states: int,
+    family: str,
+) -> dict:
+    """The manifest fields of a new shard."""
+    return {
+        "kind": "response_embeddings",
+        "fields_key": shard_key(dataset, spec, instruction, options),
+        "dataset": dataset,
+        "model": describe(spec),
+        "family": family,
+        "instruction": None
+        if instruction is None
+        else {"id": instruction.id, "task": instruction.task, "text": instruction.text},
+        "options": options.to_dict(),
+        "layers": [int(x) for x in layers],
+        "n_hidden_states": int(n_hidden_states),
+    }
+
+
+def shard_dir(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> Path:
+    """The folder of one shard (not created)."""
+    key = shard_key(dataset, spec, instruction, options)
+    ins = instruction.id.replace(":", "_") if instruction is not None else "image"
+    return subdir("features") / dataset / spec.slug() / ins / key
+
+
+@dataclass
+class ShardInfo:
+    """A shard's manifest, parsed."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def n_rows(self) -> int:
+        return int(sum(c["n"] for c in self.manifest["chunks"]))
+
+    @property
+    def layers(self) -> list[int]:
+        return list(self.manifest["layers"])
+
+
+class ShardWriter:
+    """Append rows to a shard (one writer at a time, enforced by an advisory file lock).
+
+    Use as a context manager; :meth:`done_ids` says which image ids are already stored.
+    """
+
+    def __init__(self, path: Path, header: dict) -> None:
+        self.path = Path(path)
+        self.header = header
+        self._lock_fh = None
+
+    def __enter__(self) -> ShardWriter:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_fh = open(self.path / ".lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock_fh.close()
+            raise ArtifactError(f"another process is writing {self.path}") from exc
+        manifest_path = self.path / MANIFEST
+        if manifest_path.exists():
+            self.manifest = read_json(manifest_path)
+            if self.manifest.get("fields_key") != self.header.get("fields_key"):
+                raise ArtifactError(f"{self.path}: manifest does not match this shard")
+        else:
+            self.manifest = {**self.header, "chunks": [], "code_version": CODE_VERSION}
+            write_json(manifest_path, self.manifest)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def done_ids(self) -> set[int]:
+        """Image ids already committed."""
+        out: set[int] = set()
+        for chunk in self.manifest["chunks"]:
+            out.update(int(i) for i in chunk["ids"])
+        return out
+
+    def append(
+        self,
+        ids: Sequence[int],
+        embeddings: np.ndarray,
+        n_tokens: Sequence[int],
+        texts: Sequence[str],
+    ) -> None:
+        """Commit one chunk.
+
+        Parameters
+        ----------
+        ids : sequence of int, length k
+        embeddings : array of shape (k, n_layers_kept, d)
+        n_tokens : sequence of int, length k
+        texts : sequence of str, length k
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return
+        done = self.done_ids()
+        if any(int(i) in done for i in ids):
+            raise ArtifactError(f"{self.path}: refusing to store an image id twice")
+        emb = np.asarray(embeddings, dtype=np.float32)
+        layers = self.manifest["layers"]
+        if emb.shape[:2] != (len(ids), len(layers)):
+            raise ValueError(f"embeddings shape {emb.shape} does not match {len(ids)} x {layers}")
+        index = len(self.manifest["chunks"])
+        name = f"chunk-{index:06d}.npz"
+        arrays = {
+            "ids": ids,
+            "n_tokens": np.asarray(n_tokens, dtype=np.int32),
+            "texts": np.asarray(list(texts), dtype=np.str_),
+        }
+        for pos, layer in enumerate(layers):
+            arrays[f"layer_{layer:03d}"] = emb[:, pos]
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(self.path / name, buf.getvalue())
+        self.manifest["chunks"].append({"file": name, "n": len(ids), "ids": ids.tolist()})
+        self.manifest["dim"] = int(emb.shape[2])
+        write_json(self.path / MANIFEST, self.manifest)
+
+
+def open_shard(path: Path) -> ShardInfo:
+    """Read a shard's manifest; :class:`ArtifactError` when there is none."""
+    path = Path(path)
+    return ShardInfo(path, read_json(path / MANIFEST))
+
+
+def _chunk_member(path: Path, name: str) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data[name]
+    except KeyError as exc:
+        raise ArtifactError(f"{path} has no {name!r}") from exc
+    except Exception as exc:
+        raise ArtifactError(f"corrupt chunk {path}: {exc}") from exc
+
+
+def read_layer(path: Path, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """One layer of a shard, rows sorted by image id.
+
+    Returns
+    -------
+    ids : array of shape (n,), int64
+    X : array of shape (n, d), float32
+    """
+    info = open_shard(path)
+    layers = info.layers
+    n_hidden = info.manifest.get("n_hidden_states", max(layers) + 1)
+    idx = layer + n_hidden if layer < 0 else layer
+    if idx not in layers:
+        raise ArtifactError(f"layer {layer} not stored in {path}; stored: {layers}")
+    ids, xs = [], []
+    for chunk in info.manifest["chunks"]:
+        file = info.path / chunk["file"]
+        ids.append(_chunk_member(file, "ids"))
+        xs.append(_chunk_member(file, f"layer_{idx:03d}"))
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, info.manifest.get("dim", 0)), np.float32)
+    all_ids = np.concatenate(ids)
+    order = np.argsort(all_ids, kind="stable")
+    return all_ids[order], np.concatenate(xs)[order].astype(np.float32, copy=False)
+
+
+def read_texts(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Responses of a shard, sorted by image id.
+
+    Returns
+    -------
+    ids : array of shape (n,), int64
+    texts : list of str, length n
+    n_tokens : array of shape (n,), int32
+    """
+    info = open_shard(path)
+    ids, texts, ntok = [], [], []
+    for chunk in info.manifest["chunks"]:
+        data = load_npz(info.path / chunk["file"])
+        ids.append(data["ids"])
+        texts.append(data["texts"])
+        ntok.append(data["n_tokens"])
+    if not ids:
+        return np.zeros(0, np.int64), [], np.zeros(0, np.int32)
+    all_ids = np.concatenate(ids)
+    order = np.argsort(all_ids, kind="stable")
+    return (
+        all_ids[order],
+        [str(t) for t in np.concatenate(texts)[order]],
+        np.concatenate(ntok)[order],
+    )
+
+
+def list_shards(dataset: str | None = None) -> list[ShardInfo]:
+    """Every shard with a manifest (optionally of one dataset)."""
+    root = subdir("features")
+    base = root / dataset if dataset else root
+    out = []
+    for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
+        try:
+            out.append(open_shard(manifest.parent))
+        except ArtifactError:
+            continue
+    return out
+
+
+__all__ = [
+    "ShardInfo",
+    "ShardWriter",
+    "list_shards",
+    "open_shard",
+    "read_layer",
+    "read_texts",
+    "shard_dir",
+    "shard_fields",
+    "shard_header",
+    "shard_key",
+]

@@ -1,0 +1,169 @@
+"""Architecture of the demo model: a small LLaVA (CLIP-style vision tower + Llama-style decoder).
+
+:class:`Recipe` holds every hyper-parameter (architecture and training); :func:`build_model` and
+:func:`build_processor` turn it into a ``LlavaForConditionalGeneration`` and a ``LlavaProcessor``
+that save with ``save_pretrained`` and reload with ``from_pretrained`` / ``AutoProcessor`` offline.
+
+Image tokens: the image (``image_size`` pixels) is cut into ``image_size / patch_size`` patches per
+side. With the default 64 px and patch 16 each patch is exactly one cell of the demo world's 4 x 4
+grid, so each of the 16 image tokens sees one cell (objects never straddle cells).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+#: The LLaVA-1.5 prompt; the registry's LLaVA adapter uses the same string when no chat template.
+PROMPT_TEMPLATE = "USER: <image>\n{instruction} ASSISTANT:"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every hyper-parameter of the demo model and its training (defaults = the committed model).
+
+    Architecture
+    ------------
+    image_size, patch_size : int
+        Model input side (pixels) and ViT patch side.
+    vision_hidden, vision_layers, vision_heads, vision_intermediate : int
+        CLIP-style vision tower.
+    text_hidden, text_layers, text_heads, text_intermediate : int
+        Llama-style decoder.
+
+    Training
+    --------
+    n_train_scenes : int
+        Scenes drawn from the ``"train"`` stream (never the stimuli).
+    render_size : int
+        Side at which training scenes are drawn before the processor resizes them.
+    steps, batch_images : int
+        Optimizer steps and images per step (each image carries all 10 instruction turns).
+    lr, min_lr_ratio, warmup_steps, weight_decay, grad_clip : float
+        AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio``.
+    aux_weight : float
+        Weight of the dense auxiliary loss on the vision tower (per-cell classes).
+    seed : int
+        Seed of everything (data order, initialisation).
+    world_seed : int
+        Seed of the demo world (as in ``python -m core demo build --seed``).
+    """
+
+    image_size: int = 64
+    patch_size: int = 16
+    vision_hidden: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    vision_intermediate: int = 512
+    text_hidden: int = 192
+    text_layers: int = 4
+    text_heads: int = 4
+    text_intermediate: int = 512
+    n_train_scenes: int = 12000
+    render_size: int = 128
+    steps: int = 1500
+    batch_images: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    aux_weight: float = 1.0
+    seed: int = 0
+    world_seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Recipe:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def grid(self) -> int:
+        """Image tokens per side."""
+        return self.image_size // self.patch_size
+
+    @property
+    def n_image_tokens(self) -> int:
+        return self.grid**2
+
+
+def build_config(recipe: Recipe, tokenizer):
+    """The ``LlavaConfig`` of ``recipe`` for ``tokenizer``'s vocabulary."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    vision = CLIPVisionConfig(
+        hidden_size=recipe.vision_hidden,
+        intermediate_size=recipe.vision_intermediate,
+        num_hidden_layers=recipe.vision_layers,
+        num_attention_heads=recipe.vision_heads,
+        image_size=recipe.image_size,
+        patch_size=recipe.patch_size,
+        projection_dim=recipe.vision_hidden,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.text_hidden,
+        intermediate_size=recipe.text_intermediate,
+        num_hidden_layers=recipe.text_layers,
+        num_attention_heads=recipe.text_heads,
+        num_key_value_heads=recipe.text_heads,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<s>"),
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+        tie_word_embeddings=True,
+    )
+    config.pad_token_id = tokenizer.pad_token_id
+    return config
+
+
+def build_model(recipe: Recipe, tokenizer, seed: int | None = None):
+    """A randomly initialised ``LlavaForConditionalGeneration`` (seeded: same seed, same weights)."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    torch.manual_seed(recipe.seed if seed is None else seed)
+    config = build_config(recipe, tokenizer)
+    model = LlavaForConditionalGeneration(config)
+    model.config.use_cache = True
+    gc = model.generation_config
+    gc.eos_token_id = tokenizer.eos_token_id
+    gc.pad_token_id = tokenizer.pad_token_id
+    gc.bos_token_id = None
+    gc.do_sample = False
+    gc.max_new_tokens = 64
+    return model.float()
+
+
+def build_processor(recipe: Recipe, tokenizer):
+    """The ``LlavaProcessor``: CLIP image processor at ``image_size`` plus the tokenizer."""
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": recipe.image_size},
+        crop_size={"height": recipe.image_size, "width": recipe.image_size},
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=recipe.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token="<image>",
+    )
+
+
+def prompt(instruction: str) -> str:
+    """The prompt for one image and one instruction (LLaVA-1.5 format)."""
+    return PROMPT_TEMPLATE.format(instruction=instruction)

@@ -1,0 +1,101 @@
+"""The demo model's word-level vocabulary and tokenizer.
+
+Words come from three places: the reference answers of the demo world (enumerated from sampled scene
+contents with a fixed seed), the instruction texts (the paper's 10 and the wider prompt pool) and the
+LLaVA-1.5 prompt (``USER: <image>\\n... ASSISTANT:``). The tokenizer lower-cases, splits on whitespace
+and punctuation, maps unknown words to ``<unk>`` and is wrapped in ``PreTrainedTokenizerFast`` so it
+saves and reloads through ``AutoTokenizer`` offline. No BOS token is added.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+SPECIAL = ("<pad>", "<unk>", "<s>", "</s>", "<image>")
+IMAGE_TOKEN = "<image>"
+PROMPT_WORDS = ("user", ":", "assistant")
+
+_SPLIT = re.compile(r"\w+|[^\w\s]")
+
+
+def split_words(text: str) -> list[str]:
+    """How the tokenizer splits ordinary text (lower-cased words and single punctuation marks)."""
+    return _SPLIT.findall(text.lower())
+
+
+def instruction_texts() -> list[str]:
+    """Every instruction text the model is trained on or likely to see (paper + pool)."""
+    from core.models.instructions import PAPER_INSTRUCTIONS, pool_instructions
+
+    return [i.text for i in PAPER_INSTRUCTIONS] + [i.text for i in pool_instructions()]
+
+
+def answer_words(n_samples: int = 20000, seed: int = 12345) -> set[str]:
+    """Words of the demo world's reference answers, from ``n_samples`` sampled contents."""
+    from core.data.demo.answers import NUMBER_WORDS, answer
+    from core.data.demo.content import (
+        ACTIONS,
+        ANIMALS,
+        COLOUR_NAMES,
+        DENSE_CLASSES,
+        FOODS,
+        OBJECTS,
+        sample_content,
+    )
+    from core.data.demo.scenes import INSTRUCTION_IDS
+
+    words: set[str] = set(NUMBER_WORDS) | set(COLOUR_NAMES) | set(DENSE_CLASSES)
+    for kind in (*ANIMALS, *FOODS, *OBJECTS, "person"):
+        words.update(split_words(kind))
+    for phrase in ACTIONS:
+        words.update(split_words(phrase))
+    rng = np.random.default_rng(seed)
+    for _ in range(n_samples):
+        content = sample_content(rng)
+        for iid in INSTRUCTION_IDS:
+            words.update(split_words(answer(content, iid)))
+    return words
+
+
+def build_vocabulary() -> list[str]:
+    """The full token list: special tokens first, then the sorted words."""
+    words = answer_words() | set(PROMPT_WORDS)
+    for text in instruction_texts():
+        words.update(split_words(text))
+    words -= set(SPECIAL)
+    return [*SPECIAL, *sorted(words)]
+
+
+def build_tokenizer(vocabulary: list[str] | None = None):
+    """A word-level ``PreTrainedTokenizerFast`` over ``vocabulary`` (default :func:`build_vocabulary`).
+
+    Returns
+    -------
+    tokenizer : transformers.PreTrainedTokenizerFast
+        Left padding; ``<image>`` is a special token matched verbatim; decoding joins words with
+        single spaces (the reference answers' own format).
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocabulary = vocabulary or build_vocabulary()
+    vocab = {w: i for i, w in enumerate(vocabulary)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="left",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
+    return fast
