@@ -1,0 +1,211 @@
+"""Altair chart specs and small matplotlib figures for the app; never calls streamlit.
+
+The charts read tidy ROI tables (one row per subject x model x instruction x layer x ROI) with at
+least the columns named in each function's docstring. Selections are named ``roi_pick`` so that a
+page can read which ROI was clicked (``st.altair_chart(..., on_select="rerun")``).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+ROI_SELECTION = "roi_pick"
+
+
+def summarise_subjects(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean and s.e.m. of ``value`` across subjects for each group of ``by``.
+
+    Returns
+    -------
+    table : DataFrame with columns ``by + ["mean", "sem", "n_subjects", "lo", "hi"]``
+    """
+    g = df.groupby(by, sort=False)[value]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    out["sem"] = (out["std"] / np.sqrt(out["count"])).where(out["count"] > 1, 0.0).fillna(0.0)
+    out = out.rename(columns={"count": "n_subjects"}).drop(columns="std")
+    out["lo"] = out["mean"] - out["sem"]
+    out["hi"] = out["mean"] + out["sem"]
+    return out
+
+
+def grouped_roi_bars(
+    summary: pd.DataFrame,
+    group: str,
+    value_title: str,
+    roi_order: list[str],
+    group_order: list[str] | None = None,
+    stars: pd.DataFrame | None = None,
+    ceiling: float | None = None,
+) -> alt.Chart:
+    """Grouped bars per ROI (e.g. one bar per instruction) with s.e.m. error bars.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Columns ``roi``, ``group``, ``mean``, ``lo``, ``hi`` (from :func:`summarise_subjects`).
+    group : str
+        Column that distinguishes bars within an ROI.
+    value_title : str
+        Y axis title.
+    roi_order, group_order : list of str
+    stars : DataFrame, optional
+        Columns ``roi``, ``group``, ``stars`` (e.g. "**"), drawn above the bars.
+    ceiling : float, optional
+        A horizontal rule (e.g. 1.0 for the noise ceiling of normalized alignment).
+    """
+    pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
+    base = alt.Chart(summary).encode(
+        x=alt.X("roi:N", sort=roi_order, title="ROI"),
+        xOffset=alt.XOffset(f"{group}:N", sort=group_order),
+    )
+    bars = (
+        base.mark_bar()
+        .encode(
+            y=alt.Y("mean:Q", title=value_title),
+            color=alt.Color(f"{group}:N", sort=group_order, title=group),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+            tooltip=[
+                "roi",
+                group,
+                alt.Tooltip("mean:Q", format=".3f"),
+                alt.Tooltip("n_subjects:Q"),
+            ],
+        )
+        .add_params(pick)
+    )
+    errs = base.mark_rule(color="black").encode(y="lo:Q", y2="hi:Q")
+    layers = [bars, errs]
+    if stars is not None and not stars.empty:
+        star_df = summary.merge(stars, on=["roi", group], how="inner")
+        layers.append(
+            alt.Chart(star_df)
+            .mark_text(dy=-6, fontSize=11)
+            .encode(
+                x=alt.X("roi:N", sort=roi_order),
+                xOffset=alt.XOffset(f"{group}:N", sort=group_order),
+                y="hi:Q",
+                text="stars:N",
+            )
+        )
+    if ceiling is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"y": [ceiling]}))
+            .mark_rule(strokeDash=[6, 4], color="#b3261e")
+            .encode(y="y:Q")
+        )
+    return alt.layer(*layers).properties(height=320)
+
+
+def heatmap(summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str) -> alt.Chart:
+    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells."""
+    pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
+    base = alt.Chart(summary).encode(
+        x=alt.X("roi:N", sort=roi_order, title="ROI"), y=alt.Y(f"{row}:N", title=row)
+    )
+    rect = (
+        base.mark_rect()
+        .encode(
+            color=alt.Color("mean:Q", title=value_title, scale=alt.Scale(scheme="viridis")),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
+            tooltip=[row, "roi", alt.Tooltip("mean:Q", format=".3f")],
+        )
+        .add_params(pick)
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("mean:Q", format=".2f"),
+        color=alt.condition("datum.mean > 0.5", alt.value("black"), alt.value("white")),
+    )
+    return alt.layer(rect, text).properties(height=28 * max(summary[row].nunique(), 3))
+
+
+def layer_curves(
+    summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str]
+) -> alt.Chart:
+    """Value against layer, one line per ``group``, one small panel per ROI.
+
+    ``summary`` columns: ``roi``, ``layer``, ``group``, ``mean``, ``lo``, ``hi``.
+    """
+    base = alt.Chart(summary).encode(
+        x=alt.X("layer:O", title="layer"), color=alt.Color(f"{group}:N")
+    )
+    line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=value_title))
+    band = base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q")
+    return (
+        alt.layer(band, line)
+        .properties(width=180, height=140)
+        .facet(facet=alt.Facet("roi:N", sort=roi_order, title=None), columns=5)
+    )
+
+
+def partition_bars(table: pd.DataFrame, a: str, b: str, roi_order: list[str]) -> alt.Chart:
+    """Stacked bars per ROI of unique-A, shared and unique-B explained variance.
+
+    ``table`` columns: ``roi``, ``part`` (``f"unique {a}"``, ``"shared"``, ``f"unique {b}"``),
+    ``value``.
+    """
+    order = [f"unique {a}", "shared", f"unique {b}"]
+    pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
+    return (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("roi:N", sort=roi_order, title="ROI"),
+            y=alt.Y("value:Q", title="explained variance (R², test)", stack="zero"),
+            color=alt.Color(
+                "part:N",
+                sort=order,
+                scale=alt.Scale(domain=order, range=["#1f77b4", "#8c6bb1", "#ff7f0e"]),
+            ),
+            order=alt.Order("part_order:Q"),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
+            tooltip=["roi", "part", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .transform_calculate(part_order=f"indexof({order!r}, datum.part)")
+        .add_params(pick)
+        .properties(height=300)
+    )
+
+
+def venn_figure(unique_a: float, shared: float, unique_b: float, a: str, b: str, title: str = ""):
+    """A two-circle Venn-style figure whose circle areas follow the variance parts.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    total_a = max(unique_a + shared, 1e-9)
+    total_b = max(unique_b + shared, 1e-9)
+    ra, rb = np.sqrt(total_a), np.sqrt(total_b)
+    scale = 1.0 / max(ra, rb)
+    ra, rb = ra * scale, rb * scale
+    overlap = shared / max(total_a, total_b, 1e-9)
+    d = (ra + rb) * (1 - 0.6 * np.clip(overlap, 0, 1))
+    fig = Figure(figsize=(3.2, 2.4), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 0.88))
+    ax.add_patch(Circle((0, 0), ra, color="#1f77b4", alpha=0.45))
+    ax.add_patch(Circle((d, 0), rb, color="#ff7f0e", alpha=0.45))
+    ax.text(-ra * 0.45, 0, f"{unique_a:.3f}", ha="center", va="center", fontsize=9)
+    ax.text(
+        d / 2 + (ra - rb) / 4,
+        0,
+        f"{shared:.3f}",
+        ha="center",
+        va="center",
+        fontsize=9,
+        fontweight="bold",
+    )
+    ax.text(d + rb * 0.45, 0, f"{unique_b:.3f}", ha="center", va="center", fontsize=9)
+    ax.text(-ra * 0.3, -ra - 0.12, a, ha="center", va="top", fontsize=9, color="#1f77b4")
+    ax.text(d + rb * 0.3, -rb - 0.12, b, ha="center", va="top", fontsize=9, color="#d65f00")
+    ax.set_xlim(-ra - 0.1, d + rb + 0.1)
+    ax.set_ylim(-max(ra, rb) - 0.35, max(ra, rb) + 0.1)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

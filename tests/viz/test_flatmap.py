@@ -1,0 +1,84 @@
+"""Flatmaps: raster geometry, colouring, outlines and rendering on the demo surface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.viz.flatmap import (
+    build_raster,
+    categorical_rgba,
+    draw_flatmap,
+    figure_png,
+    flatmap_rgba,
+    roi_outline,
+)
+
+
+@pytest.fixture(scope="module")
+def targets(demo_small):
+    return demo_small.subject("subj01").targets
+
+
+@pytest.fixture(scope="module")
+def raster(targets):
+    return build_raster(targets, width=300)
+
+
+def test_raster_shows_most_targets(raster, targets):
+    shown = np.unique(raster.pixel_target[raster.pixel_target >= 0])
+    assert shown.size > 0.5 * targets.n_targets
+    assert raster.pixel_target.max() < targets.n_targets
+
+
+def test_raster_is_cached_on_disk(targets, raster):
+    again = build_raster(targets, width=300)
+    assert np.array_equal(again.pixel_target, raster.pixel_target)
+
+
+def test_hemispheres_sit_side_by_side(raster):
+    x = raster.target_xy[:, 0]
+    assert x[raster.target_hemi == 0].mean() < x[raster.target_hemi == 1].mean()
+
+
+def test_values_colour_the_pixels_of_their_targets(raster, targets):
+    values = np.zeros(targets.n_targets)
+    values[0] = 1.0
+    rgba = flatmap_rgba(raster, values, cmap="gray", vmin=0, vmax=1)
+    pix = raster.pixel_target == 0
+    if pix.any():
+        assert np.allclose(rgba[pix][:, :3], 1.0)
+    others = raster.pixel_target > 0
+    assert np.allclose(rgba[others][:, :3], 0.0)
+
+
+def test_wrong_number_of_values_is_an_error(raster):
+    with pytest.raises(ValueError, match="targets"):
+        flatmap_rgba(raster, np.zeros(3))
+
+
+def test_nan_values_show_plain_cortex(raster, targets):
+    rgba = flatmap_rgba(raster, np.full(targets.n_targets, np.nan))
+    assert rgba.shape == raster.shape + (4,)
+    assert np.isfinite(rgba).all()
+
+
+def test_categorical_colours(raster, targets):
+    labels = np.where(np.arange(targets.n_targets) % 2 == 0, 0, 1)
+    rgba = categorical_rgba(raster, labels, [(1, 0, 0), (0, 0, 1)])
+    pix = raster.pixel_target >= 0
+    assert set(map(tuple, np.unique(rgba[pix][:, :3], axis=0))) <= {(1, 0, 0), (0, 0, 1)}
+
+
+def test_roi_outline_is_on_the_roi_border(raster, targets):
+    edge = roi_outline(raster, targets.roi_mask("V1"))
+    assert 0 < edge.sum() < (raster.pixel_target >= 0).sum()
+
+
+def test_figure_renders_to_png(raster, targets):
+    rgba = flatmap_rgba(raster, targets.ncsnr)
+    rois = {n: targets.roi_mask(n) for n in targets.roi_names()}
+    fig = draw_flatmap(
+        raster, rgba, rois=rois, highlight="FFA", colorbar=("inferno", 0, 1, "ncsnr")
+    )
+    assert figure_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
