@@ -15,7 +15,8 @@ Everything is written atomically and read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,6 @@ import numpy as np
 from core.data.dataset import DatasetError, RoiFamily, SubjectData, TargetGeometry, TargetSet
 from core.storage import (
     ArtifactError,
-    atomic_write_bytes,
     load_npz,
     read_json,
     save_npz,
@@ -35,7 +35,7 @@ ENCODINGS = ("float32", "float16", "int8-scaled")
 
 def _encode_responses(responses: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
     if encoding == "float32":
-        return {"responses": responses.astype(np.float32)}
+        return {"responses": np.asarray(responses, dtype=np.float32)}  # no copy when float32
     if encoding == "float16":
         return {"responses": responses.astype(np.float16)}
     if encoding == "int8-scaled":
@@ -46,10 +46,19 @@ def _encode_responses(responses: np.ndarray, encoding: str) -> dict[str, np.ndar
     raise ValueError(f"unknown response encoding {encoding!r}; expected one of {ENCODINGS}")
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    """``np.save`` straight into a temp file, then rename (no in-memory copy of large arrays)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> None:
@@ -71,7 +80,7 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
     for name, fam in t.roi_families.items():
         arrays[f"roi__{name}"] = fam.labels.astype(np.int16)
     for name, arr in _encode_responses(np.asarray(data.responses), encoding).items():
-        atomic_write_bytes(folder / f"{name}.npy", _npy_bytes(arr))
+        _atomic_save_npy(folder / f"{name}.npy", arr)
     save_npz(folder / "meta.npz", **arrays)
     write_json(
         folder / "subject.json",
