@@ -218,8 +218,16 @@ def average_repetitions(
     counts = np.zeros(ids.size, dtype=np.int64)
     for trials, betas in zip(session_trials, session_betas, strict=True):
         rows = np.searchsorted(ids, trials)
-        np.add.at(total, rows, betas)
-        np.add.at(counts, rows, 1)
+        # add in rounds of unique rows (k-th occurrence of each image), far faster than np.add.at
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_rows)) + 1]
+        occurrence = np.empty(rows.size, dtype=np.int64)
+        occurrence[order] = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+        for k in range(int(occurrence.max(initial=-1)) + 1):
+            sel = occurrence == k
+            total[rows[sel]] += betas[sel]
+            counts[rows[sel]] += 1
     total /= counts[:, None].astype(np.float32)
     return ids.astype(np.int64), total, counts.astype(np.int16)
 
