@@ -82,6 +82,7 @@ def _llama(vocab_size: int, hidden: int = 32, layers: int = 2, heads: int = 2, *
         num_attention_heads=heads,
         num_key_value_heads=heads,
         max_position_embeddings=2048,
+        initializer_range=0.2,
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,

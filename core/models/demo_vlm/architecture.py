@@ -37,7 +37,10 @@ class Recipe:
     render_size : int
         Side at which training scenes are drawn before the processor resizes them.
     steps, batch_images : int
-        Optimizer steps and images per step (each image carries all 10 instruction turns).
+        Optimizer steps and images per step.
+    turns_per_image, turn_weights
+        Each image in a step carries ``turns_per_image`` of its 10 instruction turns, drawn without
+        replacement with probabilities proportional to ``turn_weights`` (IU1 ... VR).
     lr, min_lr_ratio, warmup_steps, weight_decay, grad_clip : float
         AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio``.
     aux_weight : float
@@ -54,14 +57,17 @@ class Recipe:
     vision_layers: int = 4
     vision_heads: int = 4
     vision_intermediate: int = 512
-    text_hidden: int = 192
+    text_hidden: int = 128
     text_layers: int = 4
     text_heads: int = 4
-    text_intermediate: int = 512
+    text_intermediate: int = 384
     n_train_scenes: int = 12000
     render_size: int = 128
     steps: int = 1500
-    batch_images: int = 16
+    batch_images: int = 32
+    turns_per_image: int = 5
+    #: Relative sampling weight of each instruction's turn (order of INSTRUCTION_IDS).
+    turn_weights: tuple = (0.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 0.3, 0.5, 1.0)
     lr: float = 2e-3
     min_lr_ratio: float = 0.05
     warmup_steps: int = 100
@@ -77,7 +83,8 @@ class Recipe:
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**d)
 
     @property
     def grid(self) -> int:

@@ -1,0 +1,280 @@
+"""Training the demo model: answer-token loss on isolated turns plus dense vision supervision.
+
+One training example is one image with its instruction turns packed into one sequence::
+
+    user : <image> x16 | instr_1 assistant : answer_1 </s> | instr_2 assistant : answer_2 </s> | ...
+
+A 4-D attention mask lets every turn see the shared image prefix and its own earlier tokens only,
+and position ids restart after the prefix for each turn, so each turn is computed exactly as the
+separate sequence ``USER: <image>\\n{instruction} ASSISTANT: {answer}</s>`` would be (the image
+prefix is computed once per image instead of once per turn). The loss is cross-entropy on the
+answer tokens and ``</s>`` only. The vision tower gets an auxiliary loss from linear heads on its
+patch states (one patch per grid cell): the dense classes in the cell (multi-label), the item kind
+in the cell and a person's action.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.data.demo.content import DENSE_CLASSES
+from core.data.demo.scenes import INSTRUCTION_IDS
+from core.models.demo_vlm.architecture import Recipe
+from core.models.demo_vlm.data import ACTION_NAMES, ITEM_KINDS, SceneBatch, instruction_text
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def make_aux_head(recipe: Recipe):
+    """Linear heads on the vision tower's patch states (discarded after training)."""
+    nn = _torch().nn
+
+    class AuxHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            d = recipe.vision_hidden
+            self.classes = nn.Linear(d, len(DENSE_CLASSES))
+            self.kind = nn.Linear(d, len(ITEM_KINDS) + 1)
+            self.action = nn.Linear(d, len(ACTION_NAMES))
+
+        def forward(self, patches):
+            return self.classes(patches), self.kind(patches), self.action(patches)
+
+    return AuxHead()
+
+
+@dataclass
+class Packer:
+    """Builds packed multi-turn sequences (see the module docstring) from :class:`SceneBatch` rows.
+
+    Parameters
+    ----------
+    tokenizer : PreTrainedTokenizerFast
+    n_image_tokens : int
+    """
+
+    tokenizer: object
+    n_image_tokens: int
+    prefix: list[int] = field(init=False)
+    instructions: list[list[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        tok = self.tokenizer
+        # "USER: <image>\n{instruction} ASSISTANT:" split into the shared prefix and the turn part
+        self.prefix = (
+            tok("USER:", add_special_tokens=False)["input_ids"]
+            + [tok.convert_tokens_to_ids("<image>")] * self.n_image_tokens
+        )
+        self.instructions = [
+            tok(instruction_text(i) + " ASSISTANT:", add_special_tokens=False)["input_ids"]
+            for i in INSTRUCTION_IDS
+        ]
+
+    def pack(self, data: SceneBatch, turns: list[list[int]] | None = None) -> dict:
+        """Tensors for a batch: input_ids, position_ids, labels (B, L) and a (B, 1, L, L) mask.
+
+        Parameters
+        ----------
+        data : SceneBatch
+            The batch's scenes.
+        turns : list (per scene) of list of instruction indices, optional
+            Which turns to include (default: all 10, in order).
+        """
+        torch = _torch()
+        n = len(data)
+        p = len(self.prefix)
+        seqs, poss, labs, segs = [], [], [], []
+        for b in range(n):
+            ids, pos, lab, seg = list(self.prefix), list(range(p)), [-100] * p, [0] * p
+            for t, j in enumerate(turns[b] if turns is not None else range(len(INSTRUCTION_IDS))):
+                q = self.instructions[j]
+                a = data.answer_ids[b, j, : data.answer_len[b, j]].astype(np.int64).tolist()
+                ids += q + a
+                pos += list(range(p, p + len(q) + len(a)))
+                # the token before each answer token predicts it
+                lab += [-100] * (len(q) - 1) + a + [-100]
+                seg += [t + 1] * (len(q) + len(a))
+            seqs.append(ids)
+            poss.append(pos)
+            labs.append(lab)
+            segs.append(seg)
+        length = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((n, length), pad, dtype=torch.long)
+        position_ids = torch.zeros((n, length), dtype=torch.long)
+        labels = torch.full((n, length), -100, dtype=torch.long)
+        segment = torch.full((n, length), -1, dtype=torch.long)
+        for b in range(n):
+            k = len(seqs[b])
+            input_ids[b, :k] = torch.tensor(seqs[b])
+            position_ids[b, :k] = torch.tensor(poss[b])
+            labels[b, :k] = torch.tensor(labs[b])
+            segment[b, :k] = torch.tensor(segs[b])
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        sq, sk = segment[:, :, None], segment[:, None, :]
+        mask = causal[None] & ((sk == 0) | (sk == sq)) & (sk >= 0)
+        mask |= torch.eye(length, dtype=torch.bool)[None]  # padding rows see themselves (no NaN)
+        return {
+            "input_ids": input_ids,
+            "position_ids": position_ids,
+            "labels": labels,
+            "attention_mask": mask[:, None],
+        }
+
+
+def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict | None):
+    """Answer-token loss and auxiliary loss of one packed batch.
+
+    The image features are computed as ``LlavaModel`` does (last vision layer, CLS dropped,
+    projector) and scattered into the ``<image>`` positions; the decoder then runs on the packed
+    sequence with the 4-D mask.
+    """
+    torch = _torch()
+    F = torch.nn.functional
+    inner = model.model
+    vision = inner.vision_tower(pixel_values, output_hidden_states=True)
+    patches = vision.hidden_states[model.config.vision_feature_layer][:, 1:]
+    image_embeds = inner.multi_modal_projector(patches)
+    input_ids = batch["input_ids"]
+    embeds = inner.get_input_embeddings()(input_ids)
+    image_mask = (input_ids == model.config.image_token_id)[..., None]
+    embeds = embeds.masked_scatter(image_mask, image_embeds.to(embeds.dtype))
+    out = inner.language_model(
+        inputs_embeds=embeds,
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        use_cache=False,
+    )
+    hidden = out.last_hidden_state
+    labels = batch["labels"]
+    keep = labels != -100
+    logits = model.lm_head(hidden[keep])
+    lm_loss = F.cross_entropy(logits, labels[keep])
+    aux_loss = torch.zeros((), dtype=lm_loss.dtype)
+    if aux_head is not None and aux_targets is not None:
+        cls_logits, kind_logits, act_logits = aux_head(patches)
+        aux_loss = F.binary_cross_entropy_with_logits(cls_logits, aux_targets["classes"])
+        aux_loss = aux_loss + F.cross_entropy(
+            kind_logits.flatten(0, 1), aux_targets["kind"].flatten()
+        )
+        act = aux_targets["action"].flatten()
+        if (act >= 0).any():
+            aux_loss = aux_loss + F.cross_entropy(act_logits.flatten(0, 1)[act >= 0], act[act >= 0])
+    return lm_loss, aux_loss
+
+
+def aux_tensors(data: SceneBatch) -> dict:
+    torch = _torch()
+    return {
+        "classes": torch.from_numpy(data.cell_classes.astype(np.float32)),
+        "kind": torch.from_numpy(data.cell_kind.astype(np.int64)),
+        "action": torch.from_numpy(data.cell_action.astype(np.int64)),
+    }
+
+
+def sample_turns(rng: np.random.Generator, n: int, recipe: Recipe) -> list[list[int]]:
+    """For each of ``n`` images, which instruction turns it carries this step (sorted)."""
+    k = min(recipe.turns_per_image, len(INSTRUCTION_IDS))
+    w = np.asarray(recipe.turn_weights, dtype=np.float64)
+    w = w / w.sum()
+    return [
+        sorted(rng.choice(len(INSTRUCTION_IDS), size=k, replace=False, p=w).tolist())
+        for _ in range(n)
+    ]
+
+
+def lr_at(step: int, recipe: Recipe) -> float:
+    """Linear warm-up then cosine decay to ``lr * min_lr_ratio``."""
+    if step < recipe.warmup_steps:
+        return recipe.lr * (step + 1) / recipe.warmup_steps
+    t = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    floor = recipe.lr * recipe.min_lr_ratio
+    return floor + (recipe.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def train(
+    model,
+    tokenizer,
+    data: SceneBatch,
+    recipe: Recipe,
+    log: Callable[[str], None] | None = print,
+    log_every: int = 50,
+    callback: Callable[[int], None] | None = None,
+    callback_every: int = 0,
+) -> dict:
+    """Train ``model`` in place on ``data`` following ``recipe``; returns a summary dict.
+
+    Deterministic for a given recipe, data and thread count: the batch order comes from
+    ``numpy.random.default_rng(recipe.seed)`` and the auxiliary heads are seeded from it too.
+    """
+    torch = _torch()
+    rng = np.random.default_rng([recipe.seed, 7])
+    torch.manual_seed(recipe.seed + 1)
+    aux_head = make_aux_head(recipe)
+    packer = Packer(tokenizer, recipe.n_image_tokens)
+    params = list(model.parameters()) + list(aux_head.parameters())
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+        betas=(0.9, 0.98),
+    )
+    model.train()
+    aux_head.train()
+    n = len(data)
+    order = rng.permutation(n)
+    cursor = 0
+    t0 = time.time()
+    running = {"lm": 0.0, "aux": 0.0, "k": 0}
+    history = []
+    for step in range(recipe.steps):
+        if cursor + recipe.batch_images > n:
+            order = rng.permutation(n)
+            cursor = 0
+        idx = np.sort(order[cursor : cursor + recipe.batch_images])
+        cursor += recipe.batch_images
+        sub = data.take(idx)
+        batch = packer.pack(sub, sample_turns(rng, len(idx), recipe))
+        pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, recipe)
+        lm_loss, aux_loss = forward_losses(model, aux_head, batch, pixels, aux_tensors(sub))
+        loss = lm_loss + recipe.aux_weight * aux_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+        opt.step()
+        running["lm"] += float(lm_loss)
+        running["aux"] += float(aux_loss)
+        running["k"] += 1
+        if log is not None and ((step + 1) % log_every == 0 or step + 1 == recipe.steps):
+            k = running["k"]
+            elapsed = time.time() - t0
+            history.append(
+                {"step": step + 1, "lm": running["lm"] / k, "aux": running["aux"] / k, "s": elapsed}
+            )
+            log(
+                f"step {step + 1}/{recipe.steps}  answer loss {running['lm'] / k:.4f}  "
+                f"aux loss {running['aux'] / k:.4f}  lr {lr_at(step, recipe):.2e}  "
+                f"{elapsed:.0f} s"
+            )
+            running = {"lm": 0.0, "aux": 0.0, "k": 0}
+        if callback is not None and callback_every and (step + 1) % callback_every == 0:
+            model.eval()
+            callback(step + 1)
+            model.train()
+    model.eval()
+    return {"train_seconds": time.time() - t0, "history": history}
