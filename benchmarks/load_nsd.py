@@ -55,7 +55,9 @@ def write_folder(root: Path, shape: tuple[int, int, int], sessions: int, fmt: st
     rng = np.random.default_rng(1)
     design = root / "nsddata/experiments/nsd/nsd_expdesign.mat"
     mat = scipy.io.loadmat(design)
-    mat["masterordering"] = rng.permutation(np.repeat(np.arange(1, 10001), 3))[None, :].astype(float)
+    mat["masterordering"] = rng.permutation(np.repeat(np.arange(1, 10001), 3))[None, :].astype(
+        float
+    )
     scipy.io.savemat(design, {k: v for k, v in mat.items() if not k.startswith("__")})
     return {"write_s": time.perf_counter() - t0}
 
@@ -127,20 +129,42 @@ def main() -> None:
     full_bytes = int(np.prod(FULL["shape"])) * 750 * 2 * FULL["sessions"]
     rate = bytes_read / first["seconds"]
     per_target = first["seconds"] / max(n_t, 1)
-    proj_time = max(full_bytes / rate, per_target * FULL["targets"] * (FULL["sessions"] / args.sessions))
+    proj_time = max(
+        full_bytes / rate, per_target * FULL["targets"] * (FULL["sessions"] / args.sessions)
+    )
     out_full = FULL["images"] * FULL["targets"] * 4
-    mem_full = out_full + 750 * FULL["targets"] * 4 * 2 + CHUNK * int(np.prod(FULL["shape"])) * 2 * 2
+    mem_full = (
+        out_full + 750 * FULL["targets"] * 4 * 2 + CHUNK * int(np.prod(FULL["shape"])) * 2 * 2
+    )
     rows = [
-        ("fixture", f"{shape} vol, {vox} voxels, {n_t} nsdgeneral targets, {args.sessions} sessions ({args.format})"),
+        (
+            "fixture",
+            f"{shape} vol, {vox} voxels, {n_t} nsdgeneral targets, {args.sessions} sessions ({args.format})",
+        ),
         ("write fixture", f"{info['write_s']:.1f} s"),
-        ("first load (stream + cache)", f"{first['seconds']:.2f} s, peak RSS +{first['rss_mib']:.0f} MiB, traced peak {first['traced_mib']:.0f} MiB"),
-        ("output array", f"{first['images']} x {first['targets']} float32 = {first['output_mib']:.1f} MiB"),
+        (
+            "first load (stream + cache)",
+            f"{first['seconds']:.2f} s, peak RSS +{first['rss_mib']:.0f} MiB, traced peak {first['traced_mib']:.0f} MiB",
+        ),
+        (
+            "output array",
+            f"{first['images']} x {first['targets']} float32 = {first['output_mib']:.1f} MiB",
+        ),
         ("cached load", f"{cached['seconds']:.3f} s, peak RSS +{cached['rss_mib']:.0f} MiB"),
         ("stream throughput", f"{rate / 2**20:.0f} MiB/s of uncompressed int16 volume"),
-        ("projection: full subject", f"{FULL['shape']} vol, {FULL['targets']} targets, 40 sessions, {full_bytes / 2**30:.1f} GiB streamed"),
+        (
+            "projection: full subject",
+            f"{FULL['shape']} vol, {FULL['targets']} targets, 40 sessions, {full_bytes / 2**30:.1f} GiB streamed",
+        ),
         ("  first load", f"~{proj_time / 60:.0f} min (decompression-bound)"),
-        ("  peak memory", f"~{mem_full / 2**20:.0f} MiB (output {out_full / 2**20:.0f} MiB + one session + one chunk)"),
-        ("  cached load", f"~{cached['seconds'] * (out_full / max(first['output_mib'] * 2**20, 1)):.1f} s (reads {out_full / 2**20:.0f} MiB)"),
+        (
+            "  peak memory",
+            f"~{mem_full / 2**20:.0f} MiB (output {out_full / 2**20:.0f} MiB + one session + one chunk)",
+        ),
+        (
+            "  cached load",
+            f"~{cached['seconds'] * (out_full / max(first['output_mib'] * 2**20, 1)):.1f} s (reads {out_full / 2**20:.0f} MiB)",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     print(f"{'measure':<{width}}  value")

@@ -223,7 +223,9 @@ def average_repetitions(
         sorted_rows = rows[order]
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_rows)) + 1]
         occurrence = np.empty(rows.size, dtype=np.int64)
-        occurrence[order] = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+        occurrence[order] = np.arange(rows.size) - np.repeat(
+            starts, np.diff(np.r_[starts, rows.size])
+        )
         for k in range(int(occurrence.max(initial=-1)) + 1):
             sel = occurrence == k
             total[rows[sel]] += betas[sel]
