@@ -88,7 +88,7 @@ def test_padding_after_eos_is_excluded(adapters, images, questions):
     a.model.generation_config.eos_token_id = stop
     try:
         batched = a.generate(images, questions, OPTS)
-        singles = [a.generate([im], [q], OPTS)[0] for im, q in zip(images, questions)]
+        singles = [a.generate([im], [q], OPTS)[0] for im, q in zip(images, questions, strict=True)]
     finally:
         a.model.generation_config.eos_token_id = old
     assert len({b.n_generated_tokens for b in batched}) >= 2
