@@ -99,9 +99,12 @@ def load_flat_mesh(surface_id: str, hemi: str) -> FlatMesh:
     """
     if hemi not in HEMIS:
         raise DatasetError(f"unknown hemisphere {hemi!r}; expected 'lh' or 'rh'")
-    for prefix, loader in _LOADERS.items():
-        if surface_id.startswith(prefix):
-            return loader(surface_id, hemi)
+    for attempt in range(2):
+        for prefix, loader in _LOADERS.items():
+            if surface_id.startswith(prefix):
+                return loader(surface_id, hemi)
+        if attempt == 0:
+            import core.data.fsaverage  # noqa: F401  (registers the real-data surface loaders)
     raise DatasetError(
         f"no loader for surface {surface_id!r}; known prefixes: {', '.join(_LOADERS)}"
     )
