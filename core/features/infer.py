@@ -121,7 +121,10 @@ def infer(
     """
     ins = resolve_instruction(instruction)
     img, ident = image_identity(image, image_id)
-    store = default_cache() if cache is True else (cache or None)
+    if cache is True:
+        store = default_cache()
+    else:
+        store = cache if isinstance(cache, InferenceCache) else None
     key = inference_key(model_name, ins.text, ident, options)
     if store is not None:
         hit = store.get(key)

@@ -1,0 +1,162 @@
+"""Batch extraction into shards: shapes, prefix reuse, resume after a crash, readers, CLI."""
+
+import numpy as np
+import pytest
+
+from core.features import extract as ex
+from core.features.store import ShardWriter, open_shard, shard_dir
+from core.models.adapters import GenerationOptions, load_adapter
+from core.models.instructions import resolve_instructions
+from core.models.registry import resolve
+from core.storage import ArtifactError
+
+OPTS = GenerationOptions(max_new_tokens=5)
+INS = ["IU1", "VQ1", "IC"]
+
+
+@pytest.fixture(scope="module")
+def llava(tiny_llava):
+    return load_adapter(tiny_llava, device="cpu")
+
+
+def _run(dataset, adapter, **kw):
+    kw = {"batch_size": 4, "chunk_size": 2, "progress": False, **kw}
+    return ex.extract_model(dataset, adapter, resolve_instructions(INS), OPTS, **kw)
+
+
+def test_extract_and_read_back(fake_dataset, llava, tiny_llava):
+    paths = _run(fake_dataset, llava)
+    assert len(paths) == 3
+    info = open_shard(paths[0])
+    assert info.n_rows == 6 and info.manifest["instruction"]["id"] == "IU1"
+    assert info.manifest["layers"] == [0, 1, 2] and info.manifest["family"] == "llava"
+    ids, X = ex.load_embeddings(fake_dataset, tiny_llava, "IU1", layer=-1, options=OPTS)
+    assert ids.tolist() == fake_dataset.stimuli.ids.tolist()
+    assert X.shape == (6, 32) and X.dtype == np.float32
+    ids2, texts, ntok = ex.load_responses(fake_dataset.name, tiny_llava, "IU1", options=OPTS)
+    assert ids2.tolist() == ids.tolist() and len(texts) == 6 and (ntok >= 1).all()
+    direct = llava.generate(
+        [fake_dataset.stimuli.load_image(100)], ["What is in this image?"], OPTS
+    )
+    _, Xv = ex.load_embeddings(fake_dataset, tiny_llava, "VQ1", layer=2, options=OPTS)
+    np.testing.assert_allclose(Xv[0], direct[0].embeddings[2], atol=1e-5)
+    with pytest.raises(ArtifactError):
+        ex.load_embeddings(fake_dataset, tiny_llava, "VR", layer=0, options=OPTS)
+
+
+def test_prefix_reuse_on_and_off_store_the_same(fake_dataset, llava):
+    on = _run(fake_dataset, llava, prefix_reuse=True)
+    spec2 = GenerationOptions(max_new_tokens=5, layers=(0, 1, 2))  # another shard key
+    off = ex.extract_model(
+        fake_dataset,
+        llava,
+        resolve_instructions(INS),
+        spec2,
+        batch_size=4,
+        chunk_size=2,
+        prefix_reuse=False,
+        progress=False,
+    )
+    for a, b in zip(on, off, strict=True):
+        for layer in (0, 2):
+            ia, xa = ex.read_layer(a, layer)
+            ib, xb = ex.read_layer(b, layer)
+            assert ia.tolist() == ib.tolist()
+            np.testing.assert_allclose(xa, xb, atol=1e-5)
+
+
+def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, monkeypatch):
+    reference = {}
+    clean = fake_dataset.name + "-clean"
+    fake_dataset.name = clean
+    for path in _run(fake_dataset, llava, prefix_reuse=False):
+        reference[open_shard(path).manifest["instruction"]["id"]] = ex.read_layer(path, 1)
+    fake_dataset.name = clean + "-crash"
+
+    calls = {"n": 0}
+    real = type(llava).generate
+
+    def crashing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(llava), "generate", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        _run(fake_dataset, llava, prefix_reuse=False)
+    monkeypatch.setattr(type(llava), "generate", real)
+    partial = sum(
+        open_shard(p).n_rows
+        for p in [
+            shard_dir(fake_dataset.name, llava.spec, i, OPTS) for i in resolve_instructions(INS)
+        ]
+        if (p / "manifest.json").exists()
+    )
+    assert 0 < partial < 18
+    # an orphan chunk (written, never listed in the manifest) must not be read or duplicated
+    first = shard_dir(fake_dataset.name, llava.spec, resolve_instructions(INS)[0], OPTS)
+    info = open_shard(first)
+    (first / f"chunk-{len(info.manifest['chunks']):06d}.npz").write_bytes(b"garbage")
+    paths = _run(fake_dataset, llava, prefix_reuse=False)
+    for path in paths:
+        info = open_shard(path)
+        all_ids = [i for c in info.manifest["chunks"] for i in c["ids"]]
+        assert sorted(all_ids) == list(range(100, 106))  # complete, no duplicates
+        ids, X = ex.read_layer(path, 1)
+        ref_ids, ref_X = reference[info.manifest["instruction"]["id"]]
+        assert ids.tolist() == ref_ids.tolist()
+        np.testing.assert_allclose(X, ref_X, atol=1e-5)
+    # a rerun of a complete extraction does no work
+    calls["n"] = 0
+    loads = fake_dataset.stimuli.loads
+    _run(fake_dataset, llava, prefix_reuse=False)
+    assert fake_dataset.stimuli.loads == loads
+
+
+def test_one_writer_per_shard(fake_dataset, llava):
+    path = shard_dir(fake_dataset.name, llava.spec, None, OPTS)
+    header = {"fields_key": "x", "layers": [0]}
+    with ShardWriter(path, header):
+        with pytest.raises(ArtifactError, match="another process"):
+            with ShardWriter(path, header):
+                pass
+    with ShardWriter(path, header) as w:
+        w.append([1], np.zeros((1, 1, 4)), [1], ["a"])
+        with pytest.raises(ArtifactError, match="twice"):
+            w.append([1], np.zeros((1, 1, 4)), [1], ["a"])
+
+
+def test_vit_baseline_shard(fake_dataset, tiny_vit):
+    vit = load_adapter(tiny_vit, device="cpu")
+    paths = ex.extract_model(fake_dataset, vit, resolve_instructions(INS), OPTS, progress=False)
+    assert len(paths) == 1 and paths[0].parent.name == "image"
+    ids, X = ex.load_embeddings(fake_dataset, tiny_vit, None, layer=0, options=OPTS)
+    assert X.shape == (6, 32)
+
+
+def test_cli_extract(fake_dataset, tiny_llava, monkeypatch, capsys):
+    from core.pipeline.cli import main
+
+    monkeypatch.setattr("core.data.registry.open_dataset", lambda name: fake_dataset)
+    argv = [
+        "extract",
+        "--dataset",
+        "x",
+        "--models",
+        tiny_llava,
+        "--instructions",
+        "IU1",
+        "Is it sunny?",
+        "--max-new-tokens",
+        "4",
+        "--limit",
+        "3",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 2 and "3 rows" in out[0] and "free-" in out[1]
+    assert main(["extract", "--dataset", "x", "--models", "nonexistent-model", "--quiet"]) == 1
+    assert "unknown model" in capsys.readouterr().err
+    assert resolve(tiny_llava).is_local
