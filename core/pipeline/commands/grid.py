@@ -1,0 +1,116 @@
+"""``python -m core run|fit|report``: the encoding grid from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _settings(args: argparse.Namespace):
+    from core.pipeline.fits import FitSettings
+
+    return FitSettings(
+        alphas=args.alphas,
+        cv=args.folds,
+        solver=args.solver,
+        backend=args.backend,
+        n_permutations=args.permutations,
+    )
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="demo")
+    p.add_argument(
+        "--alphas",
+        choices=["fast", "paper"],
+        default="fast",
+        help="fast: 20 alphas; paper: logspace(1, 4, 60)",
+    )
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--solver", choices=["eigh", "himalaya"], default="eigh")
+    p.add_argument("--backend", choices=["auto", "numpy", "torch", "torch_cuda"], default="auto")
+    p.add_argument(
+        "--permutations", type=int, default=200, help="per-target permutation test size (0 = none)"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.pipeline.grid import GridConfig, run_grid
+    from core.pipeline.report import format_report
+
+    config = GridConfig(
+        dataset=args.dataset, settings=_settings(args), keep_encoders=args.keep_encoders
+    )
+    if args.models:
+        config.models = args.models
+    if args.instructions:
+        config.instructions = args.instructions
+    if args.layers:
+        config.layers = args.layers
+    if args.subjects:
+        config.subjects = args.subjects
+    config.extract_batch_size = args.batch_size
+    table = run_grid(config, progress=not args.quiet, extract=not args.no_extract)
+    print(format_report(table))
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from core.data.registry import open_dataset
+    from core.pipeline.fits import FitSpec, run_fit
+
+    ds = open_dataset(args.dataset)
+    spec = FitSpec(args.dataset, args.subject, args.model, args.instruction, args.layer)
+    rows = run_fit(ds, spec, _settings(args), keep_encoder=args.keep_encoder, force=args.force)
+    for row in rows:
+        print(
+            f"{row['roi']:>8}  r {row['r_mean']:.3f}  normalized {row['nalign_mean']:.3f}  "
+            f"significant {100 * row['frac_significant']:.0f}%"
+        )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from core.pipeline.cli import UserError
+    from core.pipeline.grid import load_roi_table
+    from core.pipeline.report import format_report
+
+    table = load_roi_table(args.dataset)
+    if table.empty:
+        raise UserError(
+            f"no results for dataset {args.dataset!r}; run `python -m core run --dataset {args.dataset}`"
+        )
+    print(format_report(table, layer=args.layer))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="the whole grid: extract, fit, score, report (resumable)")
+    _add_fit_options(p)
+    p.add_argument(
+        "--models", nargs="+", help="default: demo-vlm, random:demo-vlm, vision:demo-vlm"
+    )
+    p.add_argument("--instructions", nargs="+", help="instruction ids (default: the paper's 10)")
+    p.add_argument("--layers", nargs="+", type=int, help="hidden-state indices (default: all)")
+    p.add_argument("--subjects", nargs="+")
+    p.add_argument("--keep-encoders", choices=["none", "last", "all"], default="last")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-extract", action="store_true", help="use the stored embeddings only")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("fit", help="fit one encoder (model x instruction x layer x subject)")
+    _add_fit_options(p)
+    p.add_argument("--subject", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--instruction", default=None, help="instruction id (omit for image-only baselines)"
+    )
+    p.add_argument("--layer", type=int, required=True)
+    p.add_argument("--keep-encoder", action="store_true", help="store the encoder for predictions")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_fit)
+
+    p = sub.add_parser("report", help="print the results table summary")
+    p.add_argument("--dataset", default="demo")
+    p.add_argument("--layer", default="best", help="'best' (per model) or a layer index")
+    p.set_defaults(func=_report)

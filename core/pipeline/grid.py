@@ -1,0 +1,208 @@
+"""The whole grid: extract -> fit -> score -> report, resumable, for chosen subjects, models,
+instructions and layers.
+
+Outputs under ``<home>/results/<dataset>/``:
+
+- ``fits/<key>.npz|json``: per-target scores of each fit (see :mod:`core.pipeline.fits`);
+- ``roi_scores.parquet`` and ``.csv``: the tidy results table the app reads, one row per
+  subject x model x instruction x layer x ROI;
+- ``partitions/<key>.npz|json`` and ``partitions.parquet``: variance partitioning of instruction
+  pairs (see :mod:`core.pipeline.partitions`);
+- ``grid.json``: the configuration of the last run and its timing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from core.config import subdir
+from core.data.registry import open_dataset
+from core.pipeline.fits import FitSettings, FitSpec, run_fit
+from core.storage import atomic_write_bytes, write_json
+
+#: Default models per dataset kind: the MLLM, its random-init twin and its vision tower.
+DEMO_MODELS = ("demo-vlm", "random:demo-vlm", "vision:demo-vlm")
+#: Default instruction pairs for variance partitioning (the paper's IC vs IU2, and more).
+DEFAULT_PAIRS = (("IC", "IU2"), ("IC", "VQ2"), ("IU1", "CR"))
+
+
+@dataclass
+class GridConfig:
+    """What to run.
+
+    Parameters
+    ----------
+    dataset : str
+    models : list of str
+        Registry names (``random:`` prefix for random-init twins, ``vision:`` for a VLM's vision
+        tower as the vision-only baseline).
+    instructions : list of str
+        Instruction ids (the paper's 10 by default).
+    layers : list of int or None
+        Hidden-state indices; None = all.
+    subjects : list of str or None
+        None = all.
+    settings : FitSettings
+    keep_encoders : {"none", "last", "all"}
+        Which fitted encoders to keep for the app's predictions (``"last"``: the last layer of
+        each model x instruction).
+    pairs : list of (str, str)
+        Instruction pairs for variance partitioning (at the model's last layer).
+    extract_batch_size : int
+    """
+
+    dataset: str = "demo"
+    models: list[str] = field(default_factory=lambda: list(DEMO_MODELS))
+    instructions: list[str] = field(
+        default_factory=lambda: ["IU1", "IU2", "IU3", "VQ1", "VQ2", "VQ3", "IC", "SR", "CR", "VR"]
+    )
+    layers: list[int] | None = None
+    subjects: list[str] | None = None
+    settings: FitSettings = field(default_factory=FitSettings)
+    keep_encoders: str = "last"
+    pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
+    extract_batch_size: int = 32
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["settings"] = self.settings.to_dict()
+        return d
+
+
+def results_dir(dataset: str) -> Path:
+    return subdir("results", dataset)
+
+
+def _write_table(df: pd.DataFrame, stem: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(stem.with_suffix(".parquet"), buf.getvalue())
+    atomic_write_bytes(stem.with_suffix(".csv"), df.to_csv(index=False).encode())
+
+
+def model_layers(model: str) -> list[int]:
+    """Hidden-state indices available for a model (from its extracted shards or its config)."""
+    from core.models.adapters import load_adapter
+
+    adapter = load_adapter(model, device="cpu")
+    return list(range(adapter.n_hidden_states))
+
+
+def fit_specs(
+    config: GridConfig, subjects: list[str], layers_of: dict[str, list[int]]
+) -> list[FitSpec]:
+    """Every fit of the grid, in a stable order."""
+    from core.models.registry import resolve
+
+    specs = []
+    for model in config.models:
+        generative = resolve(model).role == "vlm" and not model.startswith("vision:")
+        instructions = config.instructions if generative else [None]
+        layers = config.layers if config.layers is not None else layers_of[model]
+        for subject in subjects:
+            for ins in instructions:
+                for layer in layers:
+                    specs.append(FitSpec(config.dataset, subject, model, ins, int(layer)))
+    return specs
+
+
+def run_extraction(config: GridConfig, progress: bool = True) -> dict[str, list[int]]:
+    """Extract every model x instruction over the dataset (resumable); returns layers per model."""
+    from core.features.extract import extract_model
+    from core.models.adapters import load_adapter
+    from core.models.instructions import resolve_instructions
+
+    ds = open_dataset(config.dataset)
+    instructions = resolve_instructions(config.instructions)
+    layers_of = {}
+    for model in config.models:
+        adapter = load_adapter(
+            model, device=config.settings.backend if config.settings.backend == "cuda" else "auto"
+        )
+        extract_model(
+            ds, adapter, instructions, batch_size=config.extract_batch_size, progress=progress
+        )
+        layers_of[model] = list(range(adapter.n_hidden_states))
+    return layers_of
+
+
+def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) -> pd.DataFrame:
+    """Run (or resume) the whole grid and write the results table.
+
+    Returns
+    -------
+    table : DataFrame
+        The ROI results table (also written to ``roi_scores.parquet`` / ``.csv``).
+    """
+    t0 = time.perf_counter()
+    ds = open_dataset(config.dataset)
+    subjects = config.subjects or ds.subject_names
+    for s in subjects:
+        ds.subject(s)  # fail early on an unknown subject
+    if extract:
+        layers_of = run_extraction(config, progress)
+    else:
+        layers_of = {m: model_layers(m) for m in config.models}
+    t_extract = time.perf_counter() - t0
+    specs = fit_specs(config, subjects, layers_of)
+    rows: list[dict] = []
+    bar = tqdm(specs, desc="fitting encoders", unit="fit", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.label(), refresh=False)
+        keep = config.keep_encoders == "all" or (
+            config.keep_encoders == "last" and spec.layer == max(layers_of[spec.model])
+        )
+        rows.extend(run_fit(ds, spec, config.settings, keep_encoder=keep))
+    table = pd.DataFrame(rows)
+    table["role"] = [model_role(m) for m in table["model"]]
+    _write_table(table, results_dir(config.dataset) / "roi_scores")
+    t_fit = time.perf_counter() - t0 - t_extract
+    from core.pipeline.partitions import run_partitions
+
+    run_partitions(ds, config, subjects, layers_of, progress=progress)
+    write_json(
+        results_dir(config.dataset) / "grid.json",
+        {
+            "config": config.to_dict(),
+            "n_fits": len(specs),
+            "seconds_extract": round(t_extract, 1),
+            "seconds_fit": round(t_fit, 1),
+            "seconds_total": round(time.perf_counter() - t0, 1),
+            "finished": time.time(),
+        },
+    )
+    return table
+
+
+def model_role(model: str) -> str:
+    """``"mllm"``, ``"random init"``, ``"vision"`` or ``"clip"`` for the results table."""
+    if model.startswith("random:"):
+        return "random init"
+    if model.startswith("vision:"):
+        return "vision"
+    from core.models.registry import resolve
+
+    role = resolve(model).role
+    return {"vlm": "mllm"}.get(role, role)
+
+
+def load_roi_table(dataset: str) -> pd.DataFrame:
+    """The results table of a dataset (empty DataFrame when the grid has not run)."""
+    path = results_dir(dataset) / "roi_scores.parquet"
+    if not path.exists():
+        return pd.DataFrame()
+    return pd.read_parquet(path)
+
+
+def best_layers(table: pd.DataFrame, roi: str = "general") -> dict[str, int]:
+    """Per model, the layer with the highest mean normalised alignment in ``roi``."""
+    sub = table[table["roi"] == roi]
+    g = sub.groupby(["model", "layer"])["nalign_mean"].mean().reset_index()
+    return {m: int(d.loc[d["nalign_mean"].idxmax(), "layer"]) for m, d in g.groupby("model")}

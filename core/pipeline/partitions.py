@@ -1,0 +1,123 @@
+"""Variance partitioning of instruction pairs over the grid (unique A, unique B, shared, per target).
+
+For each pair (A, B), generative model and subject, at one layer (the model's last by default),
+the fits of A, B and [A, B] share one train/test split; the joint model is ridge on the
+concatenation (or himalaya's banded ridge with ``joint="banded"``). Per-target parts are stored as
+``<home>/results/<dataset>/partitions/<key>.npz`` (+ JSON); ROI summaries go to
+``partitions.parquet`` / ``.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from core.config import subdir
+from core.data.dataset import Dataset
+from core.encoding.partition import variance_partition
+from core.hashing import content_key
+from core.pipeline.fits import aligned_features, roi_masks
+from core.storage import ArtifactError, load_npz, save_npz, write_json
+
+PARTS = ("unique_a", "shared", "unique_b", "r2_a", "r2_b", "r2_ab")
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    dataset: str
+    subject: str
+    model: str
+    a: str
+    b: str
+    layer: int
+    joint: str = "concat"
+
+    def key(self, alphas: str) -> str:
+        return content_key("partition", {**asdict(self), "alphas": alphas})
+
+
+def partitions_dir(dataset: str) -> Path:
+    return subdir("results", dataset, "partitions")
+
+
+def run_partition(
+    ds: Dataset, spec: PartitionSpec, alphas: str = "fast", backend: str = "auto"
+) -> dict[str, np.ndarray]:
+    """Compute (or load) the per-target partition of one pair."""
+    key = spec.key(alphas)
+    path = partitions_dir(spec.dataset) / f"{key}.npz"
+    try:
+        return load_npz(path)
+    except ArtifactError:
+        pass
+    subject = ds.subject(spec.subject)
+    xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer)
+    xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer)
+    train, test = subject.split()
+    y = subject.responses
+    part = variance_partition(
+        xa[train],
+        xb[train],
+        y[train],
+        xa[test],
+        xb[test],
+        y[test],
+        joint=spec.joint,
+        alphas=alphas,
+        backend=backend,
+    )
+    arrays = {name: np.asarray(getattr(part, name), np.float32) for name in PARTS}
+    save_npz(path, **arrays)
+    write_json(path.with_suffix(".json"), {"key": key, "spec": asdict(spec), "alphas": alphas})
+    return arrays
+
+
+def partition_rows(
+    spec: PartitionSpec, arrays: dict[str, np.ndarray], masks: dict[str, np.ndarray]
+) -> list[dict]:
+    rows = []
+    for roi, mask in masks.items():
+        row = {**asdict(spec), "roi": roi, "n_targets": int(mask.sum())}
+        for name in PARTS:
+            row[name] = float(np.mean(arrays[name][mask])) if mask.any() else np.nan
+        rows.append(row)
+    return rows
+
+
+def run_partitions(
+    ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
+) -> pd.DataFrame:
+    """Partition every configured pair for every generative model and subject; write the table."""
+    from core.pipeline.grid import _write_table, model_role, results_dir
+
+    models = [m for m in config.models if model_role(m) in ("mllm", "random init")]
+    pairs = [
+        (a, b) for a, b in config.pairs if a in config.instructions and b in config.instructions
+    ]
+    specs = [
+        PartitionSpec(config.dataset, s, m, a, b, max(layers_of[m]))
+        for m in models
+        for a, b in pairs
+        for s in subjects
+    ]
+    rows = []
+    for spec in tqdm(
+        specs, desc="variance partitioning", unit="pair", disable=not progress or not specs
+    ):
+        arrays = run_partition(ds, spec, config.settings.alphas, config.settings.backend)
+        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject))))
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        _write_table(table, results_dir(config.dataset) / "partitions")
+    return table
+
+
+def load_partition_table(dataset: str) -> pd.DataFrame:
+    from core.pipeline.grid import results_dir
+
+    path = results_dir(dataset) / "partitions.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()

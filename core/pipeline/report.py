@@ -1,0 +1,45 @@
+"""Text summaries of the results table (for the CLI), built on the same tables the app shows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.pipeline.grid import best_layers
+
+
+def instruction_roi_table(
+    table: pd.DataFrame, model: str, layer: int, value: str = "nalign_mean"
+) -> pd.DataFrame:
+    """Mean over subjects of ``value``: rows = instructions, columns = ROIs (one model, one layer)."""
+    sub = table[(table["model"] == model) & (table["layer"] == layer)]
+    wide = sub.groupby(["instruction", "roi"], sort=False)[value].mean().unstack("roi")
+    rois = list(dict.fromkeys(sub["roi"]))
+    return wide[rois]
+
+
+def top_instructions(wide: pd.DataFrame, k: int = 2) -> dict[str, list[str]]:
+    """Per ROI, the ``k`` instructions with the highest value."""
+    return {roi: wide[roi].sort_values(ascending=False).index[:k].tolist() for roi in wide.columns}
+
+
+def format_report(table: pd.DataFrame, layer: str | int = "best") -> str:
+    """A plain-text report: per model, instruction x ROI normalised alignment, and the winners."""
+    if table.empty:
+        return "no results"
+    layers = (
+        best_layers(table) if layer == "best" else {m: int(layer) for m in table["model"].unique()}
+    )
+    out = [
+        "normalized brain alignment (r / sqrt(NC), mean over targets in ROI AND general mask, "
+        f"mean over {table['subject'].nunique()} subjects)"
+    ]
+    for model, lay in layers.items():
+        wide = instruction_roi_table(table, model, lay)
+        out.append(f"\n{model} (layer {lay}):")
+        out.append(wide.to_string(float_format=lambda v: f"{v:.3f}"))
+        if len(wide) > 1:
+            tops = top_instructions(wide)
+            out.append(
+                "best instructions: " + "; ".join(f"{r}: {', '.join(t)}" for r, t in tops.items())
+            )
+    return "\n".join(out)
