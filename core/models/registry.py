@@ -25,6 +25,8 @@ from core.storage import ArtifactError, read_json, write_json
 DEFAULT_MODEL = "demo-vlm"
 DEMO_FOLDER = REPO_ROOT / "core" / "models" / "assets" / "demo-vlm"
 RANDOM_PREFIX = "random:"
+#: ``"vision:<vlm>"`` is the vision tower of a VLM, the vision-only baseline.
+VISION_PREFIX = "vision:"
 
 
 class ModelError(ValueError):
@@ -69,7 +71,8 @@ class ModelSpec:
         return Path(self.source).is_absolute() or self.source.startswith((".", "~"))
 
     def display_name(self) -> str:
-        return f"{RANDOM_PREFIX}{self.name}" if self.random_init else self.name
+        name = f"{VISION_PREFIX}{self.name}" if self.family == "vision_tower" else self.name
+        return f"{RANDOM_PREFIX}{name}" if self.random_init else name
 
     def identity(self) -> dict:
         """Fields that determine the model's outputs (for cache and artifact keys)."""
@@ -79,6 +82,8 @@ class ModelSpec:
             "random_init": self.random_init,
             "seed": self.seed if self.random_init else None,
         }
+        if self.family == "vision_tower":
+            out["vision_tower"] = True
         return out
 
     def slug(self) -> str:
@@ -165,6 +170,9 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
     """
     if isinstance(name, ModelSpec):
         return name
+    if name.startswith(VISION_PREFIX):
+        base = resolve(name[len(VISION_PREFIX) :])
+        return replace(base, family="vision_tower", role="vision")
     random_init, seed = False, 0
     if name.startswith(RANDOM_PREFIX):
         random_init = True
@@ -172,6 +180,8 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
         if "@" in name:
             name, seed_text = name.rsplit("@", 1)
             seed = int(seed_text)
+        if name.startswith(VISION_PREFIX):
+            return replace(resolve(name), random_init=True, seed=seed)
     entries = available()
     if name in entries:
         entry = entries[name]

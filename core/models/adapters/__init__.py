@@ -17,6 +17,7 @@ FAMILIES: dict[str, str] = {
     "qwen2_vl": "core.models.adapters.qwen2vl:Qwen2VLAdapter",
     "mplug_owl": "core.models.adapters.mplug_owl:MplugOwlAdapter",
     "vit": "core.models.adapters.vit:VitAdapter",
+    "vision_tower": "core.models.adapters.vision_tower:VisionTowerAdapter",
     "clip": "core.models.adapters.clip:ClipAdapter",
     "generic": "core.models.adapters.generic:GenericAdapter",
 }
