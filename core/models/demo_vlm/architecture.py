@@ -155,7 +155,12 @@ def build_model(recipe: Recipe, tokenizer, seed: int | None = None):
 
 def build_processor(recipe: Recipe, tokenizer):
     """The ``LlavaProcessor``: CLIP image processor at ``image_size`` plus the tokenizer."""
-    from transformers import CLIPImageProcessor, LlavaProcessor
+    from transformers import LlavaProcessor
+
+    try:  # transformers >= 5: the PIL-backed processor (no torchvision needed)
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:  # pragma: no cover - older transformers
+        from transformers import CLIPImageProcessor
 
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": recipe.image_size},

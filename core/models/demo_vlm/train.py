@@ -257,8 +257,8 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
         opt.step()
-        running["lm"] += float(lm_loss)
-        running["aux"] += float(aux_loss)
+        running["lm"] += lm_loss.item()
+        running["aux"] += aux_loss.item()
         running["k"] += 1
         if log is not None and ((step + 1) % log_every == 0 or step + 1 == recipe.steps):
             k = running["k"]

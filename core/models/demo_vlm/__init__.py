@@ -1,0 +1,155 @@
+"""The demo model: a small LLaVA trained from scratch on the demo world (the registry's default).
+
+``python -m core demo train-model`` trains it (:func:`train_demo_model`) and saves a Hugging Face
+folder to :data:`DEMO_FOLDER` (``core/models/assets/demo-vlm``)::
+
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+    model = LlavaForConditionalGeneration.from_pretrained(DEMO_FOLDER)
+    processor = AutoProcessor.from_pretrained(DEMO_FOLDER)
+    prompt = "USER: <image>\\nHow many animals are there in the image? ASSISTANT:"
+
+Modules: :mod:`.vocab` (word-level tokenizer), :mod:`.architecture` (recipe, config, processor),
+:mod:`.data` (training scenes from the ``"train"`` stream, never the stimuli), :mod:`.train`
+(isolated-turn answer loss plus dense vision supervision), :mod:`.evaluate` (held-out scores and
+the shuffled-image control).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+from core.config import REPO_ROOT
+
+#: Where the committed checkpoint lives (the registry's ``demo-vlm``).
+DEMO_FOLDER = REPO_ROOT / "core" / "models" / "assets" / "demo-vlm"
+#: Recipe/metadata file written next to the weights.
+TRAINING_FILE = "training.json"
+
+
+def load_demo_model(folder: str | Path = DEMO_FOLDER):
+    """Load the trained model (eval mode, float32) and its processor, offline.
+
+    Returns
+    -------
+    model : LlavaForConditionalGeneration
+    processor : LlavaProcessor
+    """
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no demo model in {folder}; train it with `python -m core demo train-model`"
+        )
+    model = LlavaForConditionalGeneration.from_pretrained(folder, local_files_only=True).eval()
+    processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+    processor.tokenizer.padding_side = "left"
+    return model, processor
+
+
+def random_twin(folder: str | Path = DEMO_FOLDER, seed: int = 0):
+    """The random-init control: the demo model's config with random weights from ``seed``."""
+    import torch
+    from transformers import AutoConfig, LlavaForConditionalGeneration
+
+    config = AutoConfig.from_pretrained(Path(folder), local_files_only=True)
+    torch.manual_seed(seed)
+    return LlavaForConditionalGeneration(config).eval()
+
+
+def answer(model, processor, image, instruction: str, max_new_tokens: int = 48) -> str:
+    """Greedy answer of the model to one image and one instruction (text or paper id)."""
+    import torch
+
+    from core.models.demo_vlm.architecture import prompt
+    from core.models.instructions import resolve_instruction
+
+    text = resolve_instruction(instruction).text
+
+    enc = processor(images=[image], text=[prompt(text)], return_tensors="pt")
+    with torch.inference_mode():
+        seq = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=processor.tokenizer.eos_token_id,
+            pad_token_id=processor.tokenizer.pad_token_id,
+        )
+    return processor.tokenizer.decode(
+        seq[0, enc["input_ids"].shape[1] :], skip_special_tokens=True
+    ).strip()
+
+
+def train_demo_model(
+    out: str | Path = DEMO_FOLDER,
+    seed: int = 0,
+    recipe=None,
+    threads: int = 2,
+    workers: int = 2,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Train the demo model from scratch and save it (model, processor, ``training.json``) to ``out``.
+
+    Deterministic for a given seed and thread count. Training scenes come from the demo world's
+    ``"train"`` stream only.
+
+    Returns
+    -------
+    summary : dict
+        Recipe, timings, parameter count, folder size.
+    """
+    import torch
+
+    from core.models.demo_vlm.architecture import Recipe, build_model, build_processor
+    from core.models.demo_vlm.data import make_scenes
+    from core.models.demo_vlm.train import train
+    from core.models.demo_vlm.vocab import build_tokenizer
+    from core.storage import write_json
+
+    recipe = recipe or Recipe()
+    if recipe.seed != seed:
+        from dataclasses import replace
+
+        recipe = replace(recipe, seed=seed)
+    torch.set_num_threads(threads)
+    t0 = time.time()
+    tokenizer = build_tokenizer()
+    processor = build_processor(recipe, tokenizer)
+    data = make_scenes(
+        processor,
+        "train",
+        range(recipe.n_train_scenes),
+        world_seed=recipe.world_seed,
+        render_size=recipe.render_size,
+        workers=workers,
+        progress=progress,
+    )
+    t_data = time.time() - t0
+    if log:
+        log(f"drew {len(data)} training scenes in {t_data:.0f} s")
+    model = build_model(recipe, tokenizer)
+    summary = train(model, tokenizer, data, recipe, log=log if progress else None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    total = time.time() - t0
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    info = {
+        "recipe": recipe.to_dict(),
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "data_seconds": round(t_data, 1),
+        "train_seconds": round(summary["train_seconds"], 1),
+        "total_seconds": round(total, 1),
+        "threads": threads,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "history": summary["history"],
+        "training_stream": "train",
+    }
+    write_json(out / TRAINING_FILE, info)
+    info["folder_bytes"] = size
+    return info

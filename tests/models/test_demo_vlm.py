@@ -1,0 +1,204 @@
+"""The demo model (core/models/demo_vlm and the committed checkpoint core/models/assets/demo-vlm).
+
+Uses the committed checkpoint; never trains it (one test runs two steps of a tiny recipe to check
+the training loop and the turn isolation of packed sequences).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene  # noqa: E402
+from core.models.demo_vlm import DEMO_FOLDER, answer, load_demo_model, random_twin  # noqa: E402
+from core.models.demo_vlm.architecture import Recipe, build_model, build_processor, prompt  # noqa: E402
+from core.models.demo_vlm.evaluate import score  # noqa: E402
+
+#: A held-out scene (world seed 0) used as the fixture image, and the instructions checked on it.
+FIXTURE_SCENE = 3
+FIXTURE_CHECKS = ("IU1", "IU2", "IU3", "VQ2", "CR", "IC")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    torch.set_num_threads(2)
+    return load_demo_model()
+
+
+@pytest.fixture(scope="module")
+def fixture_scene():
+    return draw_scene(0, "heldout", FIXTURE_SCENE)
+
+
+def _inputs(processor, image, instruction_id="IU3"):
+    from core.models.instructions import resolve_instruction
+
+    text = prompt(resolve_instruction(instruction_id).text)
+    return processor(images=[image], text=[text], return_tensors="pt")
+
+
+def test_loads_offline_as_llava(demo, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    model = LlavaForConditionalGeneration.from_pretrained(DEMO_FOLDER, local_files_only=True)
+    processor = AutoProcessor.from_pretrained(DEMO_FOLDER, local_files_only=True)
+    assert model.config.model_type == "llava"
+    assert model.config.text_config.num_hidden_layers >= 4
+    assert model.config.vision_feature_layer == -1
+    assert type(processor).__name__ == "LlavaProcessor"
+    size = sum(p.stat().st_size for p in DEMO_FOLDER.iterdir() if p.is_file())
+    assert size <= 25e6
+    # the tokenizer covers every word of the reference answers
+    tok = processor.tokenizer
+    ans = draw_scene(0, "heldout", FIXTURE_SCENE).answers()
+    for text in ans.values():
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert tok.unk_token_id not in ids
+        assert tok.decode(ids) == text
+
+
+def test_answers_fixture_image(demo, fixture_scene):
+    model, processor = demo
+    for iid in FIXTURE_CHECKS:
+        text = answer(model, processor, fixture_scene.image, iid)
+        assert score(iid, text, fixture_scene.content), (iid, text, fixture_scene.answers()[iid])
+    # the paper's instruction text works as well as its id
+    from core.models.instructions import resolve_instruction
+
+    text = answer(model, processor, fixture_scene.image, resolve_instruction("CR").text)
+    assert text == fixture_scene.answers()["CR"]
+
+
+def test_answers_differ_by_instruction(demo, fixture_scene):
+    model, processor = demo
+    texts = {answer(model, processor, fixture_scene.image, iid) for iid in INSTRUCTION_IDS}
+    assert len(texts) == len(INSTRUCTION_IDS)
+
+
+def test_greedy_output_is_deterministic(demo, fixture_scene):
+    model, processor = demo
+    enc = _inputs(processor, fixture_scene.image, "VQ1")
+    outs = []
+    for _ in range(2):
+        with torch.inference_mode():
+            outs.append(model.generate(**enc, max_new_tokens=48, do_sample=False))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_embedding_shapes_per_layer(demo, fixture_scene):
+    model, processor = demo
+    enc = _inputs(processor, fixture_scene.image, "IC")
+    n_layers = model.config.text_config.num_hidden_layers
+    d = model.config.text_config.hidden_size
+    with torch.inference_mode():
+        out = model(**enc, output_hidden_states=True)
+        gen = model.generate(
+            **enc,
+            max_new_tokens=48,
+            do_sample=False,
+            output_hidden_states=True,
+            return_dict_in_generate=True,
+        )
+    length = enc["input_ids"].shape[1]
+    assert len(out.hidden_states) == n_layers + 1
+    assert all(h.shape == (1, length, d) for h in out.hidden_states)
+    assert len(gen.hidden_states[0]) == n_layers + 1  # step 0: the prompt
+    assert gen.hidden_states[0][0].shape == (1, length, d)
+    assert all(step[-1].shape == (1, 1, d) for step in gen.hidden_states[1:])
+    n_new = gen.sequences.shape[1] - length
+    assert len(gen.hidden_states) == n_new
+
+
+def test_random_twin_loads_and_differs(demo, fixture_scene):
+    model, processor = demo
+    twin_a = random_twin(seed=0)
+    twin_b = random_twin(seed=0)
+    assert twin_a.config.to_dict() == model.config.to_dict()
+    trained = dict(model.named_parameters())
+    differs = False
+    for name, p in twin_a.named_parameters():
+        assert torch.equal(p, dict(twin_b.named_parameters())[name])  # same seed, same weights
+        differs |= not torch.equal(p, trained[name])
+    assert differs
+    enc = _inputs(processor, fixture_scene.image)
+    with torch.inference_mode():
+        a = model(**enc).logits
+        b = twin_a(**enc).logits
+    assert a.shape == b.shape and not torch.allclose(a, b)
+
+
+def test_processor_gives_one_image_token_per_cell(demo, fixture_scene):
+    _, processor = demo
+    enc = _inputs(processor, fixture_scene.image)
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    assert int((enc["input_ids"] == image_id).sum()) == 16
+    assert tuple(enc["pixel_values"].shape) == (1, 3, 64, 64)
+
+
+def test_packed_turns_match_separate_sequences_and_training_runs():
+    """Packed multi-turn training sequences compute each turn exactly like its own sequence, and
+    a few steps of a tiny recipe run and lower nothing to NaN."""
+    from core.models.demo_vlm.data import instruction_text, make_scenes
+    from core.models.demo_vlm.train import Packer, forward_losses, train
+    from core.models.demo_vlm.vocab import build_tokenizer
+
+    torch.set_num_threads(2)
+    recipe = Recipe(
+        vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64, text_hidden=32,
+        text_layers=2, text_heads=2, text_intermediate=64, steps=2, batch_images=4,
+        warmup_steps=1, turns_per_image=3,
+    )
+    tok = build_tokenizer()
+    processor = build_processor(recipe, tok)
+    data = make_scenes(processor, "train", range(4), render_size=64)
+    model = build_model(recipe, tok).eval()
+    packer = Packer(tok, recipe.n_image_tokens)
+    sub = data.take(np.array([1]))
+    batch = packer.pack(sub, [[2, 5, 9]])
+    pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
+    inner = model.model
+    with torch.no_grad():
+        patches = inner.vision_tower(pixels, output_hidden_states=True).hidden_states[-1][:, 1:]
+        emb = inner.get_input_embeddings()(batch["input_ids"])
+        image_mask = (batch["input_ids"] == model.config.image_token_id)[..., None]
+        emb = emb.masked_scatter(image_mask, inner.multi_modal_projector(patches))
+        hidden = inner.language_model(
+            inputs_embeds=emb,
+            attention_mask=batch["attention_mask"],
+            position_ids=batch["position_ids"],
+        ).last_hidden_state
+        packed = model.lm_head(hidden)[0]
+        start = len(packer.prefix)
+        for j in (2, 5, 9):
+            ans = sub.answer_ids[0, j, : sub.answer_len[0, j]].tolist()
+            ids = packer.instructions[j] + ans
+            enc = processor(
+                images=[np.zeros((64, 64, 3), np.uint8)],
+                text=[prompt(instruction_text(INSTRUCTION_IDS[j]))],
+                return_tensors="pt",
+            )
+            assert enc["input_ids"][0].tolist() == packer.prefix + packer.instructions[j]
+            full = torch.tensor([packer.prefix + ids])
+            alone = model(
+                input_ids=full, pixel_values=pixels, attention_mask=torch.ones_like(full)
+            ).logits[0, start:]
+            assert torch.allclose(packed[start : start + len(ids)], alone, atol=1e-4)
+            start += len(ids)
+        lm, aux = forward_losses(model, None, batch, pixels, None)
+        assert torch.isfinite(lm)
+    summary = train(model, tok, data, recipe, log=None)
+    assert len(summary["history"]) == 0 and summary["train_seconds"] > 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cli_registers_commands():
+    from core.pipeline.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["demo", "train-model", "--seed", "3"])
+    assert args.seed == 3 and callable(args.func)
+    args = parser.parse_args(["demo", "evaluate-model", "--n", "10"])
+    assert args.n == 10 and callable(args.func)
