@@ -21,6 +21,10 @@ How it is computed (the difference with himalaya, whose per-fold cost is dominat
   once per target batch); then per alpha ``Y_hat = (Xval V) diag(1 / (lam + alpha)) B``.
 * ``p > n_train`` (kernel form): ``K = Xtr Xtr^T = U diag(lam) U^T``, ``B = U^T Ytr`` and
   ``Y_hat = (Xval Xtr^T U) diag(1 / (lam + alpha)) B``.
+* When ``r < n_val`` (e.g. NSD: p=768, n_val=1800) the validation block ``C = Xval V`` is
+  QR-factorised once per fold and residuals are formed in its r-dimensional span
+  (``||y - C W B||^2 = ||y||^2 - ||Q^T y||^2 + ||Q^T y - R W B||^2``), so the per-alpha cost is
+  ``min(n_val, r) x r x n_targets`` against himalaya's ``n_val x n_train x n_targets``.
 * Eigenvalues are clipped at 0 (float32 round-off makes the smallest ones of an ill-conditioned
   Gram matrix slightly negative); since every alpha is > 0 the solve stays well posed, and
   directions with ``lam ~ 0`` get weight ``~1/alpha`` times a numerically-zero ``B`` row, as in
@@ -30,9 +34,12 @@ How it is computed (the difference with himalaya, whose per-fold cost is dominat
   a time goes to the device) and alphas in batches of ``n_alphas_batch``: peak working memory is
   about ``4 * (n_alphas_batch * n_val + 3 * p) * n_targets_batch`` bytes on top of the fold
   decompositions (``5 * (p + n_val) * p`` floats).
-* ``tf32=True`` allows TF32 tensor-core matmuls on CUDA (about 10 mantissa bits instead of 23):
-  2-3x faster at NSD scale; the chosen alphas can differ where two alphas score within ~1e-4 of
-  each other, test correlations move by ~1e-4. It is ignored on CPU backends.
+* ``tf32=True`` allows TF32 tensor-core matmuls on CUDA (10 mantissa bits instead of 23); it is
+  ignored on CPU backends. Measured by an earlier prototype of this method on one H200 at NSD
+  scale (../shared/docs/platform.md): p=4096 2.28 s -> 0.90 s, p=768 0.40 s -> 0.15 s, test
+  correlations unchanged to ~1e-5. Expect the selected alpha to change where two alphas score
+  within TF32 round-off of each other. (Not re-measured for this implementation: no GPU was
+  available when it was written; ``benchmarks/ridge.py --device cuda`` prints the TF32 row.)
 """
 
 from __future__ import annotations
@@ -278,7 +285,7 @@ def solve_ridge_cv_eigh(
         Targets per batch (memory knob); None = all at once.
     n_alphas_batch : int or None
         Alphas whose predictions are formed together (memory knob); None = a size that keeps
-        the prediction block near 256 MB.
+        the prediction block near 256 MB (1 GB on CUDA).
     backend : {"auto", "numpy", "torch", "torch_cuda"}
         ``"auto"`` = ``torch_cuda`` when a GPU is present, else numpy.
     dtype : {"float32", "float64"}
@@ -312,7 +319,8 @@ def solve_ridge_cv_eigh(
     tb = min(tb, n_targets)
     if n_alphas_batch is None:
         per_alpha = 4 * n_val_max * tb
-        n_alphas_batch = int(max(1, min(len(alphas), (256 * 2**20) // max(per_alpha, 1))))
+        budget = (1024 if ops.device == "cuda" else 256) * 2**20
+        n_alphas_batch = int(max(1, min(len(alphas), budget // max(per_alpha, 1))))
     alphas_d = ops.asarray(alphas.astype(dtype))
 
     best_alphas = np.empty(n_targets, dtype=dtype)
