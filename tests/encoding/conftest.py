@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _single_threaded_blas() -> Iterator[None]:
     """One BLAS/torch thread: the tiny test problems run 10-20x slower when two-thread BLAS
     spins against other jobs on a shared 2-core machine."""
