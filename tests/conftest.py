@@ -38,10 +38,11 @@ def test_home() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_small_root(tmp_path_factory) -> Path:
-    """The small demo world, built once per test session (seed 0)."""
-    from core.data.demo.build import build_demo
+    """The small demo world, built once per test session (seed 0) where ``open_dataset("demo")``
+    finds it (inside the test home)."""
+    from core.data.demo.build import build_demo, default_demo_root
 
-    root = tmp_path_factory.mktemp("demo") / "demo"
+    root = default_demo_root()
     build_demo(root=root, size="small", seed=0, progress=False)
     return root
 

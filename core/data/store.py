@@ -90,6 +90,7 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
             "n_targets": int(data.responses.shape[1]),
             "encoding": encoding,
             "surface": t.geometry.surface if t.geometry is not None else None,
+            "roi_family_order": list(t.roi_families),
             "roi_families": {
                 name: {str(k): v for k, v in fam.names.items()}
                 for name, fam in t.roi_families.items()
@@ -132,13 +133,14 @@ def load_subject(folder: Path) -> SubjectData:
         raise DatasetError(
             f"{folder / 'responses.npy'}: shape {responses.shape}, expected {tuple(expected)}"
         )
+    order = info.get("roi_family_order") or list(info["roi_families"])
     families = {
         name: RoiFamily(
             name=name,
             labels=meta[f"roi__{name}"],
             names={int(k): v for k, v in names.items()},
         )
-        for name, names in info["roi_families"].items()
+        for name, names in ((n, info["roi_families"][n]) for n in order)
     }
     geometry = None
     if info.get("surface") is not None:

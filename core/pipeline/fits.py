@@ -21,6 +21,7 @@ import pandas as pd
 
 from core.config import subdir
 from core.data.dataset import Dataset, DatasetError, SubjectData
+from core.encoding.ceiling import ceiling_mask
 from core.encoding.estimator import RidgeEncoder
 from core.encoding.scores import normalize_correlation, normalize_variance, pearson_r, r2_score
 from core.encoding.significance import fdr_bh, permutation_test
@@ -33,6 +34,9 @@ from core.storage import ArtifactError, load_npz, read_json, save_npz, write_jso
 GENERAL = "general"
 #: A target is "significant" when its permutation q-value is below this.
 Q_THRESHOLD = 0.05
+#: Normalised alignment is only computed for targets whose noise ceiling (fraction of variance)
+#: exceeds this; dividing by a near-zero ceiling would turn noise into huge ratios.
+MIN_NC = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ class FitSettings:
     backend: str = "auto"
     n_permutations: int = 200
     seed: int = 0
+    #: Generation budget of the response embeddings the fits read (part of the features' identity).
+    max_new_tokens: int = 48
+
+    def generation_options(self):
+        from core.models.adapters.base import GenerationOptions
+
+        return GenerationOptions(max_new_tokens=self.max_new_tokens)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +92,12 @@ def fits_dir(dataset: str) -> Path:
 
 
 def aligned_features(
-    dataset: Dataset, subject: SubjectData, model: str, instruction: str | None, layer: int
+    dataset: Dataset,
+    subject: SubjectData,
+    model: str,
+    instruction: str | None,
+    layer: int,
+    settings: FitSettings | None = None,
 ) -> np.ndarray:
     """Embeddings of one layer in the subject's row order.
 
@@ -94,7 +110,15 @@ def aligned_features(
     DatasetError
         When some of the subject's images have no embedding (extraction incomplete).
     """
-    ids, X = load_embeddings(dataset, model, instruction, layer)
+    options = (settings or FitSettings()).generation_options()
+    try:
+        ids, X = load_embeddings(dataset, model, instruction, layer, options)
+    except ArtifactError as exc:
+        raise DatasetError(
+            f"no embeddings of {model} {instruction or '(image)'} on {dataset.name} with "
+            f"{options.to_dict()}: run the extraction first (`python -m core extract` or "
+            f"`python -m core run`); {exc}"
+        ) from exc
     pos = np.searchsorted(ids, subject.stimulus_ids)
     pos = np.clip(pos, 0, max(ids.size - 1, 0))
     ok = ids.size > 0 and np.array_equal(ids[pos], subject.stimulus_ids)
@@ -178,7 +202,7 @@ def run_fit(
         except ArtifactError:
             pass  # corrupt: refit
     t0 = time.perf_counter()
-    X = aligned_features(dataset, subject, spec.model, spec.instruction, spec.layer)
+    X = aligned_features(dataset, subject, spec.model, spec.instruction, spec.layer, settings)
     train, test = subject.split()
     if test.size < 10:
         raise DatasetError(f"{spec.subject}: only {test.size} test images; at least 10 are needed")
@@ -196,11 +220,12 @@ def run_fit(
     nc = subject.noise_ceiling(test)
     if nc is None:
         nc = np.full(r.shape, np.nan, np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nalign = normalize_correlation(r, nc) if np.isfinite(nc).any() else np.full(r.shape, np.nan)
-        nalign_var = (
-            normalize_variance(r, nc) if np.isfinite(nc).any() else np.full(r.shape, np.nan)
-        )
+    usable = ceiling_mask(nc, MIN_NC) & np.isfinite(r)
+    nalign = np.full(r.shape, np.nan)
+    nalign_var = np.full(r.shape, np.nan)
+    if usable.any():
+        nalign[usable] = normalize_correlation(r[usable], nc[usable])
+        nalign_var[usable] = normalize_variance(r[usable], nc[usable])
     scores = {
         "r": r.astype(np.float32),
         "r2": r2_score(Y[test], pred).astype(np.float32),

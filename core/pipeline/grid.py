@@ -122,12 +122,19 @@ def run_extraction(config: GridConfig, progress: bool = True) -> dict[str, list[
     ds = open_dataset(config.dataset)
     instructions = resolve_instructions(config.instructions)
     layers_of = {}
+    device = {"torch_cuda": "cuda", "numpy": "cpu", "torch": "cpu"}.get(
+        config.settings.backend, "auto"
+    )
+    options = config.settings.generation_options()
     for model in config.models:
-        adapter = load_adapter(
-            model, device=config.settings.backend if config.settings.backend == "cuda" else "auto"
-        )
+        adapter = load_adapter(model, device=device)
         extract_model(
-            ds, adapter, instructions, batch_size=config.extract_batch_size, progress=progress
+            ds,
+            adapter,
+            instructions,
+            options,
+            batch_size=config.extract_batch_size,
+            progress=progress,
         )
         layers_of[model] = list(range(adapter.n_hidden_states))
     return layers_of

@@ -20,7 +20,7 @@ from core.config import subdir
 from core.data.dataset import Dataset
 from core.encoding.partition import variance_partition
 from core.hashing import content_key
-from core.pipeline.fits import aligned_features, roi_masks
+from core.pipeline.fits import FitSettings, aligned_features, roi_masks
 from core.storage import ArtifactError, load_npz, save_npz, write_json
 
 PARTS = ("unique_a", "shared", "unique_b", "r2_a", "r2_b", "r2_ab")
@@ -44,19 +44,18 @@ def partitions_dir(dataset: str) -> Path:
     return subdir("results", dataset, "partitions")
 
 
-def run_partition(
-    ds: Dataset, spec: PartitionSpec, alphas: str = "fast", backend: str = "auto"
-) -> dict[str, np.ndarray]:
+def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict[str, np.ndarray]:
     """Compute (or load) the per-target partition of one pair."""
-    key = spec.key(alphas)
+    alphas, backend = settings.alphas, settings.backend
+    key = spec.key(alphas + f"|tokens={settings.max_new_tokens}")
     path = partitions_dir(spec.dataset) / f"{key}.npz"
     try:
         return load_npz(path)
     except ArtifactError:
         pass
     subject = ds.subject(spec.subject)
-    xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer)
-    xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer)
+    xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer, settings)
+    xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer, settings)
     train, test = subject.split()
     y = subject.responses
     part = variance_partition(
@@ -108,7 +107,7 @@ def run_partitions(
     for spec in tqdm(
         specs, desc="variance partitioning", unit="pair", disable=not progress or not specs
     ):
-        arrays = run_partition(ds, spec, config.settings.alphas, config.settings.backend)
+        arrays = run_partition(ds, spec, config.settings)
         rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject))))
     table = pd.DataFrame(rows)
     if not table.empty:

@@ -55,7 +55,9 @@ def register_demo(demo_sub) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")
     p.add_argument("--world-seed", type=int, default=0, help="seed of the demo world")
-    p.add_argument("--out", default=None, help="output folder (default core/models/assets/demo-vlm)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default core/models/assets/demo-vlm)"
+    )
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_train)

@@ -14,6 +14,7 @@ def _settings(args: argparse.Namespace):
         solver=args.solver,
         backend=args.backend,
         n_permutations=args.permutations,
+        max_new_tokens=args.max_new_tokens,
     )
 
 
@@ -28,6 +29,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--solver", choices=["eigh", "himalaya"], default="eigh")
     p.add_argument("--backend", choices=["auto", "numpy", "torch", "torch_cuda"], default="auto")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=48, help="generation budget of the responses"
+    )
     p.add_argument(
         "--permutations", type=int, default=200, help="per-target permutation test size (0 = none)"
     )

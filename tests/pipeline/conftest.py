@@ -1,0 +1,41 @@
+"""A tiny grid on the small demo world with a tiny random LLaVA (no downloads, ~30 s once)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.pipeline.fits import FitSettings
+from core.pipeline.grid import GridConfig
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory):
+    from transformers.utils import logging
+
+    from core.models.registry import register_local
+    from core.models.tiny import build_llava
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    folder = build_llava(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
+    register_local("tiny-llava", folder)
+    return "tiny-llava"
+
+
+@pytest.fixture(scope="session")
+def grid_config(tiny_llava, demo_small) -> GridConfig:
+    return GridConfig(
+        dataset="demo",
+        models=[tiny_llava, f"random:{tiny_llava}@3", f"vision:{tiny_llava}"],
+        instructions=["IU1", "IC"],
+        settings=FitSettings(n_permutations=50, max_new_tokens=6),
+        pairs=[("IC", "IU1")],
+        extract_batch_size=16,
+    )
+
+
+@pytest.fixture(scope="session")
+def grid_table(grid_config):
+    from core.pipeline.grid import run_grid
+
+    return run_grid(grid_config, progress=False)

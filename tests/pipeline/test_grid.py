@@ -1,0 +1,100 @@
+"""The grid: extract -> fit -> score -> report, resumable, on the small demo world."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data.dataset import DatasetError
+from core.data.registry import open_dataset
+from core.encoding.store import load_encoder
+from core.pipeline.fits import MIN_NC, FitSpec, fits_table, load_fit_scores, run_fit
+from core.pipeline.grid import load_roi_table, results_dir, run_grid
+from core.pipeline.partitions import load_partition_table
+from core.pipeline.report import format_report
+
+
+def test_results_table_has_one_row_per_fit_and_roi(grid_table, grid_config):
+    n_layers = grid_table.groupby("model")["layer"].nunique()
+    n_fits = 2 * (2 * n_layers[grid_config.models[0]] * 2 + n_layers[grid_config.models[2]])
+    n_rois = grid_table["roi"].nunique()
+    assert len(grid_table) == n_fits * n_rois
+    assert {"general", "V1", "FFA", "PPA", "IPS"} <= set(grid_table["roi"])
+    assert set(grid_table["role"]) == {"mllm", "random init", "vision"}
+
+
+def test_table_is_written_as_parquet_and_csv(grid_table):
+    assert (results_dir("demo") / "roi_scores.parquet").exists()
+    assert (results_dir("demo") / "roi_scores.csv").exists()
+    assert len(load_roi_table("demo")) == len(grid_table)
+
+
+def test_roi_order_follows_the_dataset(grid_table):
+    rois = list(dict.fromkeys(grid_table["roi"]))
+    assert rois[:4] == ["general", "V1", "V2", "V3"]
+
+
+def test_normalized_alignment_uses_only_targets_with_a_ceiling(grid_table, grid_config):
+    spec = FitSpec("demo", "subj01", grid_config.models[0], "IC", 1)
+    scores = load_fit_scores(spec, grid_config.settings)
+    low = scores["nc"] <= MIN_NC
+    assert np.isnan(scores["nalign"][low]).all()
+    assert np.isfinite(scores["nalign"][~low]).all()
+    assert np.allclose(
+        scores["nalign"][~low], scores["r"][~low] / np.sqrt(scores["nc"][~low]), atol=1e-5
+    )
+
+
+def test_q_values_are_fdr_of_p_values(grid_table, grid_config):
+    from scipy.stats import false_discovery_control
+
+    spec = FitSpec("demo", "subj02", grid_config.models[0], "IU1", 2)
+    s = load_fit_scores(spec, grid_config.settings)
+    assert np.allclose(s["q"], false_discovery_control(s["p"].astype(float)), atol=1e-6)
+
+
+def test_rerun_refits_nothing(grid_table, grid_config):
+    before = fits_table("demo")
+    again = run_grid(grid_config, progress=False)
+    after = fits_table("demo")
+    assert len(before) == len(after)
+    assert (
+        before.sort_values("key")["seconds"].tolist()
+        == after.sort_values("key")["seconds"].tolist()
+    )
+    assert again.equals(grid_table)
+
+
+def test_last_layer_encoders_are_kept_and_predict(grid_table, grid_config):
+    table = fits_table("demo")
+    kept = table[table["encoder_key"].notna()]
+    assert len(kept) == 2 * (2 * 2 + 1)  # subjects x (models x instructions + vision)
+    enc = load_encoder(kept.iloc[0]["encoder_key"])
+    pred = enc.predict(np.zeros((1, enc.n_features), np.float32))
+    assert pred.original.shape == (1, enc.manifest["n_targets"])
+
+
+def test_partition_parts_add_up(grid_table):
+    parts = load_partition_table("demo")
+    assert not parts.empty
+    np.testing.assert_allclose(parts["unique_a"] + parts["shared"], parts["r2_a"], atol=1e-5)
+    np.testing.assert_allclose(parts["unique_b"] + parts["shared"], parts["r2_b"], atol=1e-5)
+
+
+def test_report_names_models_and_best_instructions(grid_table):
+    text = format_report(grid_table)
+    assert "tiny-llava" in text and "best instructions" in text
+
+
+def test_fit_without_embeddings_is_a_clear_error(grid_table, grid_config):
+    ds = open_dataset("demo")
+    spec = FitSpec("demo", "subj01", grid_config.models[0], "VQ3", 0)
+    with pytest.raises(Exception, match="extract|no .*embedding|nothing was extracted"):
+        run_fit(ds, spec, grid_config.settings)
+
+
+def test_unknown_subject_fails_before_any_work(grid_config):
+    from dataclasses import replace
+
+    with pytest.raises(DatasetError, match="unknown subject"):
+        run_grid(replace(grid_config, subjects=["subj42"]), progress=False)
