@@ -65,9 +65,9 @@ def effective_inverse_repeats(n_repeats: float | np.ndarray) -> float:
         Trials averaged per image; an array gives ``mean(1 / n_i)``, which equals NSD's
         ``(A/3 + B/2 + C) / (A + B + C)``.
     """
-    n = np.asarray(n_repeats, dtype=np.float64)
-    if n.size == 0 or (n <= 0).any():
-        raise ValueError("n_repeats must be positive and non-empty")
+    n = np.asarray(n_repeats, dtype=np.float64).ravel()
+    if n.size == 0 or not np.all(np.isfinite(n)) or np.any(n < 1) or np.any(n != np.round(n)):
+        raise ValueError("n_repeats must be integers >= 1 (trials averaged per image)")
     return float(np.mean(1.0 / n))
 
 
@@ -85,6 +85,9 @@ def noise_ceiling_from_ncsnr(ncsnr: np.ndarray, n_repeats: float | np.ndarray = 
     nc : array of shape (n_targets,), float32
         ``ncsnr^2 / (ncsnr^2 + 1/n)``; multiply by 100 for NSD's NC%.
     """
-    s2 = np.asarray(ncsnr, dtype=np.float64) ** 2
+    s = np.asarray(ncsnr, dtype=np.float64)
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("ncsnr must be finite and >= 0")
+    s2 = s**2
     inv_n = effective_inverse_repeats(n_repeats)
     return (s2 / (s2 + inv_n)).astype(np.float32)

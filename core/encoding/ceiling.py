@@ -11,48 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from core.data.noise_ceiling import effective_inverse_repeats, noise_ceiling_from_ncsnr
 
-def noise_term(n_trials: Any) -> float:
-    """The ``1/n`` term of the NSD noise-ceiling formula.
-
-    Parameters
-    ----------
-    n_trials : int or array-like of shape (n_images,)
-        Trials averaged per image: one int for all images, or each test image's count. With
-        mixed counts (A images x3, B x2, C x1) this gives ``(A/3 + B/2 + C) / (A + B + C)``,
-        the mean of ``1 / n_i``.
-
-    Returns
-    -------
-    term : float
-    """
-    n = np.asarray(n_trials, dtype=np.float64).ravel()
-    if n.size == 0 or not np.all(np.isfinite(n)) or np.any(n < 1) or np.any(n != np.round(n)):
-        raise ValueError("n_trials must be integers >= 1")
-    return float(np.mean(1.0 / n))
-
-
-def nc_from_ncsnr(ncsnr: Any, n_trials: Any = 3) -> np.ndarray:
-    """Noise ceiling (fraction) from NSD's ncsnr: ``ncsnr^2 / (ncsnr^2 + noise_term(n_trials))``.
-
-    NSD's NC% is 100 times this value.
-
-    Parameters
-    ----------
-    ncsnr : array-like of shape (n_targets,)
-        Signal sd / noise sd per voxel (>= 0).
-    n_trials : int or array-like of shape (n_images,)
-        See :func:`noise_term`.
-
-    Returns
-    -------
-    nc : ndarray of shape (n_targets,), in [0, 1).
-    """
-    s = np.asarray(ncsnr, dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError("ncsnr must be finite and >= 0")
-    s2 = s**2
-    return s2 / (s2 + noise_term(n_trials))
+#: The NC formula lives with the data (one implementation); re-exported here for encoding code.
+noise_term = effective_inverse_repeats
+nc_from_ncsnr = noise_ceiling_from_ncsnr
 
 
 def ceiling_mask(nc: Any, min_nc: float = 0.0) -> np.ndarray:

@@ -9,33 +9,6 @@ import numpy as np
 import pandas as pd
 
 
-def roi_mask(labels: Any, values: int | Iterable[int], general_mask: Any) -> np.ndarray:
-    """Targets in an ROI: label in ``values`` AND inside the general (nsdgeneral) mask.
-
-    Parameters
-    ----------
-    labels : array-like of int, shape (n_targets,)
-        Label file values per target (NSD: -1 outside brain, 0 unlabelled, 1.. ROIs).
-    values : int or iterable of int
-        Label value(s) of the ROI (e.g. ``[1, 2]`` for V1v + V1d).
-    general_mask : array-like of bool, shape (n_targets,)
-
-    Returns
-    -------
-    mask : ndarray of bool, shape (n_targets,)
-    """
-    labels = np.asarray(labels)
-    general = np.asarray(general_mask)
-    if general.dtype != bool:
-        raise ValueError(f"general_mask must be boolean, got dtype {general.dtype}")
-    if labels.shape != general.shape:
-        raise ValueError(f"labels {labels.shape} and general_mask {general.shape} differ")
-    vals = np.atleast_1d(np.asarray(list(values) if not np.isscalar(values) else values))
-    if np.any(vals <= 0):
-        raise ValueError("ROI label values must be > 0 (0 = unlabelled, -1 = outside brain)")
-    return np.isin(labels, vals) & general
-
-
 def summarize_rois(scores: Any, masks: Mapping[str, Any]) -> pd.DataFrame:
     """Mean and median of per-target scores inside each ROI.
 
@@ -64,8 +37,14 @@ def summarize_rois(scores: Any, masks: Mapping[str, Any]) -> pd.DataFrame:
         if not mask.any():
             raise ValueError(f"ROI {name!r} has no targets")
         vals = scores[mask]
-        rows.append({"roi": name, "n_targets": int(mask.sum()), "mean": float(vals.mean()),
-                     "median": float(np.median(vals))})
+        rows.append(
+            {
+                "roi": name,
+                "n_targets": int(mask.sum()),
+                "mean": float(vals.mean()),
+                "median": float(np.median(vals)),
+            }
+        )
     return pd.DataFrame(rows, columns=["roi", "n_targets", "mean", "median"])
 
 
@@ -117,6 +96,12 @@ def summarize_across_subjects(
     for key, group in table.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         mean, sem = across_subjects(group[value].to_numpy())
-        rows.append({**dict(zip(by, key, strict=True)), "n_subjects": group["subject"].nunique(),
-                     "mean": mean, "sem": sem})
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                "n_subjects": group["subject"].nunique(),
+                "mean": mean,
+                "sem": sem,
+            }
+        )
     return pd.DataFrame(rows)

@@ -15,16 +15,21 @@ ROI_SELECTION = "roi_pick"
 
 
 def summarise_subjects(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean and s.e.m. of ``value`` across subjects for each group of ``by``.
+    """Mean and s.e.m. of ``value`` across subjects for each group of ``by``, ready to plot.
+
+    Rows of one subject within a group are averaged first; the across-subject statistics come
+    from :func:`core.encoding.roi.summarize_across_subjects` (a single subject has no s.e.m.:
+    drawn as 0).
 
     Returns
     -------
-    table : DataFrame with columns ``by + ["mean", "sem", "n_subjects", "lo", "hi"]``
+    table : DataFrame with columns ``by + ["n_subjects", "mean", "sem", "lo", "hi"]``
     """
-    g = df.groupby(by, sort=False)[value]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).where(out["count"] > 1, 0.0).fillna(0.0)
-    out = out.rename(columns={"count": "n_subjects"}).drop(columns="std")
+    from core.encoding.roi import summarize_across_subjects
+
+    per_subject = df.groupby([*by, "subject"], sort=False)[value].mean().reset_index()
+    out = summarize_across_subjects(per_subject, value=value, by=by)
+    out["sem"] = out["sem"].fillna(0.0)
     out["lo"] = out["mean"] - out["sem"]
     out["hi"] = out["mean"] + out["sem"]
     return out

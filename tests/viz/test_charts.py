@@ -40,8 +40,8 @@ def test_summary_mean_and_sem_across_subjects(table):
     out = summarise_subjects(table, ["roi", "instruction"], "value")
     row = out[(out.roi == "V1") & (out.instruction == "IU1")].iloc[0]
     assert row["mean"] == pytest.approx(0.6)
-    assert row["sem"] == pytest.approx(np.std([0.5, 0.5, 0.7, 0.7], ddof=1) / 2)
-    assert row["n_subjects"] == 4  # two layers x two subjects in this grouping
+    assert row["sem"] == pytest.approx(np.std([0.5, 0.7], ddof=1) / np.sqrt(2))
+    assert row["n_subjects"] == 2  # the two layers of a subject are averaged first
 
 
 def test_single_subject_has_zero_sem(table):
