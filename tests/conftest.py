@@ -7,11 +7,14 @@ temporary folder, and Hugging Face is offline.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="brainprompt-test-home-"))
+atexit.register(shutil.rmtree, _TEST_HOME, True)
 os.environ["BRAINPROMPT_HOME"] = str(_TEST_HOME)
 for _var in ("XDG_CONFIG_HOME", "HF_HOME", "NILEARN_DATA", "MPLCONFIGDIR"):
     os.environ.pop(_var, None)  # core.setup_environment() points them inside the test home
