@@ -105,7 +105,13 @@ def fit_specs(
     for model in config.models:
         generative = resolve(model).role == "vlm" and not model.startswith("vision:")
         instructions = config.instructions if generative else [None]
-        layers = config.layers if config.layers is not None else layers_of[model]
+        n_states = len(layers_of[model])
+        # negative layers count from the end; stored under their positive index (one key per fit)
+        layers = (
+            sorted({int(x) % n_states for x in config.layers})
+            if config.layers is not None
+            else layers_of[model]
+        )
         for subject in subjects:
             for ins in instructions:
                 for layer in layers:
