@@ -5,11 +5,23 @@ from __future__ import annotations
 import streamlit as st
 
 import core  # noqa: F401  (hermetic environment before any third-party import)
+from pages import _shared as ui
 
 st.set_page_config(page_title="BrainPrompt", page_icon="🧠", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/neurology:", default=True),
+    st.Page("pages/instructions.py", title="Compare instructions", icon=":material/bar_chart:"),
+    st.Page("pages/models.py", title="Models and baselines", icon=":material/compare:"),
+    st.Page("pages/partitions.py", title="Variance partitioning", icon=":material/join:"),
+    st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+st.sidebar.markdown("### 🧠 BrainPrompt")
+ui.dataset_picker()
+st.sidebar.caption(
+    "Instruction-prompted multimodal LLMs vs the visual brain "
+    "(after Oota et al., ICLR 2025)."
+)
+page.run()

@@ -1,0 +1,168 @@
+"""Compare instructions: per-ROI alignment of every instruction, significance against a reference,
+an instruction x ROI heatmap, two instructions' maps and their difference, and the best
+instruction per target."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.pipeline import explore
+from core.pipeline.grid import best_layers
+from core.storage import ArtifactError
+from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects
+from pages import _shared as ui
+
+METRICS = {
+    "nalign_mean": "normalized alignment (r / √NC)",
+    "r_mean": "test correlation r",
+    "frac_significant": "fraction of significant targets (permutation, FDR q < 0.05)",
+}
+
+ds = ui.page_header(
+    "Compare instructions",
+    "Which instructions' response embeddings predict which visual areas best? Mean across "
+    "subjects ± s.e.m.; stars compare each instruction with a reference (FDR across ROIs).",
+)
+name = ds.name
+stamp = ui.stamp(name)
+table = ui.get_roi_table(name, stamp)
+if table.empty:
+    ui.no_results_state(name)
+    st.stop()
+mllm = table[table["instruction"] != explore.IMAGE]
+if mllm.empty:
+    st.info("The results contain no instruction-prompted model yet (only image-only baselines).")
+    st.stop()
+
+models = list(dict.fromkeys(mllm["model"]))
+c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
+model = c1.selectbox("Model", models, key="ci_model", format_func=ui.model_label)
+sub_m = mllm[mllm["model"] == model]
+subjects_all = sorted(sub_m["subject"].unique())
+subjects = c2.multiselect("Subjects", subjects_all, default=subjects_all, key="ci_subjects")
+layers = sorted(sub_m["layer"].unique().tolist())
+best = best_layers(sub_m).get(model, layers[-1])
+layer = c3.selectbox("Layer", layers, index=layers.index(best), key=f"ci_layer_{model}",
+                     help=f"Default: the best layer in the general mask ({best}).")  # fmt: skip
+metric = c4.selectbox("Measure", list(METRICS), format_func=METRICS.get, key="ci_metric")
+if not subjects:
+    st.warning("Choose at least one subject.")
+    st.stop()
+
+sel = sub_m[(sub_m["layer"] == layer) & (sub_m["subject"].isin(subjects))]
+instructions = list(dict.fromkeys(sel["instruction"]))
+roi_order = list(dict.fromkeys(sel["roi"]))
+summary = summarise_subjects(sel, by=["roi", "instruction"], value=metric)
+
+c5, c6 = st.columns([2, 3])
+reference = c5.selectbox(
+    "Reference instruction for the stars", instructions,
+    index=instructions.index("IC") if "IC" in instructions else 0, key="ci_ref",
+)  # fmt: skip
+across_opts = ["subjects", "targets"]
+across = c6.radio(
+    "Test across", across_opts, index=0 if len(subjects) >= 5 else 1, horizontal=True,
+    key="ci_across",
+    help="subjects: paired Wilcoxon over per-subject ROI means (needs several subjects); "
+    "targets: paired Wilcoxon over the ROI's targets (per-target normalized alignment, subjects "
+    "pooled; targets are spatially correlated, so read it as descriptive).",
+)  # fmt: skip
+stars = explore.instruction_stars(
+    sel, model, layer, reference, value="nalign_mean" if metric == "frac_significant" else metric,
+    across=across, dataset=name, subjects=subjects,
+)  # fmt: skip
+if across == "subjects" and len(subjects) < 3:
+    st.caption(f"With {len(subjects)} subject(s) an across-subject test cannot reach p < 0.05.")
+
+chart = grouped_roi_bars(
+    summary, group="instruction", value_title=METRICS[metric], roi_order=roi_order,
+    group_order=instructions, stars=stars[["roi", "instruction", "stars"]],
+    ceiling=1.0 if metric == "nalign_mean" else None,
+)  # fmt: skip
+event = st.altair_chart(chart, on_select="rerun", key="ci_bars", width="stretch")
+st.caption(
+    f"{model} · layer {layer} · {len(subjects)} subject(s). Error bars: s.e.m. across subjects. "
+    f"Stars: q < 0.05 / 0.01 / 0.001 against {reference}."
+    + (" Dashed line: the noise ceiling." if metric == "nalign_mean" else "")
+)
+rois = [r for r in roi_order if r != explore.GENERAL]
+highlight = ui.roi_highlight("ci", rois, event)
+ui.downloads(
+    summary.merge(stars, on=["roi", "instruction"], how="left"),
+    f"instructions_{model.replace(':', '-')}_L{layer}_{metric}",
+    "ci_summary",
+)
+
+st.subheader("Instruction × ROI")
+st.altair_chart(
+    heatmap(summary, "instruction", roi_order, METRICS[metric]), key="ci_heat", width="stretch"
+)
+
+# ---------------------------------------------------------------- maps (one subject)
+st.subheader("Maps")
+c7, c8, c9 = st.columns(3)
+subject = c7.selectbox("Subject", subjects, key="ci_map_subject")
+a = c8.selectbox("Instruction A", instructions, key="ci_a")
+b = c9.selectbox(
+    "Instruction B", instructions, index=min(1, len(instructions) - 1), key="ci_b"
+)
+try:
+    sa = ui.get_target_scores(name, subject, model, a, int(layer), stamp)
+    sb = ui.get_target_scores(name, subject, model, b, int(layer), stamp)
+except ArtifactError as exc:
+    st.warning(f"Per-target scores are not stored for this choice: {exc}")
+    st.stop()
+label = "normalized alignment (r / √NC)"
+both = np.concatenate([sa["nalign"], sb["nalign"]])
+lim = (0.0, max(float(np.nanpercentile(both, 99)) if np.isfinite(both).any() else 1.0, 1e-3))
+key = f"{name}|{subject}|{model}|{layer}|{stamp}"
+m1, m2, m3 = st.columns(3)
+png_a = ui.render_value_map(
+    f"ci|{key}|{a}|{lim}", name, subject, highlight, label, f"{a} · {subject} · layer {layer}",
+    False, ds.simulated, sa["nalign"], limits=lim, cmap="inferno",
+)  # fmt: skip
+png_b = ui.render_value_map(
+    f"ci|{key}|{b}|{lim}", name, subject, highlight, label, f"{b} · {subject} · layer {layer}",
+    False, ds.simulated, sb["nalign"], limits=lim, cmap="inferno",
+)  # fmt: skip
+diff = sa["nalign"] - sb["nalign"]
+png_d = ui.render_value_map(
+    f"ci-diff|{key}|{a}|{b}", name, subject, highlight, f"{a} − {b} (normalized alignment)",
+    f"{a} − {b}", True, ds.simulated, diff,
+)  # fmt: skip
+m1.image(png_a, width="stretch")
+m2.image(png_b, width="stretch")
+m3.image(png_d, width="stretch")
+st.caption("Targets whose noise ceiling is below 5% of the variance are drawn grey (no ratio).")
+ui.map_downloads(
+    png_d, {f"nalign_{a}": sa["nalign"], f"nalign_{b}": sb["nalign"], "difference": diff},
+    f"instruction_maps_{subject}_{a}_vs_{b}_L{layer}", "ci_maps",
+)  # fmt: skip
+
+st.subheader("Best instruction per target")
+try:
+    labels, best_r = explore.best_instruction_labels(name, subject, model, int(layer), instructions)
+except ArtifactError as exc:
+    st.warning(f"Per-target scores are missing for some instruction: {exc}")
+    st.stop()
+n_sig = int((labels >= 0).sum())
+if n_sig == 0:
+    st.info(
+        "No target has a significant fit (permutation test, FDR q < 0.05) for any instruction "
+        "at this layer, so the best-instruction map is empty."
+    )
+else:
+    png_best = ui.render_category_map(
+        f"best|{key}|{','.join(instructions)}", name, subject, highlight,
+        f"Best instruction per target · {subject} · layer {layer} ({n_sig} significant targets)",
+        tuple(instructions), ds.simulated, labels,
+    )  # fmt: skip
+    st.image(png_best, width="stretch")
+    counts = explore.label_counts(labels, instructions)
+    st.dataframe(counts, hide_index=True)
+    ui.map_downloads(
+        png_best, {"best_instruction": labels, "best_r": best_r,
+                   "instructions": np.array(instructions, dtype=str)},
+        f"best_instruction_{subject}_L{layer}", "ci_best",
+    )  # fmt: skip
