@@ -18,7 +18,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-st.sidebar.markdown("### 🧠 BrainPrompt")
+st.sidebar.markdown("### BrainPrompt")
 ui.dataset_picker()
 st.sidebar.caption(
     "Instruction-prompted multimodal LLMs vs the visual brain "

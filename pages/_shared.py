@@ -315,7 +315,8 @@ def roi_highlight(key: str, rois: list[str], event=None) -> str | None:
     options = ["(none)", *rois]
     if st.session_state.get(state_key) not in options:
         st.session_state[state_key] = "(none)"
-    choice = st.selectbox(
+    col, _ = st.columns([1, 2])
+    choice = col.selectbox(
         "Highlighted ROI (or click a bar)", options, key=state_key,
         help="Click an ROI in the chart to outline it on the flatmaps; double-click clears.",
     )  # fmt: skip
@@ -323,9 +324,8 @@ def roi_highlight(key: str, rois: list[str], event=None) -> str | None:
 
 
 def model_label(model: str) -> str:
-    from core.pipeline.grid import model_role
-
     from core.models.registry import ModelError
+    from core.pipeline.grid import model_role
 
     try:
         role = model_role(model)

@@ -3,7 +3,6 @@ embedding predicts (beside the measured ones for dataset images)."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from core.data.images import ImageInputError
@@ -26,7 +25,7 @@ encoders = ui.get_encoder_table(name, stamp)
 table = ui.get_roi_table(name, stamp)
 
 # ---------------------------------------------------------------- choices: subject, model, ...
-models = list(dict.fromkeys([*encoders["model"], *table.get("model", []), DEFAULT_MODEL]))
+models = explore.model_choices(encoders, table, DEFAULT_MODEL)
 c1, c2, c3, c4 = st.columns([1, 2, 3, 1])
 subject = c1.selectbox("Subject", ds.subject_names, key="ex_subject")
 model = c2.selectbox("Model", models, key="ex_model", format_func=ui.model_label)
@@ -206,10 +205,6 @@ if pred is not None:
     highlight = ui.roi_highlight("ex", rois, event)
     label = "response (training z units)"
     lim = views.value_limits(pred.predicted, symmetric=True)
-    if pred.measured is not None:
-        lim = views.value_limits(
-            np.concatenate([pred.predicted, pred.measured]), symmetric=True
-        )
     png_pred = ui.render_value_map(
         f"pred|{choice_key}|{lim}", name, subject, highlight, label,
         f"Predicted · {model} · {instruction_id} · layer {pred.encoder['layer']}",
@@ -221,12 +216,14 @@ if pred is not None:
         png_meas = ui.render_value_map(
             f"meas|{name}|{subject}|{stimulus_id}|{pred.encoder['encoder_key']}|{lim}", name,
             subject, highlight, label, f"Measured · {subject} · stimulus #{stimulus_id} "
-            f"({pred.split} split)", True, ds.simulated, pred.measured, limits=lim,
+            f"({pred.split} split)", True, ds.simulated, pred.measured,
+            limits=views.value_limits(pred.measured, symmetric=True),
         )  # fmt: skip
         b.image(png_meas, width="stretch")
         general = pred.rois[pred.rois["roi"] == explore.GENERAL]
         if not general.empty and "r" in general:
             st.caption(
+                "Each map has its own colour scale (predictions regress to the mean). "
                 f"Across the general visual mask, prediction vs measurement r = "
                 f"{general['r'].iloc[0]:.3f}"
                 + (" (a training image: the encoder saw it)" if pred.split == "train" else "")

@@ -95,9 +95,11 @@ ui.downloads(
 )
 
 st.subheader("Instruction × ROI")
+n_rows = len(instructions)
 st.altair_chart(
-    heatmap(summary, "instruction", roi_order, METRICS[metric]), key="ci_heat", width="stretch"
-)
+    heatmap(summary, "instruction", roi_order, METRICS[metric]).properties(height=30 * n_rows),
+    key="ci_heat", width="stretch", height=30 * n_rows + 110,
+)  # fmt: skip
 
 # ---------------------------------------------------------------- maps (one subject)
 st.subheader("Maps")
@@ -117,7 +119,7 @@ label = "normalized alignment (r / √NC)"
 both = np.concatenate([sa["nalign"], sb["nalign"]])
 lim = (0.0, max(float(np.nanpercentile(both, 99)) if np.isfinite(both).any() else 1.0, 1e-3))
 key = f"{name}|{subject}|{model}|{layer}|{stamp}"
-m1, m2, m3 = st.columns(3)
+m1, m2 = st.columns(2)
 png_a = ui.render_value_map(
     f"ci|{key}|{a}|{lim}", name, subject, highlight, label, f"{a} · {subject} · layer {layer}",
     False, ds.simulated, sa["nalign"], limits=lim, cmap="inferno",
@@ -133,7 +135,12 @@ png_d = ui.render_value_map(
 )  # fmt: skip
 m1.image(png_a, width="stretch")
 m2.image(png_b, width="stretch")
+m3, m4 = st.columns(2)
 m3.image(png_d, width="stretch")
+m4.caption(
+    f"**Difference** {a} − {b} of per-target normalized alignment: red where {a}'s response "
+    f"embedding predicts the target better, blue where {b}'s does."
+)
 st.caption("Targets whose noise ceiling is below 5% of the variance are drawn grey (no ratio).")
 ui.map_downloads(
     png_d, {f"nalign_{a}": sa["nalign"], f"nalign_{b}": sb["nalign"], "difference": diff},

@@ -55,7 +55,7 @@ highlight = ui.roi_highlight("mb", rois, event)
 
 st.subheader("Layer by layer")
 show_rois = st.multiselect(
-    "ROIs", roi_order, default=[highlight] if highlight else roi_order[:5], key="mb_curve_rois"
+    "ROIs", roi_order, default=[highlight] if highlight else roi_order[:4], key="mb_curve_rois"
 )
 curves = explore.layer_rows(sub, instruction_mode)
 curves = curves[curves["roi"].isin(show_rois)]
@@ -63,10 +63,11 @@ if curves.empty:
     st.info("Choose ROIs to draw their layer curves.")
 else:
     csum = summarise_subjects(curves, by=["roi", "layer", "model"], value="nalign_mean")
-    st.altair_chart(
-        layer_curves(csum, "model", "normalized alignment", [r for r in roi_order if r in show_rois]),
-        key="mb_curves",
+    curves_chart = layer_curves(
+        csum, "model", "normalized alignment", [r for r in roi_order if r in show_rois]
     )
+    curves_chart.columns = 4  # four small panels fit the page width
+    st.altair_chart(curves_chart, key="mb_curves")
     ui.downloads(csum, "layer_curves", "mb_curves")
 
 st.subheader("Map")

@@ -101,9 +101,9 @@ else:
     stacked = np.concatenate([arrays[p] for p, _ in parts])
     top = float(np.nanpercentile(np.abs(stacked), 99)) or 1e-3
     lim = (-top, top)
-    mcols = st.columns(3)
+    mcols = [*st.columns(2), *st.columns(2)]
     pngs = []
-    for col, (part, title) in zip(mcols, parts, strict=True):
+    for col, (part, title) in zip(mcols, parts, strict=False):
         png = ui.render_value_map(
             f"vp|{name}|{subject}|{model}|{a}|{b}|{part}|{stamp}", name, subject, highlight,
             "explained variance (R²)", f"{title} · {subject}", True, ds.simulated,

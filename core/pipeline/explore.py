@@ -110,6 +110,28 @@ def encoder_table(dataset: str) -> pd.DataFrame:
     return fits[cols].sort_values(cols[:4]).reset_index(drop=True)
 
 
+def model_choices(encoders: pd.DataFrame, table: pd.DataFrame, default: str) -> list[str]:
+    """Models to offer, most useful first: ``default`` when it has encoders, then MLLMs,
+    random-init twins and image-only baselines with encoders, then the rest (``default`` last
+    when it has none)."""
+    from core.pipeline.grid import model_role
+
+    with_enc = list(dict.fromkeys(encoders["model"])) if not encoders.empty else []
+    others = list(dict.fromkeys(table["model"])) if not table.empty else []
+
+    def rank(m: str) -> int:
+        try:
+            return {"mllm": 0, "random init": 1}.get(model_role(m), 2)
+        except Exception:
+            return 3
+
+    ordered = sorted(with_enc, key=lambda m: (m != default, rank(m)))
+    ordered += sorted((m for m in others if m not in ordered), key=rank)
+    if default not in ordered:
+        ordered.append(default)
+    return ordered
+
+
 def find_encoder(
     table: pd.DataFrame, subject: str, model: str, instruction: str, layer: int | None = None
 ) -> dict | None:

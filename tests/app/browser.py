@@ -1,0 +1,332 @@
+"""A real browser for the app: ``streamlit run`` plus headless Debian chromium driven over the
+DevTools protocol (websockets, already a streamlit dependency). No selenium, no downloads.
+
+Usage::
+
+    with AppServer(home) as server, Chromium() as browser:
+        browser.open(server.url + "/instructions")
+        browser.wait_idle()
+        browser.screenshot("test-artifacts/instructions.png")
+
+Also runnable by hand to look at the pages: ``python tests/app/browser.py HOME OUTDIR``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: JS: is the page done rendering? (app mounted, no skeleton, status widget not running, no
+#: spinner)
+IDLE_JS = """
+(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return 'no app';
+  if (document.querySelector('[data-testid="stSkeleton"]')) return 'skeleton';
+  if (document.querySelector('[data-testid="stAppSkeleton"]')) return 'skeleton';
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  if (status && /running|connecting/i.test(status.innerText)) return 'running';
+  if (document.querySelector('[data-testid="stSpinner"]')) return 'spinner';
+  if (!document.querySelector('[data-testid="stMainBlockContainer"]')) return 'no main';
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  if (charts.some(c => !c.querySelector('canvas, svg'))) return 'charts';
+  const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
+  if (imgs.some(i => !i.complete)) return 'images';
+  return 'idle';
+})()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class AppServer:
+    """``streamlit run app.py`` on a free localhost port with a given BrainPrompt home."""
+
+    def __init__(self, home: Path, timeout: float = 60.0) -> None:
+        self.home = Path(home)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.mkdtemp(prefix="bp-streamlit-")) / "server.log"
+
+    def __enter__(self) -> AppServer:
+        env = {**os.environ, "BRAINPROMPT_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        for var in ("XDG_CONFIG_HOME", "HF_HOME", "NILEARN_DATA", "MPLCONFIGDIR"):
+            env.pop(var, None)  # core points them inside the home
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+            "--server.headless", "true", "--server.port", str(self.port),
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ]  # fmt: skip
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.time() + self.timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"streamlit did not become healthy:\n{self.log()}")
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+class Chromium:
+    """Headless chromium with one page, driven over the DevTools protocol."""
+
+    def __init__(self, width: int = 1400, height: int = 1000, timeout: float = 30.0) -> None:
+        self.width, self.height, self.timeout = width, height, timeout
+        self.profile = Path(tempfile.mkdtemp(prefix="bp-chromium-"))
+        self.proc: subprocess.Popen | None = None
+        self.ws = None
+        self._id = 0
+
+    def __enter__(self) -> Chromium:
+        from websockets.sync.client import connect
+
+        exe = chromium_path()
+        if exe is None:
+            raise FileNotFoundError("chromium is not installed (apt-get install chromium)")
+        cmd = [
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--hide-scrollbars", "--remote-debugging-port=0",
+            "--remote-allow-origins=*", f"--user-data-dir={self.profile}",
+            f"--window-size={self.width},{self.height}", "about:blank",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.time() + self.timeout
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as r:
+                    targets = json.loads(r.read())
+                pages = [t for t in targets if t.get("type") == "page"]
+                if pages:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("chromium has no page target")
+            time.sleep(0.1)
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20)
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+        self.set_viewport(self.width, self.height)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.ws is not None:
+            self.ws.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    # -- protocol
+    def send(self, method: str, **params):
+        self._id += 1
+        msg_id = self._id
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        deadline = time.time() + self.timeout
+        while True:
+            raw = self.ws.recv(timeout=max(deadline - time.time(), 0.1))
+            msg = json.loads(raw)
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def eval(self, expression: str):
+        res = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
+                        awaitPromise=True)  # fmt: skip
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"JS error: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    # -- actions
+    def set_viewport(self, width: int, height: int) -> None:
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+
+    def open(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+
+    def wait_idle(self, timeout: float = 60.0, settle: float = 1.0) -> str:
+        """Wait until the app has rendered and stayed idle for ``settle`` seconds."""
+        deadline = time.time() + timeout
+        idle_since = None
+        state = ""
+        while time.time() < deadline:
+            state = self.eval(IDLE_JS)
+            if state == "idle":
+                idle_since = idle_since or time.time()
+                if time.time() - idle_since >= settle:
+                    return state
+            else:
+                idle_since = None
+            time.sleep(0.2)
+        raise TimeoutError(f"page not idle after {timeout} s (last state: {state})")
+
+    def wait_for(self, js: str, timeout: float = 60.0) -> object:
+        """Wait until the JS expression is truthy; return its value."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = self.eval(js)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise TimeoutError(f"timed out waiting for: {js}")
+
+    def count(self, selector: str) -> int:
+        return int(self.eval(f"document.querySelectorAll({json.dumps(selector)}).length"))
+
+    def text(self) -> str:
+        return self.eval("document.querySelector('[data-testid=\"stApp\"]').innerText") or ""
+
+    def click_button(self, label: str) -> bool:
+        js = f"""
+        (() => {{
+          const b = [...document.querySelectorAll('button')]
+            .find(e => e.innerText.trim() === {json.dumps(label)} && !e.disabled);
+          if (!b) return false;
+          b.scrollIntoView(); b.click(); return true;
+        }})()"""
+        return bool(self.eval(js))
+
+    def screenshot(self, path: str | Path, full_page: bool = True) -> Path:
+        """Save a PNG of the page (the whole scrollable main area when ``full_page``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if full_page:
+            h = self.eval(
+                "Math.max(...[...document.querySelectorAll("
+                "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], section.main')]"
+                ".map(e => e.scrollHeight), document.body.scrollHeight)"
+            )
+            self.set_viewport(self.width, min(int(h or self.height) + 40, 8000))
+            time.sleep(0.6)
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        if full_page:
+            self.set_viewport(self.width, self.height)
+        return path
+
+
+#: (url path, title, CSS selectors that must be present)
+PAGES = [
+    ("", "Explore", ['[data-testid="stImage"] img']),
+    ("instructions", "Compare instructions", ['[data-testid="stVegaLiteChart"]',
+                                              '[data-testid="stImage"] img']),
+    ("models", "Models and baselines", ['[data-testid="stVegaLiteChart"]',
+                                        '[data-testid="stImage"] img']),
+    ("partitions", "Variance partitioning", ['[data-testid="stVegaLiteChart"]',
+                                             '[data-testid="stImage"] img']),
+    ("pipeline", "Pipeline", ['[data-testid="stDataFrame"]']),
+]  # fmt: skip
+
+
+def tour(home: Path, outdir: Path, run_explore: bool = True) -> dict[str, dict]:
+    """Open every page, wait until rendered, check key elements, save screenshots.
+
+    Returns, per page, the found element counts and the screenshot path.
+    """
+    report: dict[str, dict] = {}
+    with AppServer(home) as server, Chromium() as browser:
+        for path, title, selectors in PAGES:
+            t0 = time.time()
+            browser.open(f"{server.url}/{path}")
+            browser.wait_for(
+                f"document.querySelector('h1') && document.querySelector('h1').innerText"
+                f".includes({json.dumps(title)})",
+                timeout=90,
+            )
+            browser.wait_idle(timeout=90)
+            entry = {
+                "seconds": round(time.time() - t0, 2),
+                "counts": {s: browser.count(s) for s in selectors},
+                "badge": "SIMULATED data" in browser.text(),
+                "exceptions": browser.count('[data-testid="stException"]'),
+            }
+            if path == "" and run_explore:
+                browser.click_button("Run")
+                browser.wait_for(
+                    "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length > 0",
+                    timeout=90,
+                )
+                browser.wait_idle(timeout=90)
+                entry["after_run"] = {
+                    "charts": browser.count('[data-testid="stVegaLiteChart"]'),
+                    "images": browser.count('[data-testid="stImage"] img'),
+                    "metrics": browser.count('[data-testid="stMetric"]'),
+                    "response": "Response" in browser.text(),
+                }
+            shot = browser.screenshot(outdir / f"{(path or 'explore')}.png")
+            entry["screenshot"] = str(shot)
+            report[path or "explore"] = entry
+        report["_server_alive"] = {"alive": server.alive()}
+    return report
+
+
+if __name__ == "__main__":
+    out = tour(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(json.dumps(out, indent=1))
