@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from PIL import Image
 
-from core.data.images import sanitize_image
-from core.models.adapters.vit import VIT_POOLINGS, VitAdapter
+from core.models.adapters.vit import VitAdapter
 
 
 class VisionTowerAdapter(VitAdapter):
@@ -49,27 +47,8 @@ class VisionTowerAdapter(VitAdapter):
     def n_hidden_states(self) -> int:
         return int(self.model.config.vision_config.num_hidden_layers) + 1
 
-    def encode_images(
-        self, images: Sequence[Image.Image], layers=None, pooling: str = "cls"
-    ) -> np.ndarray:
-        """Per-layer image features of the vision tower.
-
-        Returns
-        -------
-        features : array of shape (n_images, len(layers), d), float32
-        """
-        import torch
-
-        if pooling not in VIT_POOLINGS:
-            raise ValueError(f"pooling must be one of {VIT_POOLINGS}, got {pooling!r}")
-        layers = self.resolve_layers(layers)
+    def _hidden_states(self, images: Sequence[Image.Image]):
         image_processor = getattr(self.processor, "image_processor", self.processor)
-        pix = image_processor(images=[sanitize_image(im) for im in images], return_tensors="pt")
+        pix = image_processor(images=list(images), return_tensors="pt")
         pixel_values = pix["pixel_values"].to(self.device, self.dtype)
-        with torch.inference_mode():
-            out = self.tower(pixel_values=pixel_values, output_hidden_states=True)
-        feats = []
-        for layer in layers:
-            h = out.hidden_states[layer].float()
-            feats.append(h[:, 0] if pooling == "cls" else h[:, 1:].mean(1))
-        return torch.stack(feats, 1).cpu().numpy().astype(np.float32)
+        return self.tower(pixel_values=pixel_values, output_hidden_states=True).hidden_states

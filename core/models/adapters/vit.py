@@ -48,15 +48,18 @@ class VitAdapter(Adapter):
         if pooling not in VIT_POOLINGS:
             raise ValueError(f"ViT pooling must be one of {VIT_POOLINGS}, got {pooling!r}")
         layers = self.resolve_layers(layers)
-        pix = self.processor(images=[sanitize_image(im) for im in images], return_tensors="pt")
-        pix = self.to_device(dict(pix))
         with torch.inference_mode():
-            out = self.model(pixel_values=pix["pixel_values"], output_hidden_states=True)
+            hidden = self._hidden_states([sanitize_image(im) for im in images])
         feats = []
         for layer in layers:
-            h = out.hidden_states[layer].float()
+            h = hidden[layer].float()
             feats.append(h[:, 0] if pooling == "cls" else h[:, 1:].mean(1))
         return torch.stack(feats, 1).cpu().numpy().astype(np.float32)
+
+    def _hidden_states(self, images: Sequence[Image.Image]):
+        """All hidden states of the image encoder, each (n_images, n_tokens, d), CLS first."""
+        pix = self.to_device(dict(self.processor(images=list(images), return_tensors="pt")))
+        return self.model(pixel_values=pix["pixel_values"], output_hidden_states=True).hidden_states
 
     def generate(self, images, instructions, options: GenerationOptions = GenerationOptions()):
         """Encoder features wrapped as responses (text empty, 0 tokens); instructions ignored.
