@@ -6,8 +6,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -16,14 +17,14 @@ class ArtifactError(RuntimeError):
     """An artifact on disk is missing, corrupt or does not match what was asked for."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file atomically: ``write(fh)`` fills a temp file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -31,6 +32,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Atomically save one array as ``.npy`` (streamed: no in-memory copy; no pickle)."""
+    atomic_write(path, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """Load one ``.npy`` with ``allow_pickle=False``.
+
+    Raises
+    ------
+    ArtifactError
+        When the file is missing or corrupt (the message names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing file: {path}")
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except Exception as exc:
+        raise ArtifactError(f"corrupt array file {path}: {exc}") from exc
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -15,17 +15,16 @@ Everything is written atomically and read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core.data.dataset import DatasetError, RoiFamily, SubjectData, TargetGeometry, TargetSet
 from core.storage import (
-    ArtifactError,
+    load_npy,
     load_npz,
     read_json,
+    save_npy,
     save_npz,
     write_json,
 )
@@ -44,21 +43,6 @@ def _encode_responses(responses: np.ndarray, encoding: str) -> dict[str, np.ndar
         q = np.clip(np.rint(responses / scale), -127, 127).astype(np.int8)
         return {"responses": q, "responses_scale": scale}
     raise ValueError(f"unknown response encoding {encoding!r}; expected one of {ENCODINGS}")
-
-
-def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    """``np.save`` straight into a temp file, then rename (no in-memory copy of large arrays)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> None:
@@ -80,7 +64,7 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
     for name, fam in t.roi_families.items():
         arrays[f"roi__{name}"] = fam.labels.astype(np.int16)
     for name, arr in _encode_responses(np.asarray(data.responses), encoding).items():
-        _atomic_save_npy(folder / f"{name}.npy", arr)
+        save_npy(folder / f"{name}.npy", arr)
     save_npz(folder / "meta.npz", **arrays)
     write_json(
         folder / "subject.json",
@@ -99,15 +83,6 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
     )
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise ArtifactError(f"missing file: {path}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise ArtifactError(f"corrupt array file {path}: {exc}") from exc
-
-
 def load_subject(folder: Path) -> SubjectData:
     """Read a subject written by :func:`save_subject`.
 
@@ -122,9 +97,9 @@ def load_subject(folder: Path) -> SubjectData:
     info = read_json(folder / "subject.json")
     meta = load_npz(folder / "meta.npz")
     encoding = info.get("encoding", "float32")
-    raw = _load_npy(folder / "responses.npy")
+    raw = load_npy(folder / "responses.npy")
     if encoding == "int8-scaled":
-        scale = _load_npy(folder / "responses_scale.npy")
+        scale = load_npy(folder / "responses_scale.npy")
         responses = raw.astype(np.float32) * scale[None, :].astype(np.float32)
     else:
         responses = raw.astype(np.float32, copy=False)

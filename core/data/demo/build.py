@@ -39,7 +39,7 @@ from core.data.demo.subjects import (
     simulate_subject,
 )
 from core.data.store import save_subject
-from core.storage import atomic_write_bytes, save_npz, write_json
+from core.storage import atomic_write_bytes, save_npy, save_npz, write_json
 
 #: Build sizes: images (train + shared test), subjects, and the fraction of candidate vertices kept.
 SIZES: dict[str, dict] = {
@@ -146,10 +146,8 @@ def build_demo(
     attributes.to_parquet(tmp / "stimuli" / "attributes.parquet", index=False)
     pd.DataFrame(answers).to_parquet(tmp / "stimuli" / "answers.parquet", index=False)
     atomic_write_bytes(tmp / "stimuli" / "content.jsonl", ("\n".join(contents) + "\n").encode())
-    for name, arr in (("dense_labels", dense), ("low_level", low)):
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        atomic_write_bytes(tmp / "stimuli" / f"{name}.npy", buf.getvalue())
+    save_npy(tmp / "stimuli" / "dense_labels.npy", dense)
+    save_npy(tmp / "stimuli" / "low_level.npy", low)
 
     features = scene_features(attributes, low)
     subjects: dict[str, dict] = {}

@@ -12,7 +12,7 @@ from PIL import Image
 from core.data.dataset import Dataset, DatasetError
 from core.data.demo.build import default_demo_root
 from core.data.store import load_subject
-from core.storage import ArtifactError, load_npz, read_json
+from core.storage import ArtifactError, load_npy, load_npz, read_json
 
 
 class DemoStimuli:
@@ -61,11 +61,11 @@ class DemoStimuli:
 
     def dense_labels(self) -> np.ndarray:
         """(n_images, 16, 16) uint8 class ids."""
-        return _read_npy(self.root / "stimuli" / "dense_labels.npy")
+        return load_npy(self.root / "stimuli" / "dense_labels.npy")
 
     def low_level(self) -> np.ndarray:
         """(n_images, 19) float32 low-level statistics."""
-        return _read_npy(self.root / "stimuli" / "low_level.npy")
+        return load_npy(self.root / "stimuli" / "low_level.npy")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -75,15 +75,6 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception as exc:
         raise ArtifactError(f"corrupt table {path}: {exc}") from exc
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise ArtifactError(f"missing file: {path}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise ArtifactError(f"corrupt array file {path}: {exc}") from exc
 
 
 def demo_info(root: Path | None = None) -> dict:
