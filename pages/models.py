@@ -54,6 +54,8 @@ rois = [r for r in roi_order if r != explore.GENERAL]
 highlight = ui.roi_highlight("mb", rois, event)
 
 st.subheader("Layer by layer")
+if highlight and highlight not in st.session_state.get("mb_curve_rois", [highlight]):
+    st.session_state["mb_curve_rois"] = [*st.session_state["mb_curve_rois"], highlight]
 show_rois = st.multiselect(
     "ROIs", roi_order, default=[highlight] if highlight else roi_order[:4], key="mb_curve_rois"
 )

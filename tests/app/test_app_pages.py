@@ -1,0 +1,163 @@
+"""AppTest: every page loads on the demo with a tiny grid, shows the simulated badge, and its main
+interaction works."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.apptools import page, texts
+from tests.app.conftest import PAGES
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_loads_with_badge(app, path):
+    at = page(app, path)
+    _ok(at)
+    assert at.title, "page has no title"
+    assert "SIMULATED data" in texts(at)
+
+
+def test_explore_runs_inference_and_prediction(app):
+    at = page(app, PAGES[0])
+    at.selectbox(key="ex_model").set_value("tiny-llava")
+    at.selectbox(key="ex_instruction").set_value(
+        next(o for o in at.selectbox(key="ex_instruction").options if o.startswith("IC "))
+    )
+    at.run()
+    at.button(key="ex_run").click().run()
+    _ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) >= {"Inference time", "From cache", "Tokens"}
+    assert at.info, "no response shown"
+    # predicted and measured maps (dataset image) and the ROI chart
+    assert len(at.image) >= 1
+    assert "prediction vs measurement" in texts(at)
+    # ROI highlight (what a chart click sets) redraws the maps
+    at.selectbox(key="ex_roi").set_value("FFA").run()
+    _ok(at)
+    # second click: from the cache
+    at.button(key="ex_run").click().run()
+    assert {m.label: m.value for m in at.metric}["From cache"] == "yes"
+    assert len(at.get("download_button")) >= 2
+
+
+def test_explore_free_text_offers_to_compute_encoder(app):
+    at = page(app, PAGES[0])
+    at.selectbox(key="ex_model").set_value("tiny-llava").run()
+    at.selectbox(key="ex_instruction").set_value("✏️ Free text…").run()
+    at.text_input(key="ex_free").set_value("Is it raining?").run()
+    _ok(at)
+    assert "No stored encoder" in texts(at)
+    assert any("Compute the encoder" in b.label for b in at.button)
+    at.button(key="ex_run").click().run()  # the response still runs
+    _ok(at)
+    assert {m.label for m in at.metric} >= {"Inference time"}
+
+
+def test_explore_missing_demo_model_is_an_empty_state(app):
+    from core.models.registry import ModelError, resolve
+
+    try:
+        resolve("demo-vlm")
+        pytest.skip("the demo model is installed")
+    except ModelError:
+        pass
+    at = page(app, PAGES[0])
+    at.selectbox(key="ex_model").set_value("demo-vlm").run()
+    at.button(key="ex_run").click().run()
+    _ok(at)
+    assert "Model not available" in texts(at)
+
+
+def test_explore_gallery_filters(app):
+    at = page(app, PAGES[0])
+    at.multiselect(key="ex_f_environment").set_value(["street"]).run()
+    _ok(at)
+    n_street = int(next(c.value for c in at.caption if "images match" in c.value).split()[0])
+    at.text_input(key="ex_ids").set_value("0-9").run()
+    n_ids = int(next(c.value for c in at.caption if "images match" in c.value).split()[0])
+    assert 0 < n_ids <= min(10, n_street)
+
+
+def test_compare_instructions_interactions(app):
+    at = page(app, PAGES[1])
+    _ok(at)
+    at.radio(key="ci_across").set_value("targets").run()
+    at.selectbox(key="ci_ref").set_value("IU1").run()
+    at.selectbox(key="ci_metric").set_value("r_mean").run()
+    at.selectbox(key="ci_roi").set_value("V1").run()
+    _ok(at)
+    assert len(at.image) >= 3  # A, B, difference
+    assert len(at.get("download_button")) >= 4
+
+
+def test_models_page_interactions(app):
+    at = page(app, PAGES[2])
+    _ok(at)
+    at.radio(key="mb_layer").set_value("last").run()
+    at.selectbox(key="mb_ins").set_value("best instruction per ROI").run()
+    at.selectbox(key="mb_roi").set_value("V2").run()
+    _ok(at)
+    assert "noise ceiling" in texts(at)
+    assert "V2" in at.multiselect(key="mb_curve_rois").value  # the picked ROI gets its curve
+
+
+def test_partitions_page_interactions(app):
+    at = page(app, PAGES[3])
+    _ok(at)
+    n_all = len(at.image)
+    at.selectbox(key="vp_roi").set_value("V1").run()
+    _ok(at)
+    assert len(at.image) < n_all  # one Venn figure instead of one per ROI
+
+
+def test_pipeline_page_clears_inference_cache(app):
+    from core.pipeline.explore import inference_cache_entries
+
+    at = page(app, PAGES[4])
+    _ok(at)
+    assert at.dataframe, "no tables"
+    at.checkbox(key="pl_confirm").check().run()
+    at.button(key="pl_clear").click().run()
+    _ok(at)
+    assert any("Removed" in s.value for s in at.success)
+    assert inference_cache_entries() == 0
+
+
+def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_small_root):
+    """A home with the demo but no results: every results page offers to start the grid; a
+    home without the demo starts building it."""
+    import pages._shared as shared
+
+    started = []
+
+    def fake_start(name, args):
+        started.append((name, args))
+        from core.pipeline.jobs import JobStatus
+
+        return JobStatus(name=name, state="absent", argv=args)
+
+    monkeypatch.setattr(shared, "start_job", fake_start)
+    home = tmp_path / "home"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "demo").symlink_to(demo_small_root)
+    monkeypatch.setenv("BRAINPROMPT_HOME", str(home))
+    at = page(app, PAGES[1])
+    _ok(at)
+    assert "No results yet" in texts(at)
+    at.button(key="start_grid-demo").click().run()
+    assert started and started[-1] == ("grid-demo", ["run", "--dataset", "demo"])
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("BRAINPROMPT_HOME", str(empty))
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at2 = page(app, PAGES[0])
+    assert "Building the **simulated** demo world" in texts(at2)
+    assert started[-1] == ("demo-build", ["demo", "ensure", "--quiet"])
