@@ -258,13 +258,23 @@ class Chromium:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if full_page:
-            h = self.eval(
-                "Math.max(...[...document.querySelectorAll("
-                "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], section.main')]"
-                ".map(e => e.scrollHeight), document.body.scrollHeight)"
-            )
-            self.set_viewport(self.width, min(int(h or self.height) + 40, 8000))
-            time.sleep(0.6)
+            # lazy images have no height until loaded: grow the viewport until the page's
+            # height stops changing
+            height = self.height
+            for _ in range(5):
+                h = self.eval(
+                    "Math.max(...[...document.querySelectorAll("
+                    "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], "
+                    "[data-testid=\"stMainBlockContainer\"]')]"
+                    ".map(e => e.scrollHeight), document.body.scrollHeight)"
+                )
+                new = min(int(h or self.height) + 40, 8000)
+                if new <= height:
+                    break
+                height = new
+                self.set_viewport(self.width, height)
+                time.sleep(0.4)
+                self.wait_idle(timeout=30, settle=0.5)
         data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
         if full_page:
