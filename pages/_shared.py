@@ -104,6 +104,25 @@ def get_target_scores(name: str, subject: str, model: str, instruction: str, lay
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def get_instruction_stars(
+    name: str, stamp: str, model: str, layer: int, reference: str, value: str, across: str,
+    subjects: tuple[str, ...],
+):  # fmt: skip
+    table = get_roi_table(name, stamp)
+    return explore.instruction_stars(
+        table, model, layer, reference, value=value, across=across, dataset=name,
+        subjects=list(subjects),
+    )  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_best_instruction(
+    name: str, subject: str, model: str, layer: int, instructions: tuple[str, ...], stamp: str
+):
+    return explore.best_instruction_labels(name, subject, model, layer, list(instructions))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def render_value_map(
     cache_key: str,
     name: str,

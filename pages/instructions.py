@@ -68,9 +68,9 @@ across = c6.radio(
     "targets: paired Wilcoxon over the ROI's targets (per-target normalized alignment, subjects "
     "pooled; targets are spatially correlated, so read it as descriptive).",
 )  # fmt: skip
-stars = explore.instruction_stars(
-    sel, model, layer, reference, value="nalign_mean" if metric == "frac_significant" else metric,
-    across=across, dataset=name, subjects=subjects,
+stars = ui.get_instruction_stars(
+    name, stamp, model, int(layer), reference,
+    "nalign_mean" if metric == "frac_significant" else metric, across, tuple(subjects),
 )  # fmt: skip
 if across == "subjects" and len(subjects) < 3:
     st.caption(f"With {len(subjects)} subject(s) an across-subject test cannot reach p < 0.05.")
@@ -149,7 +149,9 @@ ui.map_downloads(
 
 st.subheader("Best instruction per target")
 try:
-    labels, best_r = explore.best_instruction_labels(name, subject, model, int(layer), instructions)
+    labels, best_r = ui.get_best_instruction(
+        name, subject, model, int(layer), tuple(instructions), stamp
+    )
 except ArtifactError as exc:
     st.warning(f"Per-target scores are missing for some instruction: {exc}")
     st.stop()
