@@ -125,6 +125,10 @@ class InferenceCache:
         except Exception:
             pass
 
+    def clear(self) -> int:
+        """Remove every entry (safe with concurrent readers); returns how many were removed."""
+        return int(self._cache.clear(retry=True))
+
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 

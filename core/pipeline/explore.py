@@ -944,10 +944,7 @@ def clear_inference_cache() -> int:
     """Remove every live-inference cache entry; returns how many were removed."""
     from core.features.infer import default_cache
 
-    cache = default_cache()
-    n = len(cache)
-    cache._cache.clear(retry=True)  # diskcache's own clear: safe with concurrent readers
-    return n
+    return default_cache().clear()
 
 
 def validation_report(name: str) -> pd.DataFrame | None:

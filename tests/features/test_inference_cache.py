@@ -111,3 +111,15 @@ def test_infer_caches_and_keys_by_content(tiny_llava, tmp_path):
     assert infer(tiny_llava, buf.getvalue(), "IC", options=OPTS, cache=cache).from_cache
     uncached = infer(tiny_llava, img, "IC", options=OPTS, cache=False)
     assert not uncached.from_cache
+
+
+def test_clear_removes_every_entry(tmp_path):
+    import numpy as np
+
+    from core.features.cache import InferenceCache
+
+    cache = InferenceCache(tmp_path / "c")
+    for k in ("a", "b"):
+        cache.set(k, {"text": k}, {"x": np.zeros(2, np.float32)})
+    assert cache.clear() == 2
+    assert len(cache) == 0 and cache.get("a") is None
