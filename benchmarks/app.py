@@ -71,13 +71,13 @@ def main(argv=None) -> int:
     # live inference end to end: a fresh image each time (cache miss), model already loaded
     at.button(key="ex_run").click().run()  # warm-up: loads the model
     from core.data.registry import open_dataset
-    from core.pipeline import explore
+    from core.pipeline import prediction, stored_encoders
 
     ds = open_dataset("demo")
-    encoders = explore.encoder_table("demo")
-    row = explore.find_encoder(encoders, ds.subject_names[0], model, "IC") or explore.find_encoder(
-        encoders, ds.subject_names[0], model, "image"
-    )
+    encoders = stored_encoders.encoder_table("demo")
+    row = stored_encoders.find_encoder(
+        encoders, ds.subject_names[0], model, "IC"
+    ) or stored_encoders.find_encoder(encoders, ds.subject_names[0], model, "image")
     if row is None:
         print(f"no encoder for {model}; run the grid first")
         return 1
@@ -94,14 +94,14 @@ def main(argv=None) -> int:
         arr[:2] = rng.integers(0, 256, arr[:2].shape, dtype=np.uint8)
         img = Image.fromarray(arr)
         t = _timed(
-            lambda img=img: explore.explore_prediction(
+            lambda img=img: prediction.explore_prediction(
                 ds, ds.subject_names[0], row, img, "IC", encoder=enc
             )
         )
         live.append(t)
     rows.append((f"live inference + prediction ({model}, uncached)", statistics.median(live), 2.0))
     cached = [
-        _timed(lambda: explore.explore_prediction(
+        _timed(lambda: prediction.explore_prediction(
             ds, ds.subject_names[0], row, ds.stimuli.load_image(0), "IC", image_id="demo:0",
             stimulus_id=0, encoder=enc))
         for _ in range(args.repeats)

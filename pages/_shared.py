@@ -12,7 +12,9 @@ import streamlit as st
 
 from core.data.dataset import DatasetError
 from core.data.registry import configured, open_dataset
-from core.pipeline import explore
+from core.pipeline import result_views, stored_encoders
+from core.pipeline.fits import GENERAL, roi_masks
+from core.pipeline.grid import results_stamp
 from core.pipeline.jobs import job_status, start_job
 from core.storage import ArtifactError
 from core.viz import views
@@ -44,9 +46,7 @@ def get_raster(name: str, subject: str):
 @st.cache_resource(show_spinner=False, max_entries=8)
 def get_masks(name: str, subject: str) -> dict:
     """ROI masks (without the whole general mask) for outlines and ROI means."""
-    from core.pipeline.fits import roi_masks
-
-    return {k: v for k, v in roi_masks(get_subject(name, subject)).items() if k != explore.GENERAL}
+    return {k: v for k, v in roi_masks(get_subject(name, subject)).items() if k != GENERAL}
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -95,12 +95,12 @@ def get_partition_table(name: str, stamp: str):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def get_encoder_table(name: str, stamp: str):
-    return explore.encoder_table(name)
+    return stored_encoders.encoder_table(name)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def get_target_scores(name: str, subject: str, model: str, instruction: str, layer: int, stamp: str):
-    return explore.target_scores(name, subject, model, instruction, layer)
+    return result_views.target_scores(name, subject, model, instruction, layer)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -109,7 +109,7 @@ def get_instruction_stars(
     subjects: tuple[str, ...],
 ):  # fmt: skip
     table = get_roi_table(name, stamp)
-    return explore.instruction_stars(
+    return result_views.instruction_stars(
         table, model, layer, reference, value=value, across=across, dataset=name,
         subjects=list(subjects),
     )  # fmt: skip
@@ -119,7 +119,7 @@ def get_instruction_stars(
 def get_best_instruction(
     name: str, subject: str, model: str, layer: int, instructions: tuple[str, ...], stamp: str
 ):
-    return explore.best_instruction_labels(name, subject, model, layer, list(instructions))
+    return result_views.best_instruction_labels(name, subject, model, layer, list(instructions))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -177,7 +177,7 @@ def render_category_map(
 
 def stamp(name: str) -> str:
     """Changes whenever the dataset's results change (part of every results cache key)."""
-    return explore.results_stamp(name)
+    return results_stamp(name)
 
 
 # --------------------------------------------------------------------------- page frame

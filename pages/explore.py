@@ -6,9 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.images import ImageInputError
-from core.models.instructions import PAPER_INSTRUCTIONS
+from core.models.instructions import PAPER_INSTRUCTIONS, resolve_instruction
 from core.models.registry import DEFAULT_MODEL, ModelError
-from core.pipeline import explore
+from core.pipeline import dashboard_jobs, gallery, prediction, stored_encoders
+from core.pipeline.fits import GENERAL, IMAGE
+from core.pipeline.grid import is_generative
 from core.viz import views
 from pages import _shared as ui
 
@@ -25,11 +27,11 @@ encoders = ui.get_encoder_table(name, stamp)
 table = ui.get_roi_table(name, stamp)
 
 # ---------------------------------------------------------------- choices: subject, model, ...
-models = explore.model_choices(encoders, table, DEFAULT_MODEL)
+models = stored_encoders.model_choices(encoders, table, DEFAULT_MODEL)
 c1, c2, c3, c4 = st.columns([1, 2, 3, 1])
 subject = c1.selectbox("Subject", ds.subject_names, key="ex_subject")
 model = c2.selectbox("Model", models, key="ex_model", format_func=ui.model_label)
-generative = explore.is_generative(model)
+generative = is_generative(model)
 presets = {f"{i.id} · {i.text}": i.id for i in PAPER_INSTRUCTIONS}
 if generative:
     pick = c3.selectbox("Instruction", [*presets, FREE], key="ex_instruction")
@@ -37,12 +39,12 @@ if generative:
         instruction = c3.text_input(
             "Your instruction", "What is in this image?", key="ex_free", max_chars=300
         ).strip() or "What is in this image?"
-        instruction_id = explore.resolve_id(instruction)
+        instruction_id = resolve_instruction(instruction).id
     else:
         instruction = instruction_id = presets[pick]
 else:
     c3.text_input("Instruction", "(image-only model: no instruction)", disabled=True)
-    instruction = instruction_id = explore.IMAGE
+    instruction = instruction_id = IMAGE
 enc_layers = encoders[
     (encoders["subject"] == subject)
     & (encoders["model"] == model)
@@ -70,7 +72,7 @@ with left:
             id_text = st.text_input("Ids (e.g. 3, 10-20)", key="ex_ids")
             text = st.text_input("Content contains (e.g. bicycle, cat, pizza)", key="ex_text")
             content = {}
-            filters = explore.content_filters(attrs)
+            filters = gallery.content_filters(attrs)
             cols = st.columns(2)
             for k, (col, values) in enumerate(list(filters.items())[:6]):
                 content[col] = cols[k % 2].multiselect(
@@ -78,7 +80,7 @@ with left:
                 )
             test_only = st.toggle("Only the subject's test images", key="ex_test_only")
         subj = ui.get_subject(name, subject)
-        ids = explore.filter_gallery(
+        ids = gallery.filter_gallery(
             attrs, ds.stimuli.ids, id_text, content, text,
             split_ids=subj.test_ids if test_only else None,
         )  # fmt: skip
@@ -88,7 +90,7 @@ with left:
             st.caption(f"{ids.size} images match")
             stimulus_id = st.selectbox(
                 "Stimulus", ids.tolist(), key="ex_stimulus",
-                format_func=lambda i: explore.stimulus_caption(attrs, i),
+                format_func=lambda i: gallery.stimulus_caption(attrs, i),
             )  # fmt: skip
             strip = ids[:8]
             thumbs = st.columns(len(strip))
@@ -100,7 +102,7 @@ with left:
             if attrs is not None and int(stimulus_id) in attrs.index:
                 with st.expander("Known content of this image"):
                     st.dataframe(
-                        explore.known_content(attrs, int(stimulus_id)),
+                        gallery.known_content(attrs, int(stimulus_id)),
                         hide_index=True,
                         width="stretch",
                     )
@@ -111,7 +113,7 @@ with left:
         )  # fmt: skip
         if upload is not None:
             try:
-                up = explore.read_upload(upload.name, upload.getvalue())
+                up = gallery.read_upload(upload.name, upload.getvalue())
             except ImageInputError as exc:
                 st.error(f"This file cannot be used: {exc}", icon=":material/block:")
             else:
@@ -125,7 +127,9 @@ with left:
 
 # ---------------------------------------------------------------- run
 choice_key = f"{name}|{subject}|{model}|{instruction}|{layer}|{image_id}"
-row = explore.find_encoder(encoders, subject, model, instruction_id, None if layer == "—" else layer)
+row = stored_encoders.find_encoder(
+    encoders, subject, model, instruction_id, None if layer == "—" else layer
+)
 with right:
     run = st.button(
         "Run", type="primary", disabled=image is None, key="ex_run",
@@ -135,10 +139,10 @@ with right:
         try:
             with st.spinner("Running the model…"):
                 if row is None:
-                    result = explore.run_inference(model, image, instruction, image_id)
+                    result = prediction.run_inference(model, image, instruction, image_id)
                     st.session_state["ex_result"] = (choice_key, result, None)
                 else:
-                    pred = explore.explore_prediction(
+                    pred = prediction.explore_prediction(
                         ds, subject, row, image, instruction, image_id=image_id,
                         stimulus_id=stimulus_id, encoder=ui.get_encoder(row["encoder_key"]),
                     )  # fmt: skip
@@ -163,7 +167,7 @@ with right:
         m2.metric("From cache", "yes" if cached else "no")
         m3.metric("Tokens", pred.n_tokens if pred is not None else result.n_tokens)
         if stimulus_id is not None and generative and instruction_id in presets.values():
-            ref = explore.reference_answer(ui.get_answers(name), int(stimulus_id), instruction_id)
+            ref = gallery.reference_answer(ui.get_answers(name), int(stimulus_id), instruction_id)
             if ref:
                 st.caption(f"Reference answer (known content): {ref}")
     if row is None:
@@ -177,11 +181,11 @@ with right:
                 "Free-text instructions need their own embeddings over the whole dataset "
                 "before an encoder can be fitted (a background job: extraction, then one fit)."
             )
-        target_layer = explore.default_layer(table, model)
+        target_layer = stored_encoders.default_layer(table, model)
         if target_layer is not None:
             ui.job_button(
-                explore.encoder_job_name(subject, model, instruction_id, target_layer),
-                explore.encoder_job_args(name, subject, model, instruction_id, target_layer),
+                dashboard_jobs.encoder_job_name(subject, model, instruction_id, target_layer),
+                dashboard_jobs.encoder_job_args(name, subject, model, instruction_id, target_layer),
                 f"Compute the encoder (layer {target_layer}) in the background",
             )
         else:
@@ -192,7 +196,7 @@ if pred is not None:
     st.divider()
     masks = ui.get_masks(name, subject)
     rois = list(masks)
-    roi_frame = pred.rois[pred.rois["roi"] != explore.GENERAL]
+    roi_frame = pred.rois[pred.rois["roi"] != GENERAL]
     st.subheader("Predicted brain responses")
     chart_box = st.container()
     with chart_box:
@@ -220,7 +224,7 @@ if pred is not None:
             limits=views.value_limits(pred.measured, symmetric=True),
         )  # fmt: skip
         b.image(png_meas, width="stretch")
-        general = pred.rois[pred.rois["roi"] == explore.GENERAL]
+        general = pred.rois[pred.rois["roi"] == GENERAL]
         if not general.empty and "r" in general:
             st.caption(
                 "Each map has its own colour scale (predictions regress to the mean). "

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.pipeline import explore
+from core.pipeline import result_views
+from core.pipeline.fits import GENERAL, IMAGE
 from core.pipeline.grid import best_layers
 from core.storage import ArtifactError
 from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects
@@ -30,7 +31,7 @@ table = ui.get_roi_table(name, stamp)
 if table.empty:
     ui.no_results_state(name)
     st.stop()
-mllm = table[table["instruction"] != explore.IMAGE]
+mllm = table[table["instruction"] != IMAGE]
 if mllm.empty:
     st.info("The results contain no instruction-prompted model yet (only image-only baselines).")
     st.stop()
@@ -86,7 +87,7 @@ st.caption(
     f"Stars: q < 0.05 / 0.01 / 0.001 against {reference}."
     + (" Dashed line: the noise ceiling." if metric == "nalign_mean" else "")
 )
-rois = [r for r in roi_order if r != explore.GENERAL]
+rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("ci", rois, event)
 ui.downloads(
     summary.merge(stars, on=["roi", "instruction"], how="left"),
@@ -168,7 +169,7 @@ else:
         tuple(instructions), ds.simulated, labels,
     )  # fmt: skip
     st.image(png_best, width="stretch")
-    counts = explore.label_counts(labels, instructions)
+    counts = result_views.label_counts(labels, instructions)
     st.dataframe(counts, hide_index=True)
     ui.map_downloads(
         png_best, {"best_instruction": labels, "best_r": best_r,

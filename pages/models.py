@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.pipeline import explore
+from core.pipeline import result_views
+from core.pipeline.fits import GENERAL
 from core.storage import ArtifactError
 from core.viz import views
 from core.viz.charts import layer_curves, summarise_subjects
@@ -38,19 +39,19 @@ if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
 sub = table[table["model"].isin(chosen)]
-rows = explore.model_comparison(sub, layer_mode, instruction_mode)
+rows = result_views.model_comparison(sub, layer_mode, instruction_mode)
 summary = summarise_subjects(rows, by=["roi", "model"], value="nalign_mean")
 roi_order = list(dict.fromkeys(table["roi"]))
-summary = summary.merge(explore.model_layers_used(rows), on="model", how="left")
+summary = summary.merge(result_views.model_layers_used(rows), on="model", how="left")
 event = st.altair_chart(
     views.model_roi_chart(summary, roi_order, chosen), on_select="rerun", key="mb_bars",
     width="stretch",
 )  # fmt: skip
-used = ", ".join(f"{m}: layer {int(lay)}" for m, lay in explore.model_layers_used(rows).values)
+used = ", ".join(f"{m}: layer {int(lay)}" for m, lay in result_views.model_layers_used(rows).values)
 st.caption(f"Layers used: {used}. Dashed line: noise ceiling (normalized alignment = 1).")
 ui.downloads(summary, f"models_{layer_mode.replace(' ', '-')}", "mb_summary")
 
-rois = [r for r in roi_order if r != explore.GENERAL]
+rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("mb", rois, event)
 
 st.subheader("Layer by layer")
@@ -59,7 +60,7 @@ if highlight and highlight not in st.session_state.get("mb_curve_rois", [highlig
 show_rois = st.multiselect(
     "ROIs", roi_order, default=[highlight] if highlight else roi_order[:4], key="mb_curve_rois"
 )
-curves = explore.layer_rows(sub, instruction_mode)
+curves = result_views.layer_rows(sub, instruction_mode)
 curves = curves[curves["roi"].isin(show_rois)]
 if curves.empty:
     st.info("Choose ROIs to draw their layer curves.")

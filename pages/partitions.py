@@ -7,7 +7,9 @@ import numpy as np
 import streamlit as st
 
 from core.models.instructions import PAPER_IDS
-from core.pipeline import explore
+from core.pipeline import dashboard_jobs, result_views
+from core.pipeline.fits import GENERAL
+from core.pipeline.grid import is_generative
 from core.viz import views
 from core.viz.charts import partition_bars, venn_figure
 from pages import _shared as ui
@@ -37,8 +39,8 @@ def new_pair_panel(models: list[str]) -> None:
         st.caption("Choose two different instructions.")
         return
     ui.job_button(
-        f"partition-{name}-{explore.slug(model)}-{a}-{b}",
-        explore.partition_job_args(name, model, a, b),
+        f"partition-{name}-{dashboard_jobs.slug(model)}-{a}-{b}",
+        dashboard_jobs.partition_job_args(name, model, a, b),
         f"Partition {a} vs {b}",
         key="vp_new_start",
     )
@@ -46,7 +48,7 @@ def new_pair_panel(models: list[str]) -> None:
 
 roi_table = ui.get_roi_table(name, stamp)
 gen_models = [
-    m for m in dict.fromkeys(roi_table.get("model", [])) if explore.is_generative(m)
+    m for m in dict.fromkeys(roi_table.get("model", [])) if is_generative(m)
 ]
 if table.empty:
     if roi_table.empty:
@@ -70,14 +72,14 @@ if not subjects:
     st.stop()
 sel = sel[sel["subject"].isin(subjects)]
 roi_order = list(dict.fromkeys(sel["roi"]))
-means = explore.partition_summary(sel)
-long = explore.partition_long(means, a, b)
+means = result_views.partition_summary(sel)
+long = result_views.partition_long(means, a, b)
 event = st.altair_chart(
     partition_bars(long, a, b, roi_order), on_select="rerun", key="vp_bars", width="stretch"
 )
 st.caption(f"{model} · layer {int(sel['layer'].iloc[0])} · mean over {len(subjects)} subject(s).")
 ui.downloads(means, f"partition_{a}_vs_{b}", "vp_table")
-rois = [r for r in roi_order if r != explore.GENERAL]
+rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("vp", rois, event)
 
 st.subheader("Per ROI")
@@ -93,7 +95,7 @@ for k, roi in enumerate(venn_rois):
 
 st.subheader("Maps")
 subject = st.selectbox("Subject", subjects, key="vp_map_subject")
-arrays = explore.partition_arrays(name, subject, model, a, b)
+arrays = result_views.partition_arrays(name, subject, model, a, b)
 if arrays is None:
     st.warning("The per-target partition of this subject is not stored.")
 else:

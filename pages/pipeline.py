@@ -8,7 +8,8 @@ import streamlit as st
 from core.data.registry import configured
 from core.models.instructions import PAPER_IDS
 from core.models.registry import DEFAULT_MODEL, available
-from core.pipeline import explore
+from core.pipeline import dashboard_jobs, home_status
+from core.pipeline.grid import grid_settings
 from pages import _shared as ui
 
 ds = ui.page_header(
@@ -20,7 +21,7 @@ name = ds.name
 
 st.subheader("Datasets")
 entries = configured()
-st.dataframe(explore.datasets_frame(entries), hide_index=True, width="stretch")
+st.dataframe(home_status.datasets_frame(entries), hide_index=True, width="stretch")
 if len(entries) == 1:
     st.caption(
         "Only the simulated demo is configured. Real datasets (NSD, Algonauts 2023) are added "
@@ -32,7 +33,7 @@ if real:
     if st.button("Validate", key="pl_validate"):
         with st.spinner("Checking the files…"):
             try:
-                st.session_state["pl_report"] = (which, explore.validation_report(which))
+                st.session_state["pl_report"] = (which, home_status.validation_report(which))
             except Exception as exc:  # a broken folder must not break the page
                 st.session_state["pl_report"] = (which, None)
                 st.error(f"Validation failed: {exc}")
@@ -48,7 +49,7 @@ known_models = list(dict.fromkeys([*table.get("model", []), DEFAULT_MODEL,
 default_models = [m for m in dict.fromkeys(table.get("model", []))] or [
     DEFAULT_MODEL, f"random:{DEFAULT_MODEL}", f"vision:{DEFAULT_MODEL}"
 ]
-settings = explore.grid_settings(name)
+settings = grid_settings(name)
 with st.form("pl_grid"):
     models = st.multiselect("Models", known_models, default=default_models, key="pl_models")
     instructions = st.multiselect("Instructions", PAPER_IDS, default=list(PAPER_IDS),
@@ -59,7 +60,9 @@ with st.form("pl_grid"):
     subjects = c3.multiselect("Subjects (empty = all)", ds.subject_names, key="pl_subjects")
     submitted = st.form_submit_button("Start the grid in the background", type="primary")
 job = f"grid-{name}"
-args = explore.grid_job_args(name, models, instructions, int(permutations), int(tokens), subjects)
+args = dashboard_jobs.grid_job_args(
+    name, models, instructions, int(permutations), int(tokens), subjects
+)
 st.caption("Command: `python -m core " + " ".join(args) + "`")
 if submitted:
     from core.pipeline.jobs import job_status, start_job
@@ -80,22 +83,22 @@ if not table.empty:
     )
 
 st.subheader("Background jobs")
-jobs = explore.jobs_frame()
+jobs = home_status.jobs_frame()
 if jobs.empty:
     st.caption("No job has run yet.")
 else:
     st.dataframe(jobs, hide_index=True, width="stretch")
 
 st.subheader("Cache and artifacts")
-status = explore.artifact_status()
+status = home_status.artifact_status()
 st.dataframe(status, hide_index=True, width="stretch")
 ui.downloads(status, "artifact_status", "pl_status")
-n_cache = explore.inference_cache_entries()
+n_cache = home_status.inference_cache_entries()
 c4, c5 = st.columns([2, 3])
 c4.metric("Cached inferences", n_cache)
 with c5:
     confirm = st.checkbox("Yes, delete every cached response", key="pl_confirm")
     if st.button("Clear the inference cache", disabled=not confirm, key="pl_clear"):
-        removed = explore.clear_inference_cache()
+        removed = home_status.clear_inference_cache()
         st.session_state.pop("ex_result", None)
         st.success(f"Removed {removed} cached inference(s).")

@@ -32,6 +32,8 @@ from core.storage import ArtifactError, load_npz, read_json, save_npz, write_jso
 
 #: The ROI name used for "all targets of the general visual mask".
 GENERAL = "general"
+#: The instruction label of image-only baselines in the results table.
+IMAGE = "image"
 #: A target is "significant" when its permutation q-value is below this.
 Q_THRESHOLD = 0.05
 #: Normalised alignment is only computed for targets whose noise ceiling (fraction of variance)
@@ -154,7 +156,7 @@ def roi_rows(
         rows.append(
             {
                 **asdict(spec),
-                "instruction": spec.instruction or "image",
+                "instruction": spec.instruction or IMAGE,
                 "roi": roi,
                 "n_targets": int(sel.sum()),
                 "r_mean": float(np.mean(scores["r"][sel])) if sel.any() else np.nan,
@@ -249,7 +251,7 @@ def run_fit(
             dataset=spec.dataset,
             subject=spec.subject,
             model=spec.model,
-            instruction=spec.instruction or "image",
+            instruction=spec.instruction or IMAGE,
             layer=spec.layer,
             scores_summary={"nalign_mean_per_roi": summary},
         )

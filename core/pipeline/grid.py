@@ -9,12 +9,15 @@ Outputs under ``<home>/results/<dataset>/``:
 - ``partitions/<key>.npz|json`` and ``partitions.parquet``: variance partitioning of instruction
   pairs (see :mod:`core.pipeline.partitions`);
 - ``grid.json``: the configuration of the last run and its timing.
+
+The app reads these back: the table (:func:`load_roi_table`), the last run's settings
+(:func:`grid_settings`) and a stamp that changes with any of them (:func:`results_stamp`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +25,8 @@ from tqdm import tqdm
 
 from core.config import subdir
 from core.data.registry import open_dataset
-from core.pipeline.fits import FitSettings, FitSpec, run_fit
-from core.storage import atomic_write_bytes, write_json
+from core.pipeline.fits import FitSettings, FitSpec, fits_dir, run_fit
+from core.storage import ArtifactError, atomic_write_bytes, read_json, write_json
 
 #: Default models per dataset kind: the MLLM, its random-init twin and its vision tower.
 DEMO_MODELS = ("demo-vlm", "random:demo-vlm", "vision:demo-vlm")
@@ -206,6 +209,14 @@ def model_role(model: str) -> str:
     return {"vlm": "mllm"}.get(role, role)
 
 
+def is_generative(model: str) -> bool:
+    """True for models that respond to instructions (not ``vision:`` towers, ViT or CLIP)."""
+    try:
+        return model_role(model) in ("mllm", "random init") and ":vision:" not in model
+    except Exception:  # unknown or missing model: treat by its name
+        return not model.startswith("vision:")
+
+
 def load_roi_table(dataset: str) -> pd.DataFrame:
     """The results table of a dataset (empty DataFrame when the grid has not run)."""
     path = results_dir(dataset) / "roi_scores.parquet"
@@ -219,3 +230,25 @@ def best_layers(table: pd.DataFrame, roi: str = "general") -> dict[str, int]:
     sub = table[table["roi"] == roi]
     g = sub.groupby(["model", "layer"])["nalign_mean"].mean().reset_index()
     return {m: int(d.loc[d["nalign_mean"].idxmax(), "layer"]) for m, d in g.groupby("model")}
+
+
+def grid_settings(dataset: str) -> FitSettings:
+    """The fit settings of the last grid run on ``dataset`` (defaults when it never ran)."""
+    try:
+        cfg = read_json(results_dir(dataset) / "grid.json")["config"]["settings"]
+    except (ArtifactError, KeyError, TypeError):
+        return FitSettings()
+    known = {f.name for f in fields(FitSettings)}
+    return FitSettings(**{k: v for k, v in cfg.items() if k in known})
+
+
+def results_stamp(dataset: str) -> str:
+    """A string that changes whenever the results of ``dataset`` change (for cache keys)."""
+    folder = results_dir(dataset)
+    parts = []
+    for name in ("roi_scores.parquet", "partitions.parquet", "grid.json"):
+        path = folder / name
+        parts.append(f"{name}:{path.stat().st_mtime_ns if path.exists() else 0}")
+    fits = fits_dir(dataset)
+    parts.append(f"fits:{fits.stat().st_mtime_ns if fits.exists() else 0}")
+    return "|".join(parts)

@@ -116,7 +116,7 @@ def test_partitions_page_interactions(app):
 
 
 def test_pipeline_page_clears_inference_cache(app):
-    from core.pipeline.explore import inference_cache_entries
+    from core.pipeline.home_status import inference_cache_entries
 
     at = page(app, PAGES[4])
     _ok(at)

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from core.data.images import ImageInputError
-from core.pipeline import explore
+from core.pipeline import (
+    dashboard_jobs,
+    gallery,
+    home_status,
+    prediction,
+    result_views,
+    stored_encoders,
+)
 from core.viz import views
 
 
@@ -21,12 +28,12 @@ def test_filter_gallery_ids_content_and_text():
         index=pd.Index([0, 1, 2, 3], name="stimulus_id"),
     )  # fmt: skip
     ids = np.arange(4)
-    assert explore.filter_gallery(attrs, ids, "1-2, 3").tolist() == [1, 2, 3]
-    assert explore.filter_gallery(attrs, ids, "", {"environment": ["street"]}).tolist() == [0, 2]
-    assert explore.filter_gallery(attrs, ids, "", None, "BALL").tolist() == [0, 2]
-    assert explore.filter_gallery(attrs, ids, "", None, "", split_ids=[3]).tolist() == [3]
-    assert explore.filter_gallery(None, ids, "x, 2").tolist() == [2]
-    assert explore.content_filters(attrs) == {"environment": ["indoor", "outdoor", "street"],
+    assert gallery.filter_gallery(attrs, ids, "1-2, 3").tolist() == [1, 2, 3]
+    assert gallery.filter_gallery(attrs, ids, "", {"environment": ["street"]}).tolist() == [0, 2]
+    assert gallery.filter_gallery(attrs, ids, "", None, "BALL").tolist() == [0, 2]
+    assert gallery.filter_gallery(attrs, ids, "", None, "", split_ids=[3]).tolist() == [3]
+    assert gallery.filter_gallery(None, ids, "x, 2").tolist() == [2]
+    assert gallery.content_filters(attrs) == {"environment": ["indoor", "outdoor", "street"],
                                               "objects": ["", "ball", "bicycle ball", "chair"]}
 
 
@@ -35,50 +42,54 @@ def test_read_upload_notes_and_errors():
 
     buf = io.BytesIO()
     Image.new("RGB", (3000, 100), "red").save(buf, format="JPEG")
-    up = explore.read_upload("wide.jpeg", buf.getvalue())
+    up = gallery.read_upload("wide.jpeg", buf.getvalue())
     assert up.image.mode == "RGB" and max(up.image.size) == 2048
     assert any("Downscaled" in n for n in up.notes)
     assert up.image_id.startswith("upload:sha256:")
     with pytest.raises(ImageInputError):
-        explore.read_upload("x.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+        gallery.read_upload("x.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
 
 
 def test_encoders_and_prediction(tiny_grid, demo_small):
-    table = explore.encoder_table("demo")
+    table = stored_encoders.encoder_table("demo")
     assert {"tiny-llava", "vision:tiny-llava"} <= set(table["model"])
     assert set(table.loc[table["model"] == "vision:tiny-llava", "instruction"]) == {"image"}
-    row = explore.find_encoder(table, "subj01", "tiny-llava", "IC")
+    row = stored_encoders.find_encoder(table, "subj01", "tiny-llava", "IC")
     assert row is not None and row["layer"] == table["layer"].max()
-    assert explore.find_encoder(table, "subj01", "tiny-llava", "VR") is None
+    assert stored_encoders.find_encoder(table, "subj01", "tiny-llava", "VR") is None
     sid = int(demo_small.subject("subj01").test_ids[0])
     img = demo_small.stimuli.load_image(sid)
-    pred = explore.explore_prediction(
+    pred = prediction.explore_prediction(
         demo_small, "subj01", row, img, "IC", image_id=f"demo:{sid}", stimulus_id=sid
     )
     n = demo_small.subject("subj01").n_targets
     assert pred.predicted.shape == (n,) and pred.measured.shape == (n,)
     assert pred.split == "test"
     assert {"roi", "predicted", "measured", "r"} <= set(pred.rois.columns)
-    again = explore.explore_prediction(
+    again = prediction.explore_prediction(
         demo_small, "subj01", row, img, "IC", image_id=f"demo:{sid}", stimulus_id=sid
     )
     assert again.from_cache and np.allclose(again.predicted, pred.predicted)
     # image-only baseline: no text, prediction still works
-    vrow = explore.find_encoder(table, "subj01", "vision:tiny-llava", "image")
-    vpred = explore.explore_prediction(demo_small, "subj01", vrow, img, "IC")
+    vrow = stored_encoders.find_encoder(table, "subj01", "vision:tiny-llava", "image")
+    vpred = prediction.explore_prediction(demo_small, "subj01", vrow, img, "IC")
     assert vpred.text == "" and np.isfinite(vpred.predicted).all()
 
 
 def test_encoder_job_args_parse(tiny_grid):
     from core.pipeline.cli import build_parser
 
-    args = explore.encoder_job_args("demo", "subj01", "tiny-llava", "VR", 2)
+    args = dashboard_jobs.encoder_job_args("demo", "subj01", "tiny-llava", "VR", 2)
     ns = build_parser().parse_args(args)
     assert (ns.subject, ns.model, ns.instruction, ns.layer) == ("subj01", "tiny-llava", "VR", 2)
     assert ns.max_new_tokens == 6 and ns.permutations == 50  # the grid's own settings
-    ns = build_parser().parse_args(explore.partition_job_args("demo", "tiny-llava", "IC", "IU2"))
+    ns = build_parser().parse_args(
+        dashboard_jobs.partition_job_args("demo", "tiny-llava", "IC", "IU2")
+    )
     assert (ns.a, ns.b) == ("IC", "IU2")
-    ns = build_parser().parse_args(explore.grid_job_args("demo", ["m"], ["IC"], 10, 6, ["subj01"]))
+    ns = build_parser().parse_args(
+        dashboard_jobs.grid_job_args("demo", ["m"], ["IC"], 10, 6, ["subj01"])
+    )
     assert ns.models == ["m"] and ns.subjects == ["subj01"]
 
 
@@ -87,24 +98,24 @@ def test_stars_best_instruction_and_model_comparison(tiny_grid):
 
     table = load_roi_table("demo")
     layer = int(table["layer"].max())
-    subj = explore.instruction_stars(table, "tiny-llava", layer, "IC", across="subjects")
+    subj = result_views.instruction_stars(table, "tiny-llava", layer, "IC", across="subjects")
     assert set(subj["instruction"]) == {"IU1"}
-    targ = explore.instruction_stars(
+    targ = result_views.instruction_stars(
         table, "tiny-llava", layer, "IC", across="targets", dataset="demo"
     )
     assert targ["p"].between(0, 1).all() and set(targ["stars"]) <= {"", "*", "**", "***"}
-    labels, best_r = explore.best_instruction_labels(
+    labels, best_r = result_views.best_instruction_labels(
         "demo", "subj01", "tiny-llava", layer, ["IU1", "IC"], q_threshold=1.01
     )
     assert labels.min() >= 0 and labels.max() <= 1 and best_r.shape == labels.shape
-    counts = explore.label_counts(labels, ["IU1", "IC"])
+    counts = result_views.label_counts(labels, ["IU1", "IC"])
     assert counts["targets"].sum() == labels.size
     for mode in ("mean over instructions", "best instruction per ROI", "IC"):
-        rows = explore.model_comparison(table, "best per model", mode)
+        rows = result_views.model_comparison(table, "best per model", mode)
         assert rows.groupby(["subject", "model", "roi"]).size().max() == 1
         assert set(rows["model"]) == set(table["model"])
-    assert explore.partition_arrays("demo", "subj01", "tiny-llava", "IC", "IU1") is not None
-    assert explore.partition_arrays("demo", "subj01", "tiny-llava", "VR", "IU1") is None
+    assert result_views.partition_arrays("demo", "subj01", "tiny-llava", "IC", "IU1") is not None
+    assert result_views.partition_arrays("demo", "subj01", "tiny-llava", "VR", "IU1") is None
 
 
 def test_downloads_and_roi_pick():
@@ -123,9 +134,9 @@ def test_downloads_and_roi_pick():
 
 
 def test_status_and_cache_clear(tiny_grid):
-    status = explore.artifact_status()
+    status = home_status.artifact_status()
     assert {"datasets", "encoders", "results", "cache/inference"} <= set(status["artifact"])
     assert status.loc[status["artifact"] == "encoders", "files"].iloc[0] > 0
-    explore.clear_inference_cache()
-    assert explore.inference_cache_entries() == 0
-    assert explore.datasets_frame({"demo": {"kind": "demo", "path": None}})["simulated"].all()
+    home_status.clear_inference_cache()
+    assert home_status.inference_cache_entries() == 0
+    assert home_status.datasets_frame({"demo": {"kind": "demo", "path": None}})["simulated"].all()

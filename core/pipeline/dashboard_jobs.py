@@ -1,0 +1,134 @@
+"""The background work the dashboard starts, without streamlit: ``python -m core`` arguments and
+job names for one encoder (:func:`encoder_job_args`, :func:`encoder_job_name`), one instruction
+pair's partition (:func:`partition_job_args`, :func:`slug`) or the grid (:func:`grid_job_args`),
+and what the ``encoder`` and ``partition`` commands run (:func:`compute_encoder`,
+:func:`compute_partition`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.pipeline.fits import IMAGE, FitSettings, FitSpec, roi_masks, run_fit
+from core.pipeline.grid import _write_table, grid_settings, results_dir
+
+
+def encoder_job_name(subject: str, model: str, instruction: str, layer: int) -> str:
+    """A job name (letters, digits, dashes) for computing one encoder."""
+    from core.hashing import content_key
+
+    key = content_key("encoder-job", {"s": subject, "m": model, "i": instruction, "l": layer})
+    return f"encoder-{key[:12]}"
+
+
+def encoder_job_args(
+    dataset: str, subject: str, model: str, instruction: str, layer: int
+) -> list[str]:
+    """``python -m core`` arguments that extract (if needed) and fit one encoder, keeping it."""
+    s = grid_settings(dataset)
+    args = ["encoder", "--dataset", dataset, "--subject", subject, "--model", model]
+    if instruction != IMAGE:
+        args += ["--instruction", instruction]
+    args += [
+        "--layer", str(int(layer)), "--alphas", s.alphas, "--folds", str(s.cv),
+        "--solver", s.solver, "--backend", s.backend, "--permutations", str(s.n_permutations),
+        "--max-new-tokens", str(s.max_new_tokens),
+    ]  # fmt: skip
+    return args
+
+
+def compute_encoder(
+    dataset: str,
+    subject: str,
+    model: str,
+    instruction: str | None,
+    layer: int,
+    settings: FitSettings,
+    progress: bool = True,
+) -> list[dict]:
+    """Extract the embeddings of one model x instruction (resumable) and fit one encoder, kept.
+
+    Returns the fit's ROI rows (see :func:`core.pipeline.fits.run_fit`).
+    """
+    from core.data.registry import open_dataset
+    from core.features.extract import extract_model
+    from core.features.infer import get_adapter
+    from core.models.instructions import resolve_instruction
+
+    ds = open_dataset(dataset)
+    adapter = get_adapter(model)
+    ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
+    extract_model(ds, adapter, [ins] if ins else [], settings.generation_options(), progress=progress)
+    spec = FitSpec(dataset, subject, model, ins.id if ins else None, int(layer))
+    return run_fit(ds, spec, settings, keep_encoder=True)
+
+
+def partition_job_args(dataset: str, model: str, a: str, b: str) -> list[str]:
+    """``python -m core`` arguments that compute a new instruction pair's partition."""
+    s = grid_settings(dataset)
+    return [
+        "partition", "--dataset", dataset, "--model", model, "--a", a, "--b", b,
+        "--alphas", s.alphas, "--backend", s.backend, "--max-new-tokens", str(s.max_new_tokens),
+    ]  # fmt: skip
+
+
+def compute_partition(
+    dataset: str, model: str, a: str, b: str, settings: FitSettings, progress: bool = True
+) -> pd.DataFrame:
+    """Extract what is missing and partition one instruction pair for every subject; the new
+    rows are merged into ``partitions.parquet`` (replacing any earlier rows of that pair)."""
+    from core.data.registry import open_dataset
+    from core.features.extract import extract_model
+    from core.features.infer import get_adapter
+    from core.models.instructions import resolve_instruction
+    from core.pipeline.partitions import (
+        PartitionSpec,
+        load_partition_table,
+        partition_rows,
+        run_partition,
+    )
+
+    ds = open_dataset(dataset)
+    adapter = get_adapter(model)
+    ins = [resolve_instruction(a), resolve_instruction(b)]
+    extract_model(ds, adapter, ins, settings.generation_options(), progress=progress)
+    layer = adapter.n_hidden_states - 1
+    rows = []
+    for subject in ds.subject_names:
+        spec = PartitionSpec(dataset, subject, model, ins[0].id, ins[1].id, layer)
+        arrays = run_partition(ds, spec, settings)
+        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(subject))))
+    new = pd.DataFrame(rows)
+    old = load_partition_table(dataset)
+    if not old.empty:
+        same = (old["model"] == model) & (old["a"] == ins[0].id) & (old["b"] == ins[1].id)
+        new = pd.concat([old[~same], new], ignore_index=True)
+    _write_table(new, results_dir(dataset) / "partitions")
+    return new
+
+
+def slug(text: str) -> str:
+    """Letters, digits and dashes only (for job names and file names)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def grid_job_args(
+    dataset: str,
+    models: list[str],
+    instructions: list[str],
+    permutations: int,
+    max_new_tokens: int,
+    subjects: list[str] | None = None,
+) -> list[str]:
+    """``python -m core run`` arguments for the grid (resumable)."""
+    args = ["run", "--dataset", dataset]
+    if models:
+        args += ["--models", *models]
+    if instructions:
+        args += ["--instructions", *instructions]
+    if subjects:
+        args += ["--subjects", *subjects]
+    args += ["--permutations", str(int(permutations)), "--max-new-tokens", str(int(max_new_tokens))]
+    return args

@@ -1,0 +1,248 @@
+"""Views of stored results for the dashboard's pages, without streamlit.
+
+- per-target scores of a stored fit (:func:`target_scores`), the best instruction per target
+  (:func:`best_instruction_labels`, :func:`label_counts`) and significance stars per ROI
+  (:func:`instruction_stars`);
+- per-target variance parts of a stored partition (:func:`partition_arrays`) and ROI summaries of
+  the partitions table (:func:`partition_summary`, :func:`partition_long`);
+- models compared per ROI (:func:`model_comparison`, :func:`model_layers_used`) and across layers
+  (:func:`layer_rows`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.pipeline.fits import IMAGE, Q_THRESHOLD, FitSpec, load_fit_scores, roi_masks
+from core.pipeline.grid import best_layers, grid_settings
+from core.storage import ArtifactError, load_npz, read_json
+
+
+def target_scores(
+    dataset: str, subject: str, model: str, instruction: str, layer: int
+) -> dict[str, np.ndarray]:
+    """Per-target scores (r, r2, nalign, nalign_var, nc, p, q, best_alpha) of one stored fit,
+    with the last grid run's settings.
+
+    Raises
+    ------
+    ArtifactError
+        When that fit is not stored.
+    """
+    spec = FitSpec(dataset, subject, model, None if instruction == IMAGE else instruction, int(layer))
+    return load_fit_scores(spec, grid_settings(dataset))
+
+
+def best_instruction_labels(
+    dataset: str,
+    subject: str,
+    model: str,
+    layer: int,
+    instructions: list[str],
+    q_threshold: float = Q_THRESHOLD,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per target, which instruction predicts it best (highest test r).
+
+    Returns
+    -------
+    labels : array of shape (n_targets,), int
+        Index into ``instructions``; -1 where the best fit is not significant (q >= threshold)
+        or no fit is stored.
+    best_r : array of shape (n_targets,), float32
+    """
+    rs, qs = [], []
+    for ins in instructions:
+        s = target_scores(dataset, subject, model, ins, layer)
+        rs.append(s["r"])
+        qs.append(s["q"])
+    r = np.vstack(rs)
+    q = np.vstack(qs)
+    r_filled = np.where(np.isfinite(r), r, -np.inf)
+    best = np.argmax(r_filled, axis=0)
+    cols = np.arange(r.shape[1])
+    best_q = q[best, cols]
+    labels = np.where((best_q < q_threshold) & np.isfinite(r[best, cols]), best, -1)
+    return labels.astype(np.int64), r[best, cols].astype(np.float32)
+
+
+def label_counts(labels: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """How many targets each category (instruction) wins; -1 labels are not counted."""
+    labels = np.asarray(labels)
+    n = [int((labels == i).sum()) for i in range(len(names))]
+    total = max(sum(n), 1)
+    return pd.DataFrame(
+        {"instruction": names, "targets": n, "share": [round(k / total, 3) for k in n]}
+    )
+
+
+def instruction_stars(
+    table: pd.DataFrame,
+    model: str,
+    layer: int,
+    reference: str,
+    value: str = "nalign_mean",
+    across: str = "subjects",
+    dataset: str | None = None,
+    subjects: list[str] | None = None,
+) -> pd.DataFrame:
+    """Significance of each instruction against ``reference``, per ROI.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ROI results table.
+    across : {"subjects", "targets"}
+        ``"subjects"``: paired test of the per-subject ROI means (needs >= 2 subjects);
+        ``"targets"``: paired test over the targets of each ROI (per-target normalised
+        alignment, targets of all chosen subjects pooled; needs ``dataset``).
+
+    Returns
+    -------
+    DataFrame with columns roi, instruction, p, q, stars (FDR across ROIs, per instruction).
+    """
+    from core.encoding.significance import compare_rois
+
+    sub = table[(table["model"] == model) & (table["layer"] == int(layer))]
+    if subjects:
+        sub = sub[sub["subject"].isin(subjects)]
+    rois = list(dict.fromkeys(sub["roi"]))
+    others = [i for i in dict.fromkeys(sub["instruction"]) if i != reference]
+    out = []
+    for ins in others:
+        if across == "subjects":
+            a, b = {}, {}
+            for roi in rois:
+                va = sub[(sub["instruction"] == ins) & (sub["roi"] == roi)].set_index("subject")
+                vb = sub[(sub["instruction"] == reference) & (sub["roi"] == roi)]
+                vb = vb.set_index("subject")
+                common = va.index.intersection(vb.index)
+                x, y = va.loc[common, value].to_numpy(), vb.loc[common, value].to_numpy()
+                ok = np.isfinite(x) & np.isfinite(y)
+                if ok.sum() >= 2:
+                    a[roi], b[roi] = x[ok], y[ok]
+        else:
+            if dataset is None:
+                raise ValueError("across='targets' needs the dataset name")
+            a, b = _pooled_target_values(dataset, sub, model, layer, ins, reference, rois)
+        if not a:
+            continue
+        res = compare_rois(a, b)
+        res["instruction"] = ins
+        out.append(res[["roi", "instruction", "p", "q", "stars"]])
+    if not out:
+        return pd.DataFrame(columns=["roi", "instruction", "p", "q", "stars"])
+    return pd.concat(out, ignore_index=True)
+
+
+def _pooled_target_values(dataset, sub, model, layer, ins, reference, rois):
+    from core.data.registry import open_dataset
+
+    ds = open_dataset(dataset)
+    a: dict[str, list] = {}
+    b: dict[str, list] = {}
+    for subject in sorted(sub["subject"].unique()):
+        try:
+            sa = target_scores(dataset, subject, model, ins, layer)["nalign"]
+            sb = target_scores(dataset, subject, model, reference, layer)["nalign"]
+        except ArtifactError:
+            continue
+        masks = roi_masks(ds.subject(subject))
+        for roi in rois:
+            if roi not in masks:
+                continue
+            m = masks[roi] & np.isfinite(sa) & np.isfinite(sb)
+            a.setdefault(roi, []).append(sa[m])
+            b.setdefault(roi, []).append(sb[m])
+    ca = {r: np.concatenate(v) for r, v in a.items()}
+    cb = {r: np.concatenate(b[r]) for r in a}
+    keep = [r for r in ca if ca[r].size >= 2]
+    return {r: ca[r] for r in keep}, {r: cb[r] for r in keep}
+
+
+def partition_arrays(
+    dataset: str, subject: str, model: str, a: str, b: str
+) -> dict[str, np.ndarray] | None:
+    """Per-target variance parts (unique_a, shared, unique_b, r2_a, r2_b, r2_ab) of a stored
+    partition, or None."""
+    from core.pipeline.partitions import partitions_dir
+
+    for path in sorted(partitions_dir(dataset).glob("*.json")):
+        try:
+            spec = read_json(path)["spec"]
+        except (ArtifactError, KeyError):
+            continue
+        if (spec["subject"], spec["model"], spec["a"], spec["b"]) == (subject, model, a, b):
+            try:
+                return load_npz(path.with_suffix(".npz"))
+            except ArtifactError:
+                return None
+    return None
+
+
+def partition_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over subjects of each variance part per ROI (rows of ``partitions.parquet``)."""
+    from core.pipeline.partitions import PARTS
+
+    rois = list(dict.fromkeys(table["roi"]))
+    out = table.groupby("roi", sort=False)[list(PARTS)].mean().reindex(rois).reset_index()
+    out.insert(1, "n_subjects", table.groupby("roi", sort=False)["subject"].nunique().to_numpy())
+    return out
+
+
+def partition_long(means: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Long table (roi, part, value) for :func:`core.viz.charts.partition_bars`."""
+    names = {"unique_a": f"unique {a}", "shared": "shared", "unique_b": f"unique {b}"}
+    long = means.melt(id_vars=["roi"], value_vars=list(names), var_name="part", value_name="value")
+    long["part"] = long["part"].map(names)
+    return long
+
+
+def model_comparison(table: pd.DataFrame, layer_mode: str, instruction_mode: str) -> pd.DataFrame:
+    """One row per subject x model x ROI for the models-and-baselines chart.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ROI results table.
+    layer_mode : {"best per model", "last"}
+        Best: the layer with the highest mean normalised alignment in the general mask.
+    instruction_mode : str
+        ``"mean over instructions"``, ``"best instruction per ROI"`` or an instruction id
+        (image-only baselines always use their single ``"image"`` row).
+    """
+    if table.empty:
+        return table
+    if layer_mode == "last":
+        layers = table.groupby("model")["layer"].max().to_dict()
+    else:
+        layers = best_layers(table)
+    sel = table[table["layer"] == table["model"].map(layers)]
+    sel = _pick_instruction(sel, instruction_mode)
+    return sel
+
+
+def _pick_instruction(sel: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
+    keys = ["subject", "model", "layer", "roi"]
+    if instruction_mode == "mean over instructions":
+        return sel.groupby(keys, sort=False)[["nalign_mean", "r_mean"]].mean().reset_index()
+    if instruction_mode == "best instruction per ROI":
+        mean = sel.groupby(["model", "roi", "instruction"])["nalign_mean"].mean().reset_index()
+        best = mean.loc[mean.groupby(["model", "roi"])["nalign_mean"].idxmax()]
+        merged = sel.merge(best[["model", "roi", "instruction"]], on=["model", "roi", "instruction"])
+        return merged[[*keys, "instruction", "nalign_mean", "r_mean"]]
+    own = sel[(sel["instruction"] == instruction_mode) | (sel["instruction"] == IMAGE)]
+    return own[[*keys, "nalign_mean", "r_mean"]]
+
+
+def model_layers_used(rows: pd.DataFrame) -> pd.DataFrame:
+    """(model, layer) pairs used in a :func:`model_comparison` table."""
+    return rows.groupby("model", sort=False)["layer"].first().reset_index()
+
+
+def layer_rows(table: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
+    """Per subject x model x layer x ROI rows for layer curves (instructions combined as in
+    :func:`model_comparison`; "best instruction per ROI" is taken at each layer)."""
+    if table.empty:
+        return table
+    return _pick_instruction(table, instruction_mode)
