@@ -147,9 +147,20 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
 
     torch.set_num_threads(2)
     recipe = Recipe(
-        vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64, text_hidden=32,
-        text_layers=2, text_heads=2, text_intermediate=64, steps=2, batch_images=4,
-        warmup_steps=1, turns_per_image=3,
+        vision_hidden=32,
+        vision_layers=1,
+        vision_heads=2,
+        vision_intermediate=64,
+        text_hidden=32,
+        text_layers=2,
+        text_heads=2,
+        text_intermediate=64,
+        steps=2,
+        batch_images=4,
+        warmup_steps=1,
+        turns_per_image=3,
+        vision_steps=2,
+        vision_batch=4,
     )
     tok = build_tokenizer()
     processor = build_processor(recipe, tok)
@@ -192,6 +203,11 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
     summary = train(model, tok, data, recipe, log=None)
     assert len(summary["history"]) == 0 and summary["train_seconds"] > 0
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    # deterministic from the seed: a second run gives the same weights
+    again = build_model(recipe, tok)
+    train(again, tok, data, recipe, log=None)
+    for (name, a), (_, b) in zip(model.named_parameters(), again.named_parameters(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_cli_registers_commands():

@@ -116,6 +116,7 @@ def train_demo_model(
         recipe = replace(recipe, seed=seed)
     torch.set_num_threads(threads)
     t0 = time.time()
+    cpu0 = time.process_time()
     tokenizer = build_tokenizer()
     processor = build_processor(recipe, tokenizer)
     data = make_scenes(
@@ -144,6 +145,7 @@ def train_demo_model(
         "data_seconds": round(t_data, 1),
         "train_seconds": round(summary["train_seconds"], 1),
         "total_seconds": round(total, 1),
+        "main_process_cpu_seconds": round(time.process_time() - cpu0, 1),
         "threads": threads,
         "torch": torch.__version__,
         "machine": platform.machine(),

@@ -41,6 +41,8 @@ class Recipe:
     turns_per_image, turn_weights
         Each image in a step carries ``turns_per_image`` of its 10 instruction turns, drawn without
         replacement with probabilities proportional to ``turn_weights`` (IU1 ... VR).
+    vision_steps, vision_batch : int
+        A first phase training only the vision tower on the auxiliary targets.
     lr, min_lr_ratio, warmup_steps, weight_decay, grad_clip : float
         AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio``.
     aux_weight : float
@@ -63,11 +65,13 @@ class Recipe:
     text_intermediate: int = 384
     n_train_scenes: int = 12000
     render_size: int = 128
-    steps: int = 1500
-    batch_images: int = 32
-    turns_per_image: int = 5
+    steps: int = 1200
+    batch_images: int = 24
+    turns_per_image: int = 4
     #: Relative sampling weight of each instruction's turn (order of INSTRUCTION_IDS).
-    turn_weights: tuple = (0.5, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 0.3, 0.5, 1.0)
+    turn_weights: tuple = (1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 0.3, 0.5, 1.0)
+    vision_steps: int = 1200
+    vision_batch: int = 64
     lr: float = 2e-3
     min_lr_ratio: float = 0.05
     warmup_steps: int = 100

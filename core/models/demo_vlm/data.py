@@ -8,7 +8,11 @@ targets for the vision tower (the image is cut into one patch per cell of the 4 
   cell, from the generator's 16 x 16 dense label map (multi-label);
 - ``cell_kind`` (n, 16) : the item standing in the cell (0 = none, else 1 + index in
   :data:`ITEM_KINDS`), from the scene content;
-- ``cell_action`` (n, 16) : a person's action (index in :data:`ACTION_NAMES`), -1 elsewhere.
+- ``cell_action`` (n, 16) : a person's action (index in :data:`ACTION_NAMES`), -1 elsewhere;
+- ``cell_colour`` (n, 16) : the named colour of the background surface (sky, ground, wall, floor,
+  facade) covering most of the cell, -1 where it has none (road, a street's sky);
+- ``colour``, ``environment`` (n,) : the scene's dominant colour and environment (global targets
+  predicted from the mean of the patch states).
 
 Training scenes come only from the ``"train"`` stream, which is disjoint from the stimulus set.
 """
@@ -20,7 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.demo.content import ACTIONS, ANIMALS, DENSE_CLASSES, FOODS, GRID, OBJECTS
+from core.data.demo.content import (
+    ACTIONS,
+    ANIMALS,
+    COLOUR_NAMES,
+    DENSE_CLASSES,
+    ENVIRONMENTS,
+    FOODS,
+    GRID,
+    OBJECTS,
+)
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene
 
 ITEM_KINDS = ("person", *ANIMALS, *FOODS, *OBJECTS)
@@ -45,6 +58,9 @@ class SceneBatch:
     cell_classes: np.ndarray  # (n, cells, n_dense) uint8
     cell_kind: np.ndarray  # (n, cells) int8
     cell_action: np.ndarray  # (n, cells) int8
+    cell_colour: np.ndarray  # (n, cells) int8
+    colour: np.ndarray  # (n,) int8 dominant colour index (COLOUR_NAMES)
+    environment: np.ndarray  # (n,) int8 environment index (ENVIRONMENTS)
 
     def __len__(self) -> int:
         return len(self.pixel_values)
@@ -56,7 +72,7 @@ class SceneBatch:
         return SceneBatch(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
-def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, ...]:
     """Per-cell auxiliary targets of one scene (see the module docstring)."""
     labels = scene.dense_labels
     step = labels.shape[0] // grid
@@ -65,6 +81,25 @@ def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, np.ndarray, np.nd
         for c in range(grid):
             block = labels[r * step : (r + 1) * step, c * step : (c + 1) * step]
             classes[r * grid + c, np.unique(block)] = 1
+    colour = np.full(grid * grid, -1, np.int8)
+    c = scene.content
+    sky = c.dominant_colour if c.dominant_region == "sky" else c.other_colour
+    ground = c.dominant_colour if c.dominant_region == "ground" else c.other_colour
+    surface = {  # background class -> its named colour in this scene (None: not a named colour)
+        "sky": sky if c.environment == "outdoor" else None,
+        "ground": ground,
+        "wall": c.dominant_colour,
+        "floor": c.other_colour,
+        "building": c.dominant_colour,
+    }
+    ids = {DENSE_CLASSES.index(k): v for k, v in surface.items()}
+    for r in range(grid):
+        for col in range(grid):
+            block = labels[r * step : (r + 1) * step, col * step : (col + 1) * step].ravel()
+            counts = np.bincount(block, minlength=len(DENSE_CLASSES))
+            bg = max(ids, key=lambda i: counts[i])
+            if counts[bg] and ids[bg] is not None:
+                colour[r * grid + col] = COLOUR_NAMES.index(ids[bg])
     kind = np.zeros(grid * grid, np.int8)
     action = np.full(grid * grid, -1, np.int8)
     for item in scene.content.items:
@@ -72,7 +107,7 @@ def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, np.ndarray, np.nd
         kind[k] = 1 + ITEM_KINDS.index(item.kind)
         if item.kind == "person":
             action[k] = ACTION_NAMES.index(item.action)
-    return classes, kind, action
+    return classes, kind, action, colour
 
 
 def encode_answers(tokenizer, answers: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +127,9 @@ def encode_answers(tokenizer, answers: dict[str, str]) -> tuple[np.ndarray, np.n
 def _draw(args):
     seed, stream, index, size = args
     scene = draw_scene(seed, stream, index, size=size)
-    return scene.image, scene.answers(), cell_targets(scene)
+    c = scene.content
+    glob = (COLOUR_NAMES.index(c.dominant_colour), ENVIRONMENTS.index(c.environment))
+    return scene.image, scene.answers(), cell_targets(scene), glob
 
 
 def make_scenes(
@@ -139,6 +176,9 @@ def make_scenes(
         cell_classes=np.zeros((n, cells, len(DENSE_CLASSES)), np.uint8),
         cell_kind=np.zeros((n, cells), np.int8),
         cell_action=np.zeros((n, cells), np.int8),
+        cell_colour=np.zeros((n, cells), np.int8),
+        colour=np.zeros(n, np.int8),
+        environment=np.zeros(n, np.int8),
     )
     pixels = []
     chunk = 256
@@ -147,9 +187,11 @@ def make_scenes(
         pv = processor.image_processor(images=images, return_tensors="np")["pixel_values"]
         pixels.append(np.asarray(pv, np.float16))
     out.pixel_values = np.concatenate(pixels) if pixels else out.pixel_values
-    for i, (_, answers, (classes, kind, action)) in enumerate(results):
+    for i, (_, answers, (classes, kind, action, ccol), (colour, env)) in enumerate(results):
         out.answer_ids[i], out.answer_len[i] = encode_answers(tok, answers)
         out.cell_classes[i], out.cell_kind[i], out.cell_action[i] = classes, kind, action
+        out.cell_colour[i] = ccol
+        out.colour[i], out.environment[i] = colour, env
     return out
 
 

@@ -13,7 +13,7 @@ IC        caption: names every kind of object in the scene (people, animals, foo
 other     exact match with the reference answer
 ========  ====================================================================================
 
-Every instruction also reports the exact-match rate. The control scores the same answers against
+Every instruction also reports the exact-match rate (the answer's text equals the reference). The control scores the same answers against
 the ground truth of another, randomly paired scene (images shuffled against their answers): a
 grounded model falls to the chance level there (``prior`` reports the best constant guess).
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.demo.answers import ENV_TYPE, NUMBER_WORDS, _PLURAL, parse_count, parse_foods
+from core.data.demo.answers import _PLURAL, ENV_TYPE, NUMBER_WORDS, parse_count, parse_foods
 from core.data.demo.content import COLOUR_NAMES, SceneContent
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene
 from core.models.demo_vlm.architecture import prompt
@@ -165,7 +165,11 @@ class EvalResult:
 
 
 def generate_answers(
-    model, processor, images, instruction_ids=INSTRUCTION_IDS, batch_images: int = 8,
+    model,
+    processor,
+    images,
+    instruction_ids=INSTRUCTION_IDS,
+    batch_images: int = 8,
     max_new_tokens: int = 48,
 ) -> list[dict[str, str]]:
     """Greedy answers of every image to every instruction: ``out[i][instruction_id]``."""
@@ -179,13 +183,18 @@ def generate_answers(
         chunk = images[start : start + batch_images]
         pairs = [(im, p) for im in chunk for p in prompts]
         enc = processor(
-            images=[p[0] for p in pairs], text=[p[1] for p in pairs], padding=True,
+            images=[p[0] for p in pairs],
+            text=[p[1] for p in pairs],
+            padding=True,
             return_tensors="pt",
         )
         with torch.inference_mode():
             seq = model.generate(
-                **enc, max_new_tokens=max_new_tokens, do_sample=False,
-                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
             )
         texts = tok.batch_decode(seq[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         k = len(prompts)
@@ -202,7 +211,9 @@ def heldout_scenes(n: int, world_seed: int = 0, size: int = 256, start: int = 0)
 def evaluate(model, processor, scenes, seed: int = 0, batch_images: int = 8) -> EvalResult:
     """Score the model's answers on ``scenes`` (see the module docstring)."""
     t0 = time.time()
-    answers = generate_answers(model, processor, [s.image for s in scenes], batch_images=batch_images)
+    answers = generate_answers(
+        model, processor, [s.image for s in scenes], batch_images=batch_images
+    )
     contents = [s.content for s in scenes]
     n = len(scenes)
     perm = np.random.default_rng([seed, 99]).permutation(n)
@@ -213,10 +224,9 @@ def evaluate(model, processor, scenes, seed: int = 0, batch_images: int = 8) -> 
     from core.data.demo.answers import answer as reference
 
     for iid in INSTRUCTION_IDS:
-        main[iid] = float(np.mean([score(iid, a[iid], c) for a, c in zip(answers, contents)]))
-        exact[iid] = float(
-            np.mean([a[iid].split() == reference(c, iid).split() for a, c in zip(answers, contents)])
-        )
+        pairs = list(zip(answers, contents, strict=True))
+        main[iid] = float(np.mean([score(iid, a[iid], c) for a, c in pairs]))
+        exact[iid] = float(np.mean([a[iid] == reference(c, iid) for a, c in pairs]))
         shuffled[iid] = float(
             np.mean([score(iid, answers[perm[k]][iid], contents[k]) for k in range(n)])
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data.demo.content import DENSE_CLASSES
+from core.data.demo.content import COLOUR_NAMES, DENSE_CLASSES, ENVIRONMENTS
 from core.data.demo.scenes import INSTRUCTION_IDS
 from core.models.demo_vlm.architecture import Recipe
 from core.models.demo_vlm.data import ACTION_NAMES, ITEM_KINDS, SceneBatch, instruction_text
@@ -45,9 +45,20 @@ def make_aux_head(recipe: Recipe):
             self.classes = nn.Linear(d, len(DENSE_CLASSES))
             self.kind = nn.Linear(d, len(ITEM_KINDS) + 1)
             self.action = nn.Linear(d, len(ACTION_NAMES))
+            self.colour = nn.Linear(d, len(COLOUR_NAMES))
+            self.cell_colour = nn.Linear(d, len(COLOUR_NAMES))
+            self.environment = nn.Linear(d, len(ENVIRONMENTS))
 
         def forward(self, patches):
-            return self.classes(patches), self.kind(patches), self.action(patches)
+            pooled = patches.mean(1)
+            return {
+                "classes": self.classes(patches),
+                "kind": self.kind(patches),
+                "action": self.action(patches),
+                "colour": self.colour(pooled),
+                "cell_colour": self.cell_colour(patches),
+                "environment": self.environment(pooled),
+            }
 
     return AuxHead()
 
@@ -131,6 +142,29 @@ class Packer:
         }
 
 
+def aux_losses(out: dict, targets: dict):
+    """Sum of the auxiliary vision losses (per cell: classes, kind, action, surface colour;
+    global: dominant colour, environment)."""
+    F = _torch().nn.functional
+    loss = F.binary_cross_entropy_with_logits(out["classes"], targets["classes"])
+    loss = loss + F.cross_entropy(out["kind"].flatten(0, 1), targets["kind"].flatten())
+    act = targets["action"].flatten()
+    if (act >= 0).any():
+        loss = loss + F.cross_entropy(out["action"].flatten(0, 1)[act >= 0], act[act >= 0])
+    col = targets["cell_colour"].flatten()
+    if (col >= 0).any():
+        loss = loss + F.cross_entropy(out["cell_colour"].flatten(0, 1)[col >= 0], col[col >= 0])
+    loss = loss + F.cross_entropy(out["colour"], targets["colour"])
+    loss = loss + F.cross_entropy(out["environment"], targets["environment"])
+    return loss
+
+
+def vision_forward(model, pixel_values):
+    """Patch states used as image features (last vision layer, CLS dropped), as LlavaModel does."""
+    vision = model.model.vision_tower(pixel_values, output_hidden_states=True)
+    return vision.hidden_states[model.config.vision_feature_layer][:, 1:]
+
+
 def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict | None):
     """Answer-token loss and auxiliary loss of one packed batch.
 
@@ -141,8 +175,7 @@ def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict
     torch = _torch()
     F = torch.nn.functional
     inner = model.model
-    vision = inner.vision_tower(pixel_values, output_hidden_states=True)
-    patches = vision.hidden_states[model.config.vision_feature_layer][:, 1:]
+    patches = vision_forward(model, pixel_values)
     image_embeds = inner.multi_modal_projector(patches)
     input_ids = batch["input_ids"]
     embeds = inner.get_input_embeddings()(input_ids)
@@ -161,14 +194,7 @@ def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict
     lm_loss = F.cross_entropy(logits, labels[keep])
     aux_loss = torch.zeros((), dtype=lm_loss.dtype)
     if aux_head is not None and aux_targets is not None:
-        cls_logits, kind_logits, act_logits = aux_head(patches)
-        aux_loss = F.binary_cross_entropy_with_logits(cls_logits, aux_targets["classes"])
-        aux_loss = aux_loss + F.cross_entropy(
-            kind_logits.flatten(0, 1), aux_targets["kind"].flatten()
-        )
-        act = aux_targets["action"].flatten()
-        if (act >= 0).any():
-            aux_loss = aux_loss + F.cross_entropy(act_logits.flatten(0, 1)[act >= 0], act[act >= 0])
+        aux_loss = aux_losses(aux_head(patches), aux_targets)
     return lm_loss, aux_loss
 
 
@@ -178,6 +204,9 @@ def aux_tensors(data: SceneBatch) -> dict:
         "classes": torch.from_numpy(data.cell_classes.astype(np.float32)),
         "kind": torch.from_numpy(data.cell_kind.astype(np.int64)),
         "action": torch.from_numpy(data.cell_action.astype(np.int64)),
+        "cell_colour": torch.from_numpy(data.cell_colour.astype(np.int64)),
+        "colour": torch.from_numpy(data.colour.astype(np.int64)),
+        "environment": torch.from_numpy(data.environment.astype(np.int64)),
     }
 
 
@@ -235,9 +264,32 @@ def train(
     model.train()
     aux_head.train()
     n = len(data)
+    t0 = time.time()
+    if recipe.vision_steps:
+        vparams = list(model.model.vision_tower.parameters()) + list(aux_head.parameters())
+        vopt = torch.optim.AdamW(vparams, lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.0)
+        vrun = 0.0
+        for step in range(recipe.vision_steps):
+            idx = rng.choice(n, size=recipe.vision_batch, replace=False)
+            sub = data.take(np.sort(idx))
+            for g in vopt.param_groups:
+                g["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps)
+            pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
+            loss = aux_losses(aux_head(vision_forward(model, pixels)), aux_tensors(sub))
+            vopt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vparams, recipe.grad_clip)
+            vopt.step()
+            vrun += loss.item()
+            if log is not None and (step + 1) % log_every == 0:
+                log(
+                    f"vision step {step + 1}/{recipe.vision_steps}  aux loss {vrun / log_every:.4f}"
+                    f"  {time.time() - t0:.0f} s"
+                )
+                vrun = 0.0
+        del vopt
     order = rng.permutation(n)
     cursor = 0
-    t0 = time.time()
     running = {"lm": 0.0, "aux": 0.0, "k": 0}
     history = []
     for step in range(recipe.steps):

@@ -16,13 +16,18 @@ import numpy as np
 SPECIAL = ("<pad>", "<unk>", "<s>", "</s>", "<image>")
 IMAGE_TOKEN = "<image>"
 PROMPT_WORDS = ("user", ":", "assistant")
+#: A comma written right after a word ("a cat, a dog"), as opposed to a spaced one ("yes , there");
+#: the reference answers use both, and decoding must give their exact text back.
+GLUED_COMMA = "##,"
 
-_SPLIT = re.compile(r"\w+|[^\w\s]")
+_SPLIT = re.compile(r"##,|\w+|[^\w\s]")
+_GLUE = re.compile(r"(?<=\S),")
 
 
 def split_words(text: str) -> list[str]:
-    """How the tokenizer splits ordinary text (lower-cased words and single punctuation marks)."""
-    return _SPLIT.findall(text.lower())
+    """How the tokenizer splits ordinary text (lower-cased words, single punctuation marks and
+    :data:`GLUED_COMMA` for a comma attached to the previous word)."""
+    return _SPLIT.findall(_GLUE.sub(" " + GLUED_COMMA, text.lower()))
 
 
 def instruction_texts() -> list[str]:
@@ -61,7 +66,7 @@ def answer_words(n_samples: int = 20000, seed: int = 12345) -> set[str]:
 
 def build_vocabulary() -> list[str]:
     """The full token list: special tokens first, then the sorted words."""
-    words = answer_words() | set(PROMPT_WORDS)
+    words = answer_words() | set(PROMPT_WORDS) | {GLUED_COMMA}
     for text in instruction_texts():
         words.update(split_words(text))
     words -= set(SPECIAL)
@@ -75,17 +80,31 @@ def build_tokenizer(vocabulary: list[str] | None = None):
     -------
     tokenizer : transformers.PreTrainedTokenizerFast
         Left padding; ``<image>`` is a special token matched verbatim; decoding joins words with
-        single spaces (the reference answers' own format).
+        single spaces and glues :data:`GLUED_COMMA` to the previous word, which gives the
+        reference answers' exact text back.
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     vocabulary = vocabulary or build_vocabulary()
     vocab = {w: i for i, w in enumerate(vocabulary)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Lowercase(), normalizers.Replace(Regex(_GLUE.pattern), " " + GLUED_COMMA)]
+    )
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(r"##,|[^\w\s]"), behavior="isolated"),
+        ]
     )
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
