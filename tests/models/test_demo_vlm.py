@@ -116,8 +116,10 @@ def test_random_twin_loads_and_differs(demo, fixture_scene):
     model, processor = demo
     twin_a = random_twin(seed=0)
     twin_b = random_twin(seed=0)
-    assert twin_a.config.to_dict() == model.config.to_dict()
     trained = dict(model.named_parameters())
+    assert {k: v.shape for k, v in twin_a.named_parameters()} == {
+        k: v.shape for k, v in trained.items()
+    }
     differs = False
     for name, p in twin_a.named_parameters():
         assert torch.equal(p, dict(twin_b.named_parameters())[name])  # same seed, same weights
@@ -195,7 +197,7 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
             full = torch.tensor([packer.prefix + ids])
             alone = model(
                 input_ids=full, pixel_values=pixels, attention_mask=torch.ones_like(full)
-            ).logits[0, start:]
+            ).logits[0, len(packer.prefix) :]
             assert torch.allclose(packed[start : start + len(ids)], alone, atol=1e-4)
             start += len(ids)
         lm, aux = forward_losses(model, None, batch, pixels, None)
