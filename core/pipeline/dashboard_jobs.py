@@ -58,7 +58,9 @@ def compute_encoder(
     ds = open_dataset(dataset)
     adapter = get_adapter(model)
     ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
-    extract_model(ds, adapter, [ins] if ins else [], settings.generation_options(), progress=progress)
+    extract_model(
+        ds, adapter, [ins] if ins else [], settings.generation_options(), progress=progress
+    )
     spec = FitSpec(dataset, subject, model, ins.id if ins else None, int(layer))
     return run_fit(ds, spec, settings, keep_encoder=True)
 

@@ -16,7 +16,9 @@ The app reads these back: the table (:func:`load_roi_table`), the last run's set
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -57,6 +59,9 @@ class GridConfig:
     pairs : list of (str, str)
         Instruction pairs for variance partitioning (at the model's last layer).
     extract_batch_size : int
+    jobs : int
+        Encoder fits run in this many worker processes, each with one BLAS thread (default: the
+        number of cores); 1 fits in this process with multi-threaded BLAS.
     """
 
     dataset: str = "demo"
@@ -70,6 +75,7 @@ class GridConfig:
     keep_encoders: str = "last"
     pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
     extract_batch_size: int = 32
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -149,6 +155,64 @@ def run_extraction(config: GridConfig, progress: bool = True) -> dict[str, list[
     return layers_of
 
 
+def _init_fit_worker() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    import torch
+
+    torch.set_num_threads(1)
+
+
+_WORKER_DATASETS: dict = {}
+
+
+def _fit_in_worker(spec: FitSpec, keep: bool, settings: FitSettings) -> list[dict]:
+    if spec.dataset not in _WORKER_DATASETS:
+        _WORKER_DATASETS[spec.dataset] = open_dataset(spec.dataset)
+    return run_fit(_WORKER_DATASETS[spec.dataset], spec, settings, keep_encoder=keep)
+
+
+def run_fits(
+    ds,
+    specs: list[FitSpec],
+    keeps: list[bool],
+    settings: FitSettings,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[dict]:
+    """Run (or load) every fit; returns the ROI rows in the order of ``specs``.
+
+    With ``jobs > 1`` the fits run in that many spawned worker processes (one BLAS thread each):
+    much of a fit is single-threaded numpy, so two single-threaded workers beat one two-threaded
+    process on 2 cores.
+    """
+    bar = tqdm(total=len(specs), desc="fitting encoders", unit="fit", disable=not progress)
+    results: list[list[dict]] = [[] for _ in specs]
+    if jobs <= 1 or len(specs) < 2:
+        for i, (spec, keep) in enumerate(zip(specs, keeps, strict=True)):
+            bar.set_postfix_str(spec.label(), refresh=False)
+            results[i] = run_fit(ds, spec, settings, keep_encoder=keep)
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_init_fit_worker
+        ) as pool:
+            futures = {
+                pool.submit(_fit_in_worker, spec, keep, settings): i
+                for i, (spec, keep) in enumerate(zip(specs, keeps, strict=True))
+            }
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                bar.set_postfix_str(specs[i].label(), refresh=False)
+                bar.update(1)
+    bar.close()
+    return [row for rows in results for row in rows]
+
+
 def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) -> pd.DataFrame:
     """Run (or resume) the whole grid and write the results table.
 
@@ -168,14 +232,12 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
         layers_of = {m: model_layers(m) for m in config.models}
     t_extract = time.perf_counter() - t0
     specs = fit_specs(config, subjects, layers_of)
-    rows: list[dict] = []
-    bar = tqdm(specs, desc="fitting encoders", unit="fit", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.label(), refresh=False)
-        keep = config.keep_encoders == "all" or (
-            config.keep_encoders == "last" and spec.layer == max(layers_of[spec.model])
-        )
-        rows.extend(run_fit(ds, spec, config.settings, keep_encoder=keep))
+    keeps = [
+        config.keep_encoders == "all"
+        or (config.keep_encoders == "last" and spec.layer == max(layers_of[spec.model]))
+        for spec in specs
+    ]
+    rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
     table = pd.DataFrame(rows)
     table["role"] = [model_role(m) for m in table["model"]]
     _write_table(table, results_dir(config.dataset) / "roi_scores")

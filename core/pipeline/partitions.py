@@ -93,7 +93,8 @@ def run_partitions(
     """Partition every configured pair for every generative model and subject; write the table."""
     from core.pipeline.grid import _write_table, model_role, results_dir
 
-    models = [m for m in config.models if model_role(m) in ("mllm", "random init")]
+    # the trained MLLMs only: partitions of the random-init control are not shown anywhere
+    models = [m for m in config.models if model_role(m) == "mllm"]
     pairs = [
         (a, b) for a, b in config.pairs if a in config.instructions and b in config.instructions
     ]

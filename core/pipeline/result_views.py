@@ -30,7 +30,9 @@ def target_scores(
     ArtifactError
         When that fit is not stored.
     """
-    spec = FitSpec(dataset, subject, model, None if instruction == IMAGE else instruction, int(layer))
+    spec = FitSpec(
+        dataset, subject, model, None if instruction == IMAGE else instruction, int(layer)
+    )
     return load_fit_scores(spec, grid_settings(dataset))
 
 
@@ -229,7 +231,9 @@ def _pick_instruction(sel: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
     if instruction_mode == "best instruction per ROI":
         mean = sel.groupby(["model", "roi", "instruction"])["nalign_mean"].mean().reset_index()
         best = mean.loc[mean.groupby(["model", "roi"])["nalign_mean"].idxmax()]
-        merged = sel.merge(best[["model", "roi", "instruction"]], on=["model", "roi", "instruction"])
+        merged = sel.merge(
+            best[["model", "roi", "instruction"]], on=["model", "roi", "instruction"]
+        )
         return merged[[*keys, "instruction", "nalign_mean", "r_mean"]]
     own = sel[(sel["instruction"] == instruction_mode) | (sel["instruction"] == IMAGE)]
     return own[[*keys, "nalign_mean", "r_mean"]]

@@ -53,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.subjects:
         config.subjects = args.subjects
     config.extract_batch_size = args.batch_size
+    if args.jobs:
+        config.jobs = args.jobs
     table = run_grid(config, progress=not args.quiet, extract=not args.no_extract)
     print(format_report(table))
     return 0
@@ -98,6 +100,9 @@ def register(sub) -> None:
     p.add_argument("--subjects", nargs="+")
     p.add_argument("--keep-encoders", choices=["none", "last", "all"], default="last")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--jobs", type=int, default=None, help="worker processes for the fits (default: cores)"
+    )
     p.add_argument("--no-extract", action="store_true", help="use the stored embeddings only")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run)
