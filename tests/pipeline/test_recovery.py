@@ -78,26 +78,32 @@ def test_normalized_alignment_stays_under_the_ceiling(recovery):
 
 
 def test_random_init_scores_below_the_trained_model(recovery):
+    """In every ROI the trained model's best instruction beats the random twin's best; in the
+    higher ROIs (people, numerosity) the twin is far below on average over instructions. (A
+    random network still encodes low-level image statistics, so early visual cortex is where
+    the twin comes closest, as in the paper.)"""
     table, _ = recovery
-    general = table[table["roi"] == "general"]
-    trained = general[general["model"] == MODEL].groupby("instruction")["nalign_mean"].mean()
-    random = (
-        general[general["model"] == f"random:{MODEL}"].groupby("instruction")["nalign_mean"].mean()
-    )
-    assert trained.max() > random.max()
-    assert (trained > random).mean() >= 0.8
+    by = table.groupby(["model", "roi", "instruction"])["nalign_mean"].mean()
+    trained, random = by[MODEL], by[f"random:{MODEL}"]
+    for roi in EXPECTED:
+        assert trained[roi].max() > random[roi].max(), roi
+    for roi in ("OFA", "FFA", "EBA", "IPS"):
+        assert trained[roi].mean() > random[roi].mean() + 0.1, roi
 
 
 def test_pure_noise_targets_are_not_significant_after_fdr(recovery, demo_small_root):
+    """BH at q = 0.05 keeps the share of pure-noise targets among the discoveries under 5%,
+    and calls few of them significant at all, while most planted targets are found."""
     table, _ = recovery
     last = int(table.loc[table["model"] == MODEL, "layer"].max())
     for subject in ("subj01", "subj02"):
         noise = load_truth(demo_small_root, subject)["driver"] == DRIVER_GROUPS.index("none")
         for ins in ("IU1", "VQ2", "CR"):
             scores = load_fit_scores(FitSpec("demo", subject, MODEL, ins, last), SETTINGS)
-            assert np.mean(scores["q"][noise] < 0.05) < 0.02, (subject, ins)
-            # while the planted targets are found
-            assert np.mean(scores["q"][~noise] < 0.05) > 0.2
+            found = scores["q"] < 0.05
+            assert (found & noise).sum() / max(found.sum(), 1) < 0.05, (subject, ins)
+            assert np.mean(found[noise]) < 0.05, (subject, ins)
+            assert np.mean(found[~noise]) > 0.2, (subject, ins)
 
 
 def test_caption_shares_most_of_its_variance_in_higher_rois(recovery):
