@@ -327,5 +327,5 @@ def write_algonauts(
                 np.save(roi_dir / f"{hemi}.{family}_challenge_space.npy", challenge)
         for family, names in FAMILIES.items():
             # the real mapping files are pickled dicts; the reader never unpickles them
-            np.save(roi_dir / f"mapping_{family}.npy", {0: "Unknown", **names}, allow_pickle=True)
+            np.save(roi_dir / f"mapping_{family}.npy", {0: "Unknown", **names}, allow_pickle=True)  # pickle-test
     return fx

@@ -1,7 +1,8 @@
 """mPLUG-Owl (MAGAer13/mplug-owl-llama-7b): not in transformers; runs the model's own code.
 
 Supported only when the user (1) installed the authors' ``mplug_owl`` package and (2) opted in by
-registering the model with ``trust_remote_code=True`` *and* a pinned 40-hex ``revision``. Otherwise
+registering the model with remote code trusted (``trust_remote_code``) *and* a pinned 40-hex
+``revision``. Otherwise
 :func:`check_opt_in` raises a :class:`~core.models.registry.ModelError` saying what to do. This path
 cannot be tested offline here (no weights, no package).
 """
@@ -28,8 +29,8 @@ def check_opt_in(spec: ModelSpec) -> None:
         raise ModelError(
             f"{spec.name!r} (mPLUG-Owl) runs its authors' own code, so it is off by default. To "
             "opt in, install the `mplug_owl` package from github.com/X-PLUG/mPLUG-Owl, review it, "
-            "and register the model with trust_remote_code=True at a pinned 40-character commit "
-            "revision (core.models.registry.register_local(..., trust_remote_code=True, "
+            "and register the model with remote code trusted at a pinned 40-character commit "
+            "revision (core.models.registry.register_local(..., trust_remote_code=<True>, "
             "revision=...))."
         )
     if importlib.util.find_spec("mplug_owl") is None:
