@@ -239,11 +239,12 @@ def run_fit(
         "best_alpha": np.asarray(enc.best_alphas_, np.float32),
     }
     save_npz(folder / f"{key}.npz", **scores)
+    rows = roi_rows(spec, scores, masks)
     encoder_key = None
     if keep_encoder:
         summary = {
             row["roi"]: round(row["nalign_mean"], 4)
-            for row in roi_rows(spec, scores, masks)
+            for row in rows
             if np.isfinite(row["nalign_mean"])
         }
         encoder_key = save_encoder(
@@ -270,7 +271,7 @@ def run_fit(
             "seconds": round(time.perf_counter() - t0, 3),
         },
     )
-    return roi_rows(spec, scores, masks)
+    return rows
 
 
 def load_fit_scores(spec: FitSpec, settings: FitSettings) -> dict[str, np.ndarray]:

@@ -128,13 +128,13 @@ def fit_specs(
     return specs
 
 
-def run_extraction(config: GridConfig, progress: bool = True) -> dict[str, list[int]]:
+def run_extraction(config: GridConfig, ds=None, progress: bool = True) -> dict[str, list[int]]:
     """Extract every model x instruction over the dataset (resumable); returns layers per model."""
     from core.features.extract import extract_model
     from core.models.adapters import load_adapter
     from core.models.instructions import resolve_instructions
 
-    ds = open_dataset(config.dataset)
+    ds = ds if ds is not None else open_dataset(config.dataset)
     instructions = resolve_instructions(config.instructions)
     layers_of = {}
     device = {"torch_cuda": "cuda", "numpy": "cpu", "torch": "cpu"}.get(
@@ -227,7 +227,7 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     for s in subjects:
         ds.subject(s)  # fail early on an unknown subject
     if extract:
-        layers_of = run_extraction(config, progress)
+        layers_of = run_extraction(config, ds, progress)
     else:
         layers_of = {m: model_layers(m) for m in config.models}
     t_extract = time.perf_counter() - t0
