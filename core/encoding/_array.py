@@ -47,6 +47,22 @@ class ArrayOps:
     def device(self) -> str:
         return "cuda" if self.name == "torch_cuda" else "cpu"
 
+    def float64_cost(self, tf32: bool = False) -> float:
+        """Rough cost of a float64 matmul multiply-add relative to the float32 one in use.
+
+        CPUs: 2 (half the SIMD lanes). GPUs with full-rate FP64 (compute capability 6.0, 7.0,
+        8.0, 9.0, 10.0: P100, V100, A100, H100/H200, B200): 2, and 16 when TF32 matmuls are
+        on (TF32 tensor cores are ~8x FP32). Other GPUs (consumer and inference cards, FP64 at
+        1/32-1/64 rate): 32. A cost model for picking a code path, not a measurement.
+        """
+        if self.name != "torch_cuda":
+            return 2.0
+        major, minor = self._torch.cuda.get_device_capability()
+        full_rate = (major, minor) in {(6, 0), (7, 0), (8, 0), (9, 0), (10, 0)}
+        if not full_rate:
+            return 32.0
+        return 16.0 if tf32 else 2.0
+
     def _tdtype(self, dtype: str | None = None):
         return getattr(self._torch, dtype or self.dtype)
 
@@ -72,6 +88,31 @@ class ArrayOps:
         if not self.is_torch:
             return np.zeros(shape, dtype=dtype or self.dtype)
         return self._torch.zeros(shape, dtype=self._tdtype(dtype), device=self.device)
+
+    def empty(self, shape: tuple[int, ...], dtype: str | None = None) -> Array:
+        if not self.is_torch:
+            return np.empty(shape, dtype=dtype or self.dtype)
+        return self._torch.empty(shape, dtype=self._tdtype(dtype), device=self.device)
+
+    def matmul(self, a: Array, b: Array, out: Array) -> Array:
+        """``a @ b`` written into ``out`` (preallocated, C-contiguous); returns ``out``."""
+        if not self.is_torch:
+            return np.matmul(a, b, out=out)
+        return self._torch.matmul(a, b, out=out)
+
+    def take_rows(self, a: Array, idx: Array, out: Array) -> Array:
+        """``a[idx]`` (rows) written into ``out``; returns ``out``."""
+        if not self.is_torch:
+            return np.take(a, idx, axis=0, out=out)
+        return self._torch.index_select(a, 0, idx, out=out)
+
+    def copy_into(self, out: Array, a: Array) -> Array:
+        """Copy ``a`` into ``out`` (casting to its dtype); returns ``out``."""
+        if not self.is_torch:
+            np.copyto(out, a, casting="unsafe")
+        else:
+            out.copy_(a)
+        return out
 
     def eigh(self, a: Array, dtype: str | None = None) -> tuple[Array, Array]:
         """Eigendecomposition of a symmetric matrix, optionally in a higher precision.
@@ -130,6 +171,36 @@ class ArrayOps:
             yield
         finally:
             torch.backends.cuda.matmul.allow_tf32 = old
+
+
+class Workspace:
+    """Named, reusable scratch arrays.
+
+    Large temporaries that would be allocated afresh for every fold (and page-faulted in
+    again, which costs as much as a matrix product on a small VM) are allocated once per
+    shape and reused.
+
+    Parameters
+    ----------
+    ops : ArrayOps
+    """
+
+    def __init__(self, ops: ArrayOps) -> None:
+        self.ops = ops
+        self._buffers: dict[str, Array] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: str | None = None) -> Array:
+        """Return the buffer ``name`` with this shape and dtype (contents undefined)."""
+        dtype = dtype or self.ops.dtype
+        buf = self._buffers.get(name)
+        if buf is None or tuple(buf.shape) != tuple(shape) or str(buf.dtype).split(".")[-1] != dtype:
+            self._buffers.pop(name, None)
+            buf = self.ops.empty(tuple(shape), dtype)
+            self._buffers[name] = buf
+        return buf
+
+    def clear(self) -> None:
+        self._buffers.clear()
 
 
 def get_ops(backend: str = "auto", dtype: str = "float32") -> ArrayOps:

@@ -50,10 +50,15 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import check_cv
 
-from core.encoding._array import Array, ArrayOps, get_ops
+from core.encoding._array import Array, ArrayOps, Workspace, get_ops
 from core.encoding.alphas import DEFAULT_CV
 
 SCORINGS = ("neg_mse", "r2")
+SCORE_PATHS = ("auto", "rational", "direct")
+#: Relative eigenvalue gap below which the rational path treats two directions as one
+#: (``d_j d_k ~ d_j^2``, relative error <= _NEAR); wider gaps use partial fractions, whose
+#: float64 round-off grows as 1 / gap (<= 1e-16 / _NEAR). 1e-8 balances the two.
+_NEAR = 1e-8
 
 
 @dataclass
@@ -90,6 +95,25 @@ class _Fold:
     Q: Array | None  # (n_val, k) or None (when n_val <= r, R is C itself)
     x_val: Array | None  # (n_val, p) uncentred-per-fold validation rows (primal H trick)
     x_mean: Array | None  # (p,) training-fold mean of X (fit_intercept)
+    rational: _Rational | None = None  # precomputed pieces of the rational score path
+
+
+@dataclass
+class _Rational:
+    """Fold constants of the rational score path (all float64, on the device).
+
+    With ``d_j(alpha) = 1 / (lam_j + alpha)`` and ``G = C^T C`` (C = validation rows in the
+    eigenbasis), ``||C diag(d) b||^2 = sum_j d_j^2 F_j + 2 sum_j d_j E_j`` where
+    ``E_j = b_j sum_{k far from j} G_jk b_k / (lam_k - lam_j)`` and ``F_j = b_j sum_{k near j}
+    G_jk b_k`` (partial fractions ``d_j d_k = (d_j - d_k) / (lam_k - lam_j)``; pairs whose
+    eigenvalues are within ``_NEAR`` relative of each other keep ``d_j d_k ~ d_j^2``).
+    """
+
+    lam: Array  # (r,) eigenvalues, float64
+    g_far: Array  # (r, r) G_jk / (lam_k - lam_j) for far pairs, 0 elsewhere
+    g_diag: Array  # (r,) diagonal of G
+    near_idx: Array | None  # (m,) eigen-indices with an off-diagonal near partner, or None
+    g_near: Array | None  # (m, m) G restricted to those near pairs (zero diagonal)
 
 
 def check_xy(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -141,9 +165,43 @@ def _splits(cv: Any, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return splits
 
 
+def _use_rational(
+    score_path: str, r: int, n_val: int, n_alphas: int, float64_cost: float = 2.0,
+) -> bool:
+    """Whether the rational score path is cheaper than forming predictions per alpha.
+
+    Per target and fold, the direct path costs ``n_alphas * min(n_val, r) * r`` multiply-adds,
+    the rational path one float64 ``r x r`` product, weighted by ``float64_cost`` (see
+    :meth:`core.encoding._array.ArrayOps.float64_cost`); both need ``C^T y_val``.
+    """
+    if score_path != "auto":
+        return score_path == "rational"
+    return float64_cost * r < n_alphas * min(n_val, r)
+
+
+def _rational_constants(ops: ArrayOps, C: Array, lam: Array, alpha_min: float) -> _Rational:
+    """Float64 fold constants of the rational path (see :class:`_Rational`)."""
+    c64 = ops.asarray(C, "float64")
+    G = ops.to_numpy(c64.T @ c64)
+    del c64
+    lam64 = ops.to_numpy(lam).astype(np.float64)
+    gap = lam64[None, :] - lam64[:, None]  # [j, k] = lam_k - lam_j
+    near = np.abs(gap) <= _NEAR * (np.minimum(lam64[:, None], lam64[None, :]) + alpha_min)
+    g_far = np.where(near, 0.0, G / np.where(near, 1.0, gap))
+    np.fill_diagonal(near, False)
+    idx = np.flatnonzero(near.any(1))
+    near_idx = g_near = None
+    if idx.size:
+        near_idx = ops.index(idx)
+        g_near = ops.asarray(np.where(near[np.ix_(idx, idx)], G[np.ix_(idx, idx)], 0.0),
+                             "float64")
+    return _Rational(ops.asarray(lam64, "float64"), ops.asarray(g_far, "float64"),
+                     ops.asarray(np.diag(G).copy(), "float64"), near_idx, g_near)
+
+
 def _decompose_fold(
     ops: ArrayOps, Xd: Array, train: np.ndarray, val: np.ndarray, fit_intercept: bool,
-    eigh_dtype: str | None,
+    eigh_dtype: str | None, score_path: str, alphas: np.ndarray, float64_cost: float = 2.0,
 ) -> _Fold:
     """Eigendecompose one training fold (primal if p <= n_train, else kernel)."""
     tr, va = ops.index(train), ops.index(val)
@@ -165,51 +223,98 @@ def _decompose_fold(
         C = x_val_c @ vecs
     lam = lam.clip(min=0)
     Q = None
-    if C.shape[1] < C.shape[0]:
+    rational = None
+    if _use_rational(score_path, C.shape[1], C.shape[0], len(alphas), float64_cost):
+        rational = _rational_constants(ops, C, lam, float(alphas.min()))
+    elif C.shape[1] < C.shape[0]:
         # Fewer eigen-directions than validation rows: score in the r-dimensional span of C.
         Q, C = ops.qr(C)
-    return _Fold(va, tr, n_train, kernel, lam, vecs, C, Q, x_val, x_mean)
+    return _Fold(va, tr, n_train, kernel, lam, vecs, C, Q, x_val, x_mean, rational)
 
 
-def _fold_b(fold: _Fold, Yb: Array, H: Array | None, fit_intercept: bool) -> tuple[Array, Array]:
-    """Return ``B`` (r, t) and the (fold-centred) validation targets (n_val, t)."""
-    y_val = Yb[fold.val]
+def _fold_b(
+    ops: ArrayOps, fold: _Fold, Yb: Array, H: Array | None, fit_intercept: bool, ws: Workspace,
+) -> tuple[Array, Array, Array | None]:
+    """Return ``B`` (r, t), the (fold-centred) validation targets (n_val, t) and, on the
+    primal rational path, ``C^T y_val`` (r, t) (else None).
+
+    All live in ``ws`` (overwritten by the next fold).
+    """
+    t = Yb.shape[1]
+    y_val = ops.take_rows(Yb, fold.val, ws.get("y_val", (len(fold.val), t)))
     y_mean = None
     if fit_intercept:
         # Yb is centred on all training rows, so the training-fold sum is minus the val sum.
         y_mean = -y_val.sum(0) / fold.n_train
+    B = ws.get("B", (fold.vecs.shape[1], t))
+    cty = None
+    if fold.rational is not None and not fold.kernel:
+        # V^T X_tr^T Y_tr = V^T X^T Y - C^T y_val, with C the (fold-centred) validation rows in
+        # the eigenbasis and y_val as it is in Yb: the fold centring terms cancel exactly.
+        cty = ops.matmul(fold.R.T, y_val, ws.get("cty", (fold.R.shape[1], t)))
+        ops.matmul(fold.vecs.T, H, B)
+        B -= cty
+        if fit_intercept:
+            cty -= fold.R.sum(0)[:, None] * y_mean[None, :]  # C^T (y_val - y_mean)
+            y_val -= y_mean
+        return B, y_val, cty
     if fold.kernel:
         y_tr = Yb[fold.train]
         if fit_intercept:
-            y_tr = y_tr - y_mean
-        B = fold.vecs.T @ y_tr
+            y_tr -= y_mean
+        ops.matmul(fold.vecs.T, y_tr, B)
+        del y_tr
     else:
-        h_tr = H - fold.x_val.T @ y_val
+        h_tr = ops.matmul(fold.x_val.T, y_val, ws.get("h", tuple(H.shape)))
+        h_tr *= -1.0
+        h_tr += H  # X_tr^T Y_tr = X^T Y - X_val^T Y_val
         if fit_intercept:
-            h_tr = h_tr - fold.n_train * (fold.x_mean[:, None] * y_mean[None, :])
-        B = fold.vecs.T @ h_tr
+            h_tr -= fold.n_train * (fold.x_mean[:, None] * y_mean[None, :])
+        ops.matmul(fold.vecs.T, h_tr, B)
     if fit_intercept:
-        y_val = y_val - y_mean
-    return B, y_val
+        y_val -= y_mean
+    return B, y_val, None
 
 
 def _fold_scores(
     ops: ArrayOps, fold: _Fold, B: Array, y_val: Array, alphas: Array, n_alphas_batch: int,
-    scoring: str, out: Array,
+    scoring: str, out: Array, ws: Workspace, cty: Array | None = None,
 ) -> None:
-    """Write the scores of one fold, shape (n_alphas, t), into ``out``.
+    """Write the scores of one fold, shape (n_alphas, t), into ``out`` (float64).
+
+    Dispatches to the rational path when the fold was prepared for it, else forms the
+    validation predictions alpha by alpha (:func:`_direct_sse`).
+    """
+    if fold.rational is not None:
+        sse = _rational_sse(ops, fold, B, y_val, alphas, ws, cty)
+    else:
+        sse = _direct_sse(ops, fold, B, y_val, alphas, n_alphas_batch)
+    n_val = y_val.shape[0]
+    if scoring == "neg_mse":
+        out[...] = sse * (-1.0 / n_val)
+        return
+    y64 = ops.asarray(y_val, "float64")
+    sst = ops.sq_col_norms(y64 - y64.mean(0))
+    r2 = 1.0 - sse / sst[None, :]
+    r2[:, sst == 0] = 0.0
+    out[...] = r2
+
+
+def _direct_sse(
+    ops: ArrayOps, fold: _Fold, B: Array, y_val: Array, alphas: Array, n_alphas_batch: int,
+) -> Array:
+    """Validation sums of squared errors by forming predictions, shape (n_alphas, t), float64.
 
     With ``C = Q R`` (only when ``r < n_val``), ``||y - C W B||^2 = ||y||^2 - ||Q^T y||^2 +
     ||Q^T y - R W B||^2``: the alpha-dependent part is formed in k = min(n_val, r) rows.
     """
-    n_val = y_val.shape[0]
-    k = fold.R.shape[0]
     if fold.Q is None:
         z, const = y_val, None
     else:
         z = fold.Q.T @ y_val
         const = ops.sq_col_norms(y_val) - ops.sq_col_norms(z)
-    sst = ops.sq_col_norms(y_val - y_val.mean(0)) if scoring == "r2" else None
+    k = fold.R.shape[0]
+    sse_all = ops.zeros((len(alphas), y_val.shape[1]), "float64")
     for start in range(0, len(alphas), n_alphas_batch):
         a = alphas[start:start + n_alphas_batch]
         na = len(a)
@@ -223,12 +328,62 @@ def _fold_scores(
         del resid
         if const is not None:
             sse += const[None, :]
-        if scoring == "neg_mse":
-            out[start:start + na] = -sse / n_val
-        else:
-            r2 = 1.0 - sse / sst[None, :]
-            r2[:, sst == 0] = 0.0
-            out[start:start + na] = r2
+        sse_all[start:start + na] = ops.asarray(sse, "float64")
+    return sse_all
+
+
+def _rational_sse(
+    ops: ArrayOps, fold: _Fold, B: Array, y_val: Array, alphas: Array, ws: Workspace,
+    cty: Array | None = None,
+) -> Array:
+    """Validation sums of squared errors as rational functions of alpha, shape (n_alphas, t).
+
+    ``||y - C diag(d) b||^2 = ||y||^2 + 2 sum_j d_j b_j ((G_far b)_j - (C^T y)_j) +
+    sum_j d_j^2 F_j`` (see :class:`_Rational`): one float64 ``r x r x t`` product per fold,
+    whatever the number of alphas, then two ``(n_alphas x r) @ (r x t)`` products. The
+    alpha-dependent terms are accumulated in float64 (partial fractions amplify round-off where
+    eigenvalues are close); ``||y||^2`` is the same for every alpha, so float32 is enough there.
+    ``cty`` = ``C^T y_val`` when the caller already has it.
+    """
+    rat = fold.rational
+    r, t = B.shape
+    d = 1.0 / (rat.lam[:, None] + ops.asarray(alphas, "float64")[None, :])  # (r, n_alphas)
+    b = ops.copy_into(ws.get("b64", (r, t), "float64"), B)
+    u = ops.matmul(rat.g_far, b, ws.get("u64", (r, t), "float64"))
+    if cty is None:
+        cty = ops.matmul(fold.R.T, y_val, ws.get("cty", (r, t)))
+    u -= cty  # float32, cast on the fly
+    u *= b
+    sse = (2.0 * d).T @ u  # (n_alphas, t)
+    f = b  # reuse: F = b^2 * diag(G) (+ near pairs), b is not needed any more
+    if rat.near_idx is not None:
+        bn = b[rat.near_idx]
+        near = bn * (rat.g_near @ bn)
+    f *= f
+    f *= rat.g_diag[:, None]
+    if rat.near_idx is not None:
+        f[rat.near_idx] += near
+    sse += (d * d).T @ f
+    sse += ops.asarray(ops.sq_col_norms(y_val), "float64")[None, :]
+    return sse
+
+
+def _default_targets_batch(
+    ops: ArrayOps, n_samples: int, n_features: int, splits: list, n_alphas: int,
+) -> int:
+    """Targets per batch so that the per-batch working arrays stay near 1 GiB (4 GiB on CUDA).
+
+    Per target: Y, the validation rows, X^T Y and two more float32 vectors of length p, two
+    float32 and two float64 vectors of the fold rank ``r`` (the rational path), and the
+    float64 score table.
+    """
+    n_train = max(len(tr) for tr, _ in splits)
+    n_val = max(len(va) for _, va in splits)
+    r = min(n_features, n_train)
+    per_target = (4 * (n_samples + n_val + 3 * n_features) + 24 * r
+                  + 8 * len(splits) * n_alphas)
+    budget = (4 if ops.device == "cuda" else 1) * 2**30
+    return max(256, budget // per_target)
 
 
 def _select(scores: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +419,7 @@ def solve_ridge_cv_eigh(
     dtype: str = "float32",
     eigh_dtype: str | None = None,
     tf32: bool = False,
+    score_path: str = "auto",
 ) -> RidgeCVResult:
     """Ridge regression with one cross-validated alpha per target, by eigendecomposition.
 
@@ -282,7 +438,8 @@ def solve_ridge_cv_eigh(
     scoring : {"neg_mse", "r2"}
         Fold score: himalaya RidgeCV's default ``l2_neg_loss`` or himalaya's ``r2_score``.
     n_targets_batch : int or None
-        Targets per batch (memory knob); None = all at once.
+        Targets per batch (memory knob); None = as many as keep the working arrays near
+        1 GiB (4 GiB on CUDA), see :func:`_default_targets_batch`.
     n_alphas_batch : int or None
         Alphas whose predictions are formed together (memory knob); None = a size that keeps
         the prediction block near 256 MB (1 GB on CUDA).
@@ -294,6 +451,11 @@ def solve_ridge_cv_eigh(
         Precision of the eigendecompositions only (None = ``dtype``).
     tf32 : bool
         Allow TF32 matmuls on CUDA (ignored elsewhere).
+    score_path : {"auto", "rational", "direct"}
+        How fold scores are computed: ``"rational"`` evaluates each target's validation error as
+        a rational function of alpha (cost independent of the number of alphas), ``"direct"``
+        forms the validation predictions alpha by alpha; ``"auto"`` picks the cheaper one per
+        fold (:func:`_use_rational`). Both give the same scores to float32 round-off.
 
     Returns
     -------
@@ -306,6 +468,8 @@ def solve_ridge_cv_eigh(
     """
     if scoring not in SCORINGS:
         raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+    if score_path not in SCORE_PATHS:
+        raise ValueError(f"unknown score_path {score_path!r}; expected one of {SCORE_PATHS}")
     X, Y = check_xy(X, Y)
     alphas = np.asarray(alphas, dtype=np.float64).ravel()
     if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
@@ -315,7 +479,10 @@ def solve_ridge_cv_eigh(
     n_targets = Y.shape[1]
     splits = _splits(cv, n_samples)
     n_val_max = max(len(v) for _, v in splits)
-    tb = n_targets if n_targets_batch is None else max(1, int(n_targets_batch))
+    if n_targets_batch is None:
+        tb = _default_targets_batch(ops, n_samples, n_features, splits, len(alphas))
+    else:
+        tb = max(1, int(n_targets_batch))
     tb = min(tb, n_targets)
     if n_alphas_batch is None:
         per_alpha = 4 * n_val_max * tb
@@ -334,7 +501,9 @@ def solve_ridge_cv_eigh(
         if fit_intercept:
             x_offset = Xd.mean(0)
             Xd = Xd - x_offset
-        folds = [_decompose_fold(ops, Xd, tr, va, fit_intercept, eigh_dtype) for tr, va in splits]
+        f64_cost = 1.0 if dtype == "float64" else ops.float64_cost(tf32)
+        folds = [_decompose_fold(ops, Xd, tr, va, fit_intercept, eigh_dtype, score_path, alphas,
+                                 f64_cost) for tr, va in splits]
         kernel_refit = n_features > n_samples
         gram = Xd @ Xd.T if kernel_refit else Xd.T @ Xd
         lam_all, vecs_all = ops.eigh(gram, eigh_dtype)
@@ -342,6 +511,7 @@ def solve_ridge_cv_eigh(
         del gram
         xu = Xd.T @ vecs_all if kernel_refit else None
         need_h = any(not f.kernel for f in folds)
+        ws = Workspace(ops)
 
         for start in range(0, n_targets, tb):
             sl = slice(start, min(start + tb, n_targets))
@@ -350,24 +520,28 @@ def solve_ridge_cv_eigh(
                 y_offset = Yb.mean(0)
                 Yb = Yb - y_offset
             H = Xd.T @ Yb if (need_h or not kernel_refit) else None
-            scores = ops.zeros((len(splits), len(alphas), Yb.shape[1]))
+            scores = ops.zeros((len(splits), len(alphas), Yb.shape[1]), "float64")
             for k, fold in enumerate(folds):
-                B, y_val = _fold_b(fold, Yb, H, fit_intercept)
-                _fold_scores(ops, fold, B, y_val, alphas_d, n_alphas_batch, scoring, scores[k])
-                del B, y_val
+                B, y_val, cty = _fold_b(ops, fold, Yb, H, fit_intercept, ws)
+                _fold_scores(ops, fold, B, y_val, alphas_d, n_alphas_batch, scoring, scores[k],
+                             ws, cty)
+                del B, y_val, cty
             index, best = _select(ops.to_numpy(scores), alphas)
             best_alphas[sl] = alphas[index].astype(dtype)
             cv_scores[sl] = best
             a_b = alphas_d[ops.index(index)]
-            if kernel_refit:
-                w = 1.0 / (lam_all[:, None] + a_b[None, :])
-                coef_b = xu @ ((vecs_all.T @ Yb) * w)
-            else:
-                w = 1.0 / (lam_all[:, None] + a_b[None, :])
-                coef_b = vecs_all @ ((vecs_all.T @ H) * w)
-            coef[:, sl] = ops.to_numpy(coef_b)
+            # refit: coef = V diag(1 / (lam + alpha_t)) V^T X^T y_t (kernel: X^T U ... U^T y_t)
+            vh = ops.matmul(vecs_all.T, Yb if kernel_refit else H,
+                            ws.get("B", (vecs_all.shape[1], Yb.shape[1])))
+            vh /= ops.copy_into(ws.get("w", tuple(vh.shape)), lam_all[:, None] + a_b[None, :])
+            whole = not ops.is_torch and sl.start == 0 and sl.stop == n_targets
+            coef_b = ops.matmul(xu if kernel_refit else vecs_all, vh,
+                                coef if whole else ws.get("h", (n_features, Yb.shape[1])))
+            if not whole:
+                coef[:, sl] = ops.to_numpy(coef_b)
             if fit_intercept:
                 intercept[sl] = ops.to_numpy(y_offset - x_offset @ coef_b)
             del Yb, H, scores, coef_b
+        ws.clear()
 
     return RidgeCVResult(best_alphas, coef, intercept, cv_scores)

@@ -8,14 +8,17 @@ from encoding_data import BACKENDS, CUDA, make_regression
 
 from core.encoding.alphas import alpha_grid
 from core.encoding.estimator import fit_himalaya_ridge_cv
-from core.encoding.ridge import solve_ridge_cv_eigh
+from core.encoding._array import get_ops
+from core.encoding.ridge import _decompose_fold, _splits, _use_rational, solve_ridge_cv_eigh
 from core.encoding.scores import pearson_r
 
 ALPHAS = alpha_grid("paper")
+PATHS = ["rational", "direct"]
 
 
-def _compare(X, Y, Xt, Yt, backend, dtype="float32", **kw):
-    ours = solve_ridge_cv_eigh(X, Y, ALPHAS, backend=backend, dtype=dtype, **kw)
+def _compare(X, Y, Xt, Yt, backend, dtype="float32", score_path="auto", **kw):
+    ours = solve_ridge_cv_eigh(X, Y, ALPHAS, backend=backend, dtype=dtype,
+                               score_path=score_path, **kw)
     ref = fit_himalaya_ridge_cv(X, Y, ALPHAS, backend="numpy", **kw)
     same = ours.best_alphas == ref[0]
     r_ours = pearson_r(Yt, Xt @ ours.coef + (0 if ours.intercept is None else ours.intercept))
@@ -27,19 +30,21 @@ def _compare(X, Y, Xt, Yt, backend, dtype="float32", **kw):
     return ours, ref, same.mean(), dr[same].max()
 
 
+@pytest.mark.parametrize("score_path", PATHS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_same_alphas_and_test_r_as_himalaya_random(backend):
+def test_same_alphas_and_test_r_as_himalaya_random(backend, score_path):
     X, Y, Xt, Yt = make_regression(300, 40, 1000, seed=1)
-    _, _, agree, dr = _compare(X, Y, Xt, Yt, backend)
+    _, _, agree, dr = _compare(X, Y, Xt, Yt, backend, score_path=score_path)
     assert agree >= 0.999
     assert dr < 1e-4
 
 
+@pytest.mark.parametrize("score_path", PATHS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_same_alphas_and_test_r_as_himalaya_ill_conditioned(backend):
+def test_same_alphas_and_test_r_as_himalaya_ill_conditioned(backend, score_path):
     X, Y, Xt, Yt = make_regression(300, 40, 1000, seed=2, ill_conditioned=True)
     assert np.linalg.cond(X.astype(np.float64)) > 500
-    _, _, agree, dr = _compare(X, Y, Xt, Yt, backend)
+    _, _, agree, dr = _compare(X, Y, Xt, Yt, backend, score_path=score_path)
     assert agree >= 0.999
     assert dr < 1e-4
 
@@ -56,9 +61,10 @@ def _grid_index(alphas):
     return np.abs(np.log(np.asarray(alphas, float))[:, None] - np.log(ALPHAS)[None]).argmin(1)
 
 
-def test_near_rank_deficient_float32_mismatches_are_himalaya_round_off():
+@pytest.mark.parametrize("score_path", PATHS)
+def test_near_rank_deficient_float32_mismatches_are_himalaya_round_off(score_path):
     X, Y, Xt, Yt = make_regression(300, 40, 1000, seed=4, near_rank_deficient=True)
-    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, "numpy")
+    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, "numpy", score_path=score_path)
     truth = fit_himalaya_ridge_cv(X.astype(np.float64), Y.astype(np.float64), ALPHAS,
                                   backend="numpy")[0]
     ours_vs_truth = np.mean(_grid_index(ours.best_alphas) == _grid_index(truth))
@@ -68,12 +74,14 @@ def test_near_rank_deficient_float32_mismatches_are_himalaya_round_off():
     assert dr < 1e-4
 
 
+@pytest.mark.parametrize("score_path", PATHS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_intercept_matches_himalaya(backend):
+def test_intercept_matches_himalaya(backend, score_path):
     X, Y, Xt, Yt = make_regression(250, 30, 300, seed=3)
     X, Xt = X + 2.0, Xt + 2.0
     Y, Yt = Y - 5.0, Yt - 5.0
-    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, backend, fit_intercept=True)
+    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, backend, fit_intercept=True,
+                                    score_path=score_path)
     assert agree >= 0.999 and dr < 1e-4
     np.testing.assert_allclose(ours.intercept, ref[2], atol=1e-4)
 
@@ -88,18 +96,20 @@ def test_intercept_absorbs_offsets():
                                atol=1e-3)
 
 
+@pytest.mark.parametrize("score_path", PATHS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_kernel_form_when_p_exceeds_n(backend):
+def test_kernel_form_when_p_exceeds_n(backend, score_path):
     X, Y, Xt, Yt = make_regression(120, 300, 2000, seed=4)
-    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, backend)
+    ours, ref, agree, dr = _compare(X, Y, Xt, Yt, backend, score_path=score_path)
     assert agree >= 0.999 and dr < 1e-4
     same = ours.best_alphas == ref[0]
     np.testing.assert_allclose(ours.coef[:, same], ref[1][:, same], atol=1e-4)
 
 
-def test_r2_scoring_matches_himalaya_r2():
+@pytest.mark.parametrize("score_path", PATHS)
+def test_r2_scoring_matches_himalaya_r2(score_path):
     X, Y, Xt, Yt = make_regression(300, 40, 500, seed=5)
-    _, _, agree, dr = _compare(X, Y, Xt, Yt, "numpy", scoring="r2")
+    _, _, agree, dr = _compare(X, Y, Xt, Yt, "numpy", scoring="r2", score_path=score_path)
     assert agree >= 0.999 and dr < 1e-4
 
 
@@ -108,6 +118,45 @@ def test_cv_scores_match_himalaya():
     ours = solve_ridge_cv_eigh(X, Y, ALPHAS, backend="numpy")
     ref = fit_himalaya_ridge_cv(X, Y, ALPHAS, backend="numpy")
     np.testing.assert_allclose(ours.cv_scores, ref[3], atol=1e-5)
+
+
+def _cv_table(X, Y, score_path, **kw):
+    """Per-target CV scores of every alpha, by solving with one alpha at a time."""
+    return np.stack([solve_ridge_cv_eigh(X, Y, [a], backend="numpy", score_path=score_path,
+                                         **kw).cv_scores for a in ALPHAS[::6]])
+
+
+@pytest.mark.parametrize("kind", ["random", "rank_deficient", "repeated_eigenvalues"])
+def test_rational_and_direct_paths_give_the_same_cv_scores(kind):
+    X, Y, _, _ = make_regression(200, 30, 60, seed=12)
+    if kind == "rank_deficient":  # duplicated columns: clipped zero eigenvalues, exactly tied
+        X = np.concatenate([X[:, :15], X[:, :15]], axis=1)
+    elif kind == "repeated_eigenvalues":  # every fold's Gram is 400 I: ties to float32 ulps
+        block = np.linalg.qr(np.random.default_rng(0).standard_normal((40, 30)))[0]
+        X = np.tile(block.astype(np.float32) * 10, (5, 1))
+    if kind != "random":  # the near-pair branch of the rational path is exercised
+        fold = _decompose_fold(get_ops("numpy"), X, *_splits(5, len(X))[0], False, None,
+                               "rational", ALPHAS)
+        assert fold.rational.near_idx is not None
+    for kw in ({}, {"fit_intercept": True}):
+        a = _cv_table(X, Y, "rational", **kw)
+        b = _cv_table(X, Y, "direct", **kw)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_path_picks_rational_for_many_alphas_and_direct_for_few():
+    assert _use_rational("auto", r=768, n_val=400, n_alphas=20)
+    assert not _use_rational("auto", r=768, n_val=400, n_alphas=2)
+    # a slow-FP64 GPU or TF32 at large p makes the float64 product too dear
+    assert not _use_rational("auto", r=4096, n_val=1800, n_alphas=20, float64_cost=16.0)
+    assert _use_rational("rational", r=768, n_val=400, n_alphas=1)
+    assert not _use_rational("direct", r=768, n_val=400, n_alphas=60)
+
+
+def test_unknown_score_path_raises():
+    X, Y, _, _ = make_regression(60, 5, 3, seed=10)
+    with pytest.raises(ValueError, match="score_path"):
+        solve_ridge_cv_eigh(X, Y, ALPHAS, backend="numpy", score_path="fast")
 
 
 def test_batching_over_targets_and_alphas_gives_same_result():
