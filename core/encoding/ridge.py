@@ -14,26 +14,42 @@ reproduces:
   training-fold means (validation rows too), ``intercept = mean(Y) - mean(X) @ coef``.
 
 How it is computed (the difference with himalaya, whose per-fold cost is dominated by
-``n_alphas x n_val x n_train x n_targets``):
+``n_alphas x n_val x n_train x n_targets`` for the validation predictions, plus a refit costing
+``n_used_alphas x p x n x n_targets``):
 
-* ``p <= n_train`` (primal form): ``G = Xtr^T Xtr`` and ``eigh(G) = V diag(lam) V^T``;
-  ``B = V^T Xtr^T Ytr`` once per fold (``Xtr^T Ytr = X^T Y - Xval^T Yval``, so ``X^T Y`` is formed
-  once per target batch); then per alpha ``Y_hat = (Xval V) diag(1 / (lam + alpha)) B``.
+* ``p <= n_train`` (primal form): ``A = Xtr^T Xtr = V diag(lam) V^T`` (one ``eigh`` per fold);
+  ``B = V^T Xtr^T Ytr`` with ``Xtr^T Ytr = X^T Y - Xval^T Yval``, so ``X^T Y`` is formed once per
+  target batch; the validation rows in the eigenbasis are ``C = Xval V``, and
+  ``Y_hat(alpha) = C diag(d) B`` with ``d_j = 1 / (lam_j + alpha)``.
 * ``p > n_train`` (kernel form): ``K = Xtr Xtr^T = U diag(lam) U^T``, ``B = U^T Ytr`` and
-  ``Y_hat = (Xval Xtr^T U) diag(1 / (lam + alpha)) B``.
-* When ``r < n_val`` (e.g. NSD: p=768, n_val=1800) the validation block ``C = Xval V`` is
-  QR-factorised once per fold and residuals are formed in its r-dimensional span
-  (``||y - C W B||^2 = ||y||^2 - ||Q^T y||^2 + ||Q^T y - R W B||^2``), so the per-alpha cost is
-  ``min(n_val, r) x r x n_targets`` against himalaya's ``n_val x n_train x n_targets``.
+  ``C = Xval Xtr^T U``; the rest is the same.
+* Rational score path (the default whenever it is cheaper, see :func:`_use_rational`): a fold's
+  validation error is a rational function of alpha,
+  ``||y - C diag(d) b||^2 = ||y||^2 - 2 sum_j d_j b_j (C^T y)_j + b^T diag(d) G diag(d) b``
+  with ``G = C^T C``. The partial fractions ``d_j d_k = (d_j - d_k) / (lam_k - lam_j)`` turn
+  the quadratic term into ``sum_j d_j^2 F_j + 2 sum_j d_j E_j``, where ``E = b * (G_far b)``
+  and ``G_far[j, k] = G[j, k] / (lam_k - lam_j)``. So one ``r x r x n_targets`` product per
+  fold (in float64: the partial fractions amplify round-off by ``(lam + alpha) / gap``) replaces
+  ``n_alphas`` prediction products, and every alpha costs only ``r x n_targets`` more. Pairs of
+  eigenvalues within ``_NEAR`` (1e-8) relative of each other (ties, clipped zeros) keep
+  ``d_j d_k ~ d_j^2``. Measured: float64 scores agree with direct float64 predictions to
+  ~1e-14 relative, better than forming float32 predictions (~1e-6).
+* Direct score path (few alphas, or GPUs whose float64 is slow): predictions alpha by alpha. When
+  ``r < n_val`` (e.g. NSD: p=768, n_val=1800) ``C`` is QR-factorised once per fold and residuals
+  are formed in its r-dimensional span (``||y - C W B||^2 = ||y||^2 - ||Q^T y||^2 +
+  ||Q^T y - R W B||^2``), so the per-alpha cost is ``min(n_val, r) x r x n_targets``.
+* Refit: ``coef = V diag(1 / (lam + alpha_t)) V^T X^T y_t`` from the full-data eigenbasis, all
+  targets in two products whatever their alphas.
 * Eigenvalues are clipped at 0 (float32 round-off makes the smallest ones of an ill-conditioned
   Gram matrix slightly negative); since every alpha is > 0 the solve stays well posed, and
   directions with ``lam ~ 0`` get weight ``~1/alpha`` times a numerically-zero ``B`` row, as in
   himalaya's SVD path. ``eigh_dtype="float64"`` decomposes in double precision for very
   ill-conditioned features (the matmuls stay in ``dtype``).
 * Targets are processed in batches of ``n_targets_batch`` (``Y`` stays in host memory, one batch at
-  a time goes to the device) and alphas in batches of ``n_alphas_batch``: peak working memory is
-  about ``4 * (n_alphas_batch * n_val + 3 * p) * n_targets_batch`` bytes on top of the fold
-  decompositions (``5 * (p + n_val) * p`` floats).
+  a time goes to the device; the default keeps the working arrays near 1 GiB on CPU, 4 GiB on
+  CUDA) and, on the direct path, alphas in batches of ``n_alphas_batch``. Scratch arrays are
+  reused across folds (:class:`core.encoding._array.Workspace`). The fold constants add about
+  ``5 * (p + n_val) * p`` float32 and, on the rational path, ``5 * r * r`` float64 values.
 * ``tf32=True`` allows TF32 tensor-core matmuls on CUDA (10 mantissa bits instead of 23); it is
   ignored on CPU backends. Measured by an earlier prototype of this method on one H200 at NSD
   scale (../shared/docs/platform.md): p=4096 2.28 s -> 0.90 s, p=768 0.40 s -> 0.15 s, test
@@ -533,7 +549,9 @@ def solve_ridge_cv_eigh(
             # refit: coef = V diag(1 / (lam + alpha_t)) V^T X^T y_t (kernel: X^T U ... U^T y_t)
             vh = ops.matmul(vecs_all.T, Yb if kernel_refit else H,
                             ws.get("B", (vecs_all.shape[1], Yb.shape[1])))
-            vh /= ops.copy_into(ws.get("w", tuple(vh.shape)), lam_all[:, None] + a_b[None, :])
+            w = ops.copy_into(ws.get("w", tuple(vh.shape)), lam_all[:, None])  # broadcast
+            w += a_b[None, :]
+            vh /= w
             whole = not ops.is_torch and sl.start == 0 and sl.stop == n_targets
             coef_b = ops.matmul(xu if kernel_refit else vecs_all, vh,
                                 coef if whole else ws.get("h", (n_features, Yb.shape[1])))
