@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from encoding_data import BACKENDS, CUDA, make_regression
 
+from core.encoding._array import get_ops
 from core.encoding.alphas import alpha_grid
 from core.encoding.estimator import fit_himalaya_ridge_cv
-from core.encoding._array import get_ops
 from core.encoding.ridge import _decompose_fold, _splits, _use_rational, solve_ridge_cv_eigh
 from core.encoding.scores import pearson_r
 
