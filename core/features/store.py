@@ -263,6 +263,32 @@ def list_shards(dataset: str | None = None) -> list[ShardInfo]:
     return out
 
 
+def stored_hidden_states(dataset: str, spec: ModelSpec) -> int | None:
+    """How many hidden states a model has, read from any of its stored shards (no weights loaded).
+
+    Parameters
+    ----------
+    dataset : str
+    spec : ModelSpec
+
+    Returns
+    -------
+    n_hidden_states : int or None
+        None when no shard of this model (same identity: source, revision, random-init seed)
+        exists for the dataset.
+    """
+    base = subdir("features") / dataset / spec.slug()
+    identity = describe(spec)["identity"]
+    for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
+        try:
+            info = open_shard(manifest.parent)
+        except ArtifactError:
+            continue
+        if info.manifest.get("model", {}).get("identity") == identity:
+            return int(info.manifest["n_hidden_states"])
+    return None
+
+
 __all__ = [
     "ShardInfo",
     "ShardWriter",
@@ -274,4 +300,5 @@ __all__ = [
     "shard_fields",
     "shard_header",
     "shard_key",
+    "stored_hidden_states",
 ]

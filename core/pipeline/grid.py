@@ -96,8 +96,19 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
     atomic_write_bytes(stem.with_suffix(".csv"), df.to_csv(index=False).encode())
 
 
-def model_layers(model: str) -> list[int]:
-    """Hidden-state indices available for a model (from its extracted shards or its config)."""
+def model_layers(model: str, dataset: str | None = None) -> list[int]:
+    """Hidden-state indices available for a model.
+
+    Read from a stored shard's manifest when the model's embeddings of ``dataset`` exist (no
+    weights are loaded), else from the loaded model.
+    """
+    if dataset is not None:
+        from core.features.store import stored_hidden_states
+        from core.models.registry import resolve
+
+        n = stored_hidden_states(dataset, resolve(model))
+        if n is not None:
+            return list(range(n))
     from core.models.adapters import load_adapter
 
     adapter = load_adapter(model, device="cpu")
@@ -229,7 +240,7 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     if extract:
         layers_of = run_extraction(config, ds, progress)
     else:
-        layers_of = {m: model_layers(m) for m in config.models}
+        layers_of = {m: model_layers(m, config.dataset) for m in config.models}
     t_extract = time.perf_counter() - t0
     specs = fit_specs(config, subjects, layers_of)
     keeps = [
