@@ -31,3 +31,10 @@ def test_resolve_ids_text_pool_and_free_text():
     assert len(resolve_instructions(None)) == 10
     assert len(resolve_instructions(["pool"])) == len(pool)
     assert [i.id for i in resolve_instructions(["IC", "IC", "IU1"])] == ["IC", "IU1"]
+
+
+def test_demo_answer_keys_cover_the_paper_instructions_in_order():
+    # core.data cannot import core.models, so the demo world keeps its own copy of the ids
+    from core.data.demo.scenes import INSTRUCTION_IDS
+
+    assert INSTRUCTION_IDS == PAPER_IDS
