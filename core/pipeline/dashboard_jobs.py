@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from core.pipeline.fits import IMAGE, FitSettings, FitSpec, roi_masks, run_fit
-from core.pipeline.grid import _write_table, grid_settings, results_dir
+from core.pipeline.grid import FIT_KEY, grid_settings, merge_table, model_role, results_dir
 
 
 def encoder_job_name(subject: str, model: str, instruction: str, layer: int) -> str:
@@ -48,6 +48,9 @@ def compute_encoder(
 ) -> list[dict]:
     """Extract the embeddings of one model x instruction (resumable) and fit one encoder, kept.
 
+    When ``settings`` are the last grid's, the fit's ROI rows are merged into ``roi_scores``
+    (so the results pages show the new layer, model or subject too).
+
     Returns the fit's ROI rows (see :func:`core.pipeline.fits.run_fit`).
     """
     from core.data.registry import open_dataset
@@ -62,7 +65,12 @@ def compute_encoder(
         ds, adapter, [ins] if ins else [], settings.generation_options(), progress=progress
     )
     spec = FitSpec(dataset, subject, model, ins.id if ins else None, int(layer))
-    return run_fit(ds, spec, settings, keep_encoder=True)
+    rows = run_fit(ds, spec, settings, keep_encoder=True)
+    if rows and settings == grid_settings(dataset):
+        new = pd.DataFrame(rows)
+        new["role"] = model_role(model)
+        merge_table(results_dir(dataset) / "roi_scores", new, FIT_KEY)
+    return rows
 
 
 def partition_job_args(dataset: str, model: str, a: str, b: str) -> list[str]:
@@ -84,8 +92,8 @@ def compute_partition(
     from core.features.infer import get_adapter
     from core.models.instructions import resolve_instruction
     from core.pipeline.partitions import (
+        PARTITION_KEY,
         PartitionSpec,
-        load_partition_table,
         partition_rows,
         run_partition,
     )
@@ -100,13 +108,7 @@ def compute_partition(
         spec = PartitionSpec(dataset, subject, model, ins[0].id, ins[1].id, layer)
         arrays = run_partition(ds, spec, settings)
         rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(subject))))
-    new = pd.DataFrame(rows)
-    old = load_partition_table(dataset)
-    if not old.empty:
-        same = (old["model"] == model) & (old["a"] == ins[0].id) & (old["b"] == ins[1].id)
-        new = pd.concat([old[~same], new], ignore_index=True)
-    _write_table(new, results_dir(dataset) / "partitions")
-    return new
+    return merge_table(results_dir(dataset) / "partitions", pd.DataFrame(rows), PARTITION_KEY)
 
 
 def slug(text: str) -> str:

@@ -96,6 +96,40 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
     atomic_write_bytes(stem.with_suffix(".csv"), df.to_csv(index=False).encode())
 
 
+#: Columns that identify one fit's rows in ``roi_scores`` (with ``roi``).
+FIT_KEY = ["subject", "model", "instruction", "layer"]
+
+
+def merge_table(stem: Path, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Write ``new`` into the results table at ``stem``, replacing the rows that share a key.
+
+    Rows of other keys (e.g. encoders or pairs the dashboard computed) are kept, in their order,
+    before the new rows.
+
+    Parameters
+    ----------
+    stem : Path
+        Table path without suffix (``.parquet`` and ``.csv`` are written).
+    new : DataFrame
+        Rows to write; must have the ``key`` columns.
+    key : list of str
+
+    Returns
+    -------
+    table : DataFrame
+        What was written.
+    """
+    path = stem.with_suffix(".parquet")
+    old = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    if not old.empty and not new.empty and set(key) <= set(old.columns):
+        replaced = pd.MultiIndex.from_frame(old[key].astype(str)).isin(
+            pd.MultiIndex.from_frame(new[key].astype(str))
+        )
+        new = pd.concat([old[~replaced], new], ignore_index=True)
+    _write_table(new, stem)
+    return new
+
+
 def model_layers(model: str, dataset: str | None = None) -> list[int]:
     """Hidden-state indices available for a model.
 
@@ -251,7 +285,12 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
     table = pd.DataFrame(rows)
     table["role"] = [model_role(m) for m in table["model"]]
-    _write_table(table, results_dir(config.dataset) / "roi_scores")
+    stem = results_dir(config.dataset) / "roi_scores"
+    if grid_settings(config.dataset) == config.settings:
+        # same settings as the last run: keep the encoders the dashboard added since
+        merge_table(stem, table, FIT_KEY)
+    else:
+        _write_table(table, stem)
     t_fit = time.perf_counter() - t0 - t_extract
     from core.pipeline.partitions import run_partitions
 
@@ -299,10 +338,23 @@ def load_roi_table(dataset: str) -> pd.DataFrame:
 
 
 def best_layers(table: pd.DataFrame, roi: str = "general") -> dict[str, int]:
-    """Per model, the layer with the highest mean normalised alignment in ``roi``."""
+    """Per model, the layer with the highest mean normalised alignment in ``roi``.
+
+    Only layers fitted for as many subject x instruction pairs as the model's best-covered
+    layer compete, so a layer the dashboard fitted for one subject and one instruction is not
+    picked over the grid's complete layers.
+    """
     sub = table[table["roi"] == roi]
-    g = sub.groupby(["model", "layer"])["nalign_mean"].mean().reset_index()
-    return {m: int(d.loc[d["nalign_mean"].idxmax(), "layer"]) for m, d in g.groupby("model")}
+    g = (
+        sub.groupby(["model", "layer"])["nalign_mean"]
+        .agg(["mean", "size"])
+        .reset_index()
+    )
+    out = {}
+    for m, d in g.groupby("model"):
+        full = d[d["size"] == d["size"].max()]
+        out[m] = int(full.loc[full["mean"].idxmax(), "layer"])
+    return out
 
 
 def grid_settings(dataset: str) -> FitSettings:

@@ -87,11 +87,21 @@ def partition_rows(
     return rows
 
 
+#: Columns that identify one instruction pair's rows in ``partitions`` (all subjects, ROIs).
+PARTITION_KEY = ["model", "a", "b"]
+
+
 def run_partitions(
     ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
 ) -> pd.DataFrame:
     """Partition every configured pair for every generative model and subject; write the table."""
-    from core.pipeline.grid import _write_table, model_role, results_dir
+    from core.pipeline.grid import (
+        _write_table,
+        grid_settings,
+        merge_table,
+        model_role,
+        results_dir,
+    )
 
     # the trained MLLMs only: partitions of the random-init control are not shown anywhere
     models = [m for m in config.models if model_role(m) == "mllm"]
@@ -112,7 +122,12 @@ def run_partitions(
         rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject))))
     table = pd.DataFrame(rows)
     if not table.empty:
-        _write_table(table, results_dir(config.dataset) / "partitions")
+        stem = results_dir(config.dataset) / "partitions"
+        if grid_settings(config.dataset) == config.settings:
+            # same settings as the last run: keep the pairs the dashboard added since
+            merge_table(stem, table, PARTITION_KEY)
+        else:
+            _write_table(table, stem)
     return table
 
 

@@ -115,3 +115,53 @@ def test_layers_of_a_model_without_shards_come_from_the_model(grid_table, tiny_l
 
     # a random twin with another seed has no stored embeddings: its config is read instead
     assert model_layers(f"random:{tiny_llava}@99", "demo") == model_layers(tiny_llava)
+
+
+def test_merge_table_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path):
+    import pandas as pd
+
+    from core.pipeline.grid import merge_table
+
+    stem = tmp_path / "t"
+    merge_table(stem, pd.DataFrame({"m": ["a", "b"], "layer": [1, 1], "v": [1.0, 2.0]}),
+                ["m", "layer"])
+    out = merge_table(stem, pd.DataFrame({"m": ["b", "c"], "layer": [1, 2], "v": [3.0, 4.0]}),
+                      ["m", "layer"])
+    assert out.values.tolist() == [["a", 1, 1.0], ["b", 1, 3.0], ["c", 2, 4.0]]
+    assert pd.read_parquet(stem.with_suffix(".parquet")).equals(out)
+
+
+def test_dashboard_encoder_rows_join_the_table_and_survive_a_grid_rerun(grid_table, grid_config):
+    from core.pipeline.dashboard_jobs import compute_encoder
+    from core.pipeline.grid import _write_table
+
+    stem = results_dir("demo") / "roi_scores"
+    original = load_roi_table("demo")
+    model = f"random:{grid_config.models[0]}@5"
+    try:
+        rows = compute_encoder("demo", "subj01", model, "IU1", 1, grid_config.settings,
+                               progress=False)
+        merged = load_roi_table("demo")
+        assert len(merged) == len(original) + len(rows)
+        added = merged[merged["model"] == model]
+        assert set(added["roi"]) == {r["roi"] for r in rows}
+        assert set(added["role"]) == {"random init"}
+        run_grid(grid_config, progress=False)  # same settings: the dashboard's rows are kept
+        assert (load_roi_table("demo")["model"] == model).sum() == len(rows)
+    finally:
+        _write_table(original, stem)
+
+
+def test_best_layer_ignores_partially_fitted_layers():
+    import pandas as pd
+
+    from core.pipeline.grid import best_layers
+
+    rows = [("s1", "IU1", 1, 0.5), ("s1", "IC", 1, 0.4), ("s2", "IU1", 1, 0.5),
+            ("s2", "IC", 1, 0.4), ("s1", "IU1", 2, 0.9)]  # layer 2: one fit only
+    table = pd.DataFrame(
+        [{"subject": s, "model": "m", "instruction": i, "layer": lay, "roi": "general",
+          "nalign_mean": v} for s, i, lay, v in rows]
+    )
+    assert best_layers(table) == {"m": 1}
+    assert best_layers(table[table["layer"] == 2]) == {"m": 2}
