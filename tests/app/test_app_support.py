@@ -55,7 +55,9 @@ def test_encoders_and_prediction(tiny_grid, demo_small):
     assert {"tiny-llava", "vision:tiny-llava"} <= set(table["model"])
     assert set(table.loc[table["model"] == "vision:tiny-llava", "instruction"]) == {"image"}
     row = stored_encoders.find_encoder(table, "subj01", "tiny-llava", "IC")
-    assert row is not None and row["layer"] == table["layer"].max()
+    own = table[(table["subject"] == "subj01") & (table["model"] == "tiny-llava")
+                & (table["instruction"] == "IC")]
+    assert row is not None and row["layer"] == own["layer"].max()  # the highest stored layer
     assert stored_encoders.find_encoder(table, "subj01", "tiny-llava", "VR") is None
     sid = int(demo_small.subject("subj01").test_ids[0])
     img = demo_small.stimuli.load_image(sid)
