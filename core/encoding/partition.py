@@ -70,7 +70,7 @@ def _banded_r2(
 
 def variance_partition(
     xa_train: Any, xb_train: Any, y_train: Any, xa_test: Any, xb_test: Any, y_test: Any,
-    *, joint: str = "concat", alphas: Any = "fast", cv: Any = DEFAULT_CV,
+    *, joint: str = "concat", alphas: Any = "paper", cv: Any = DEFAULT_CV,
     backend: str = "auto", banded_n_iter: int = 20, seed: int = 0,
 ) -> Partition:
     """Fit A, B and the joint model on the train split; partition test-set R2 per target.

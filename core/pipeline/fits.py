@@ -45,7 +45,7 @@ MIN_NC = 0.05
 class FitSettings:
     """Settings shared by every fit of a grid (part of each fit's key)."""
 
-    alphas: str = "fast"
+    alphas: str = "paper"
     cv: int = 5
     solver: str = "eigh"
     backend: str = "auto"
