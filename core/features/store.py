@@ -250,10 +250,12 @@ def read_texts(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     )
 
 
-def list_shards(dataset: str | None = None) -> list[ShardInfo]:
-    """Every shard with a manifest (optionally of one dataset)."""
+def list_shards(dataset: str | None = None, spec: ModelSpec | None = None) -> list[ShardInfo]:
+    """Every shard with a manifest (optionally of one dataset, and of one model's folder)."""
     root = subdir("features")
     base = root / dataset if dataset else root
+    if dataset and spec is not None:
+        base = base / spec.slug()
     out = []
     for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
         try:
@@ -277,13 +279,8 @@ def stored_hidden_states(dataset: str, spec: ModelSpec) -> int | None:
         None when no shard of this model (same identity: source, revision, random-init seed)
         exists for the dataset.
     """
-    base = subdir("features") / dataset / spec.slug()
     identity = describe(spec)["identity"]
-    for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
-        try:
-            info = open_shard(manifest.parent)
-        except ArtifactError:
-            continue
+    for info in list_shards(dataset, spec):
         if info.manifest.get("model", {}).get("identity") == identity:
             return int(info.manifest["n_hidden_states"])
     return None

@@ -100,11 +100,13 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
 FIT_KEY = ["subject", "model", "instruction", "layer"]
 
 
-def merge_table(stem: Path, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+def merge_table(
+    stem: Path, new: pd.DataFrame, key: list[str], keep_others: bool = True
+) -> pd.DataFrame:
     """Write ``new`` into the results table at ``stem``, replacing the rows that share a key.
 
     Rows of other keys (e.g. encoders or pairs the dashboard computed) are kept, in their order,
-    before the new rows.
+    before the new rows; with ``keep_others=False`` the table is replaced by ``new``.
 
     Parameters
     ----------
@@ -113,6 +115,8 @@ def merge_table(stem: Path, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     new : DataFrame
         Rows to write; must have the ``key`` columns.
     key : list of str
+    keep_others : bool
+        False when the old rows are not comparable (computed with other fit settings).
 
     Returns
     -------
@@ -120,8 +124,8 @@ def merge_table(stem: Path, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
         What was written.
     """
     path = stem.with_suffix(".parquet")
-    old = pd.read_parquet(path) if path.exists() else pd.DataFrame()
-    if not old.empty and not new.empty and set(key) <= set(old.columns):
+    old = pd.read_parquet(path) if keep_others and path.exists() else pd.DataFrame()
+    if keep_others and not old.empty and not new.empty and set(key) <= set(old.columns):
         replaced = pd.MultiIndex.from_frame(old[key].astype(str)).isin(
             pd.MultiIndex.from_frame(new[key].astype(str))
         )
@@ -285,12 +289,9 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
     table = pd.DataFrame(rows)
     table["role"] = [model_role(m) for m in table["model"]]
-    stem = results_dir(config.dataset) / "roi_scores"
-    if grid_settings(config.dataset) == config.settings:
-        # same settings as the last run: keep the encoders the dashboard added since
-        merge_table(stem, table, FIT_KEY)
-    else:
-        _write_table(table, stem)
+    # same settings as the last run: keep the encoders the dashboard added since
+    same = grid_settings(config.dataset) == config.settings
+    merge_table(results_dir(config.dataset) / "roi_scores", table, FIT_KEY, keep_others=same)
     t_fit = time.perf_counter() - t0 - t_extract
     from core.pipeline.partitions import run_partitions
 

@@ -95,13 +95,7 @@ def run_partitions(
     ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
 ) -> pd.DataFrame:
     """Partition every configured pair for every generative model and subject; write the table."""
-    from core.pipeline.grid import (
-        _write_table,
-        grid_settings,
-        merge_table,
-        model_role,
-        results_dir,
-    )
+    from core.pipeline.grid import grid_settings, merge_table, model_role, results_dir
 
     # the trained MLLMs only: partitions of the random-init control are not shown anywhere
     models = [m for m in config.models if model_role(m) == "mllm"]
@@ -122,12 +116,10 @@ def run_partitions(
         rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject))))
     table = pd.DataFrame(rows)
     if not table.empty:
-        stem = results_dir(config.dataset) / "partitions"
-        if grid_settings(config.dataset) == config.settings:
-            # same settings as the last run: keep the pairs the dashboard added since
-            merge_table(stem, table, PARTITION_KEY)
-        else:
-            _write_table(table, stem)
+        # same settings as the last run: keep the pairs the dashboard added since
+        same = grid_settings(config.dataset) == config.settings
+        merge_table(results_dir(config.dataset) / "partitions", table, PARTITION_KEY,
+                    keep_others=same)
     return table
 
 
