@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -117,3 +120,57 @@ def array_to_bytes(array: np.ndarray) -> bytes:
 def array_from_bytes(data: bytes) -> np.ndarray:
     """Decode ``.npy`` bytes written by :func:`array_to_bytes` (no pickle)."""
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+#: How long a writer waits for a lock held by another process before giving up (seconds).
+LOCK_TIMEOUT = 600.0
+
+
+class LockTimeout(ArtifactError):
+    """Another process held a lock for longer than the caller was willing to wait."""
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float | None = LOCK_TIMEOUT, what: str | None = None):
+    """Hold an exclusive advisory lock on ``path`` (created if absent) for the ``with`` block.
+
+    Waits (polling, bounded by ``timeout`` seconds; ``None`` waits forever, ``0`` fails at once)
+    while another process holds it. Locks are per open file description, so two threads of one
+    process exclude each other too. Every read-merge-write of a file shared between processes
+    (results tables, shard manifests, job status, fingerprint memo) runs under one of these.
+
+    Parameters
+    ----------
+    path : Path
+        The lock file (conventionally ``<shared file>.lock``).
+    timeout : float or None
+    what : str, optional
+        What the lock protects, for the timeout message.
+
+    Raises
+    ------
+    LockTimeout
+        When the lock is still held after ``timeout`` seconds (the message names the file).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 - closed below
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"{what or path}: another process has held the lock {path} for more than "
+                        f"{timeout:.0f} s; if no BrainPrompt process is running, retry (the lock "
+                        "is released when its holder exits)"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        yield
+    finally:
+        fh.close()  # closing the descriptor releases the lock

@@ -83,14 +83,14 @@ def get_thumbnail(name: str, stimulus_id: int, size: int = 160) -> bytes:
 def get_roi_table(name: str, stamp: str):
     from core.pipeline.grid import load_roi_table
 
-    return load_roi_table(name)
+    return load_roi_table(name, get_dataset(name))  # only rows of the open dataset's content
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def get_partition_table(name: str, stamp: str):
     from core.pipeline.partitions import load_partition_table
 
-    return load_partition_table(name)
+    return load_partition_table(name, get_dataset(name))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -17,7 +17,7 @@ from pages import _shared as ui
 METRICS = {
     "nalign_mean": "normalized alignment (r / √NC)",
     "r_mean": "test correlation r",
-    "frac_significant": "fraction of significant targets (permutation, FDR q < 0.05)",
+    "frac_significant": "fraction of significant targets (BH-FDR q < 0.05)",
 }
 
 ds = ui.page_header(
@@ -45,7 +45,8 @@ subjects = c2.multiselect("Subjects", subjects_all, default=subjects_all, key="c
 layers = sorted(sub_m["layer"].unique().tolist())
 best = best_layers(sub_m).get(model, layers[-1])
 layer = c3.selectbox("Layer", layers, index=layers.index(best), key=f"ci_layer_{model}",
-                     help=f"Default: the best layer in the general mask ({best}).")  # fmt: skip
+                     help=f"Default: the layer with the best cross-validated training "
+                     f"score in the general mask ({best}); the test set only reports it.")  # fmt: skip
 metric = c4.selectbox("Measure", list(METRICS), format_func=METRICS.get, key="ci_metric")
 if not subjects:
     st.warning("Choose at least one subject.")
@@ -63,11 +64,12 @@ reference = c5.selectbox(
 )  # fmt: skip
 across_opts = ["subjects", "targets"]
 across = c6.radio(
-    "Test across", across_opts, index=0 if len(subjects) >= 5 else 1, horizontal=True,
+    "Compare across", across_opts, index=0 if len(subjects) >= 3 else 1, horizontal=True,
     key="ci_across",
-    help="subjects: paired Wilcoxon over per-subject ROI means (needs several subjects); "
-    "targets: paired Wilcoxon over the ROI's targets (per-target normalized alignment, subjects "
-    "pooled; targets are spatially correlated, so read it as descriptive).",
+    help="subjects: paired t-test over per-subject ROI means, BH-FDR across ROIs (stars need at "
+    "least 3 subjects); targets: the ROI's targets pooled over subjects, descriptive only (no "
+    "stars: neighbouring targets are spatially correlated, so a per-target test would "
+    "overstate the evidence).",
 )  # fmt: skip
 stars = ui.get_instruction_stars(
     name, stamp, model, int(layer), reference,
@@ -75,6 +77,14 @@ stars = ui.get_instruction_stars(
 )  # fmt: skip
 if across == "subjects" and len(subjects) < 3:
     st.caption(f"With {len(subjects)} subject(s) an across-subject test cannot reach p < 0.05.")
+n_subj = int(stars["n"].max()) if not stars.empty and stars["n"].notna().any() else 0
+star_note = (
+    f"Stars: paired t-test across subjects (n = {n_subj}), BH-FDR q < 0.05 / 0.01 / 0.001 "
+    f"against {reference}."
+    if across == "subjects"
+    else f"Targets pooled over subjects: descriptive, no stars (difference vs {reference} in the "
+    "download)."
+)
 
 chart = grouped_roi_bars(
     summary, group="instruction", value_title=METRICS[metric], roi_order=roi_order,
@@ -84,9 +94,13 @@ chart = grouped_roi_bars(
 event = st.altair_chart(chart, on_select="rerun", key="ci_bars", width="stretch")
 st.caption(
     f"{model} · layer {layer} · {len(subjects)} subject(s). Error bars: s.e.m. across subjects. "
-    f"Stars: q < 0.05 / 0.01 / 0.001 against {reference}."
+    + star_note
     + (" Dashed line: the noise ceiling." if metric == "nalign_mean" else "")
 )
+if metric == "frac_significant":
+    st.caption(result_views.pvalue_note(sel, name))
+for warning in result_views.alpha_edge_warnings(sel):
+    st.warning(warning)
 rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("ci", rois, event)
 ui.downloads(

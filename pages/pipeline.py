@@ -54,14 +54,21 @@ with st.form("pl_grid"):
     models = st.multiselect("Models", known_models, default=default_models, key="pl_models")
     instructions = st.multiselect("Instructions", PAPER_IDS, default=list(PAPER_IDS),
                                   key="pl_instructions")  # fmt: skip
-    c1, c2, c3 = st.columns(3)
-    permutations = c1.number_input("Permutations", 0, 10000, settings.n_permutations, step=50)
+    c0, c1, c2, c3 = st.columns(4)
+    methods = ["analytic", "permutation", "none"]
+    p_values = c0.selectbox(
+        "P-values", methods, index=methods.index(settings.p_values), key="pl_pvalues",
+        help="analytic: exact t null of Pearson r, fine enough for FDR over 40,000 targets; "
+        "permutation: smallest p is 1/(permutations + 1); none: shown as not computed",
+    )  # fmt: skip
+    permutations = c1.number_input("Permutations", 0, 10000, settings.n_permutations, step=50,
+                                   disabled=p_values != "permutation")  # fmt: skip
     tokens = c2.number_input("Max new tokens", 1, 512, settings.max_new_tokens)
     subjects = c3.multiselect("Subjects (empty = all)", ds.subject_names, key="pl_subjects")
     submitted = st.form_submit_button("Start the grid in the background", type="primary")
 job = f"grid-{name}"
 args = dashboard_jobs.grid_job_args(
-    name, models, instructions, int(permutations), int(tokens), subjects
+    name, models, instructions, int(permutations), int(tokens), subjects, p_values
 )
 st.caption("Command: `python -m core " + " ".join(args) + "`")
 if submitted:

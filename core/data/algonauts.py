@@ -37,7 +37,7 @@ from core.data.dataset import (
     TargetGeometry,
     TargetSet,
 )
-from core.data.nsd_cache import cached_subject, dataset_options
+from core.data.nsd_cache import cache_folder, cached_subject, dataset_options, source_signature
 from core.data.nsd_files import read_expdesign, read_stim_info, read_surface_map
 from core.data.nsd_layout import (
     NSD_ROI_FAMILIES,
@@ -411,6 +411,10 @@ def open_algonauts(
 
         if not cache:
             return build()
+        sources, opts = subject_sources(subject)
+        return cached_subject(name, subject, sources, opts, build, encoding)
+
+    def subject_sources(subject: str) -> tuple[list[Path], dict]:
         sources = [fmri_path(root, subject, h) for h in HEMIS]
         sources += [all_vertices_path(root, subject, h) for h in HEMIS]
         sources += [
@@ -421,8 +425,10 @@ def open_algonauts(
             layout = NsdLayout(nsd)
             sources += [layout.expdesign, *(layout.surface_ncsnr(subject, h) for h in HEMIS)]
             sources += [layout.flat_patch(h) for h in HEMIS]
-        opts = {**options, "shared": shared}
-        return cached_subject(name, subject, sources, opts, build, encoding)
+        return sources, {**options, "shared": shared}
+
+    def subject_keyer(subject: str) -> str:
+        return cache_folder(name, subject, *subject_sources(subject)).name
 
     return Dataset(
         name=name,
@@ -431,6 +437,12 @@ def open_algonauts(
         stimuli=stimuli,
         subject_names=found,
         loader=load,
+        stimulus_identity={
+            "kind": "algonauts",
+            "stimuli": source_signature(sorted({p.parent for p in paths.values()})),
+            "n_images": len(paths),
+        },
+        subject_keyer=subject_keyer if cache else None,
         metadata={
             "root": str(root.resolve()),
             "nsd_root": options["nsd_root"],

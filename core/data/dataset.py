@@ -16,6 +16,7 @@ Everything is stored on disk in one pickle-free layout (see :mod:`core.data.stor
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -174,6 +175,9 @@ class SubjectData:
         Test split (images shared by all subjects); the rest is train.
     targets : TargetSet
         Per-target annotations.
+    content_digest : str or None
+        The digest recorded when the subject was stored (see :meth:`digest`); None for a subject
+        built in memory, whose digest is computed from its arrays on first use.
     """
 
     subject: str
@@ -182,6 +186,7 @@ class SubjectData:
     n_repeats: np.ndarray
     is_test: np.ndarray
     targets: TargetSet
+    content_digest: str | None = None
 
     def __post_init__(self) -> None:
         n_img = self.stimulus_ids.shape[0]
@@ -203,6 +208,35 @@ class SubjectData:
     @property
     def n_targets(self) -> int:
         return int(self.responses.shape[1])
+
+    def digest(self) -> str:
+        """Content identity of everything a fit reads from this subject.
+
+        A hash of the subject id, stimulus ids, split, repeat counts, responses, noise-ceiling
+        SNR and the target set (:meth:`TargetSet.digest`). Fits, encoders, partitions and
+        results-table rows are keyed by it, so a rebuilt or re-read subject never meets an old
+        artifact. Computed once (about 1 s per GB of responses) and recorded by
+        :func:`core.data.store.save_subject`.
+
+        Returns
+        -------
+        digest : str
+            24 hex characters.
+        """
+        if self.content_digest is None:
+            parts = [
+                self.subject,
+                array_digest(np.asarray(self.stimulus_ids, np.int64)),
+                array_digest(np.asarray(self.is_test, bool)),
+                array_digest(np.asarray(self.n_repeats, np.int16)),
+                array_digest(np.asarray(self.responses, np.float32)),
+                self.targets.digest(),
+                array_digest(self.targets.ncsnr) if self.targets.ncsnr is not None else "-",
+            ]
+            self.content_digest = array_digest(
+                np.frombuffer("|".join(parts).encode(), dtype=np.uint8)
+            )[:24]
+        return self.content_digest
 
     @property
     def train_ids(self) -> np.ndarray:
@@ -268,6 +302,14 @@ class Dataset:
         ``loader(subject) -> SubjectData``.
     metadata : dict
         Free-form description (seed, size, provenance).
+    stimulus_identity : dict or None
+        What the images are, by content (demo: a digest of the image files; NSD: the stimulus
+        file's signature). Response-embedding shards are keyed by it, never by the dataset's
+        name. None: computed from the images themselves on first use (small datasets only).
+    subject_keyer : callable or None
+        ``subject_keyer(subject) -> str``: the subject's content key without loading its
+        responses (a recorded digest, or a hash of the source files' signature and load
+        options). None: :meth:`SubjectData.digest` of the loaded subject.
     """
 
     name: str
@@ -277,6 +319,9 @@ class Dataset:
     subject_names: list[str]
     loader: object
     metadata: dict = field(default_factory=dict)
+    stimulus_identity: dict | None = None
+    subject_keyer: object = None
+    _subject_keys: dict[str, str] = field(default_factory=dict, repr=False)
     _subjects: dict[str, SubjectData] = field(default_factory=dict, repr=False)
 
     def subject(self, subject: str) -> SubjectData:
@@ -289,6 +334,34 @@ class Dataset:
         if subject not in self._subjects:
             self._subjects[subject] = self.loader(subject)  # type: ignore[operator]
         return self._subjects[subject]
+
+    def stimulus_key(self) -> dict:
+        """The content identity of the stimulus set (JSON-able; part of embedding keys)."""
+        if self.stimulus_identity is None:
+            h = hashlib.sha256()
+            for sid in np.asarray(self.stimuli.ids):
+                h.update(array_digest(np.asarray(self.stimuli.load_image(int(sid)))).encode())
+            self.stimulus_identity = {"kind": self.kind, "pixels_sha256": h.hexdigest()[:32]}
+        return self.stimulus_identity
+
+    def subject_key(self, subject: str) -> str:
+        """The content key of one subject's data (see :meth:`SubjectData.digest`).
+
+        Cheap when the opener provides a ``subject_keyer`` (no responses are read); otherwise
+        the subject is loaded and hashed once.
+        """
+        if subject not in self._subject_keys:
+            if subject not in self.subject_names:
+                self.subject(subject)  # raises the unknown-subject error
+            if self.subject_keyer is not None:
+                self._subject_keys[subject] = str(self.subject_keyer(subject))  # type: ignore[operator]
+            else:
+                self._subject_keys[subject] = self.subject(subject).digest()
+        return self._subject_keys[subject]
+
+    def subject_keys(self) -> dict[str, str]:
+        """Subject -> content key, for every subject."""
+        return {s: self.subject_key(s) for s in self.subject_names}
 
     def shared_test_ids(self) -> np.ndarray:
         """Stimulus ids in every subject's test split (sorted)."""

@@ -31,7 +31,7 @@ from core.data.dataset import (
     TargetGeometry,
     TargetSet,
 )
-from core.data.nsd_cache import cached_subject, dataset_options
+from core.data.nsd_cache import cache_folder, cached_subject, dataset_options, source_signature
 from core.data.nsd_files import (
     ExpDesign,
     as_labels,
@@ -464,12 +464,18 @@ def open_nsd(
 
         if not cache:
             return build()
+        sources, opts = subject_sources(subject)
+        return cached_subject(name, subject, sources, opts, build, encoding)
+
+    def subject_sources(subject: str) -> tuple[list[Path], dict]:
         chosen = _sessions(layout, subject, space, fmt, sessions)
         sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen)]
         sources += _target_sources(layout, subject, space)
-        return cached_subject(
-            name, subject, sources, {**options, "sessions": chosen}, build, encoding
-        )
+        return sources, {**options, "sessions": chosen}
+
+    def subject_keyer(subject: str) -> str:
+        # the cache entry's key: the source files' signature (path, size, mtime) and load options
+        return cache_folder(name, subject, *subject_sources(subject)).name
 
     return Dataset(
         name=name,
@@ -478,6 +484,8 @@ def open_nsd(
         stimuli=stimuli,
         subject_names=found,
         loader=load,
+        stimulus_identity={"kind": "nsd", "stimuli": source_signature([layout.stimuli])},
+        subject_keyer=subject_keyer if cache else None,
         metadata={
             "root": str(layout.root.resolve()),
             "space": space,

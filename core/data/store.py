@@ -21,6 +21,7 @@ import numpy as np
 
 from core.data.dataset import DatasetError, RoiFamily, SubjectData, TargetGeometry, TargetSet
 from core.storage import (
+    ArtifactError,
     load_npy,
     load_npz,
     read_json,
@@ -74,6 +75,7 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
             "n_targets": int(data.responses.shape[1]),
             "encoding": encoding,
             "surface": t.geometry.surface if t.geometry is not None else None,
+            "content_digest": data.digest(),
             "roi_family_order": list(t.roi_families),
             "roi_families": {
                 name: {str(k): v for k, v in fam.names.items()}
@@ -135,4 +137,13 @@ def load_subject(folder: Path) -> SubjectData:
         n_repeats=meta["n_repeats"],
         is_test=meta["is_test"],
         targets=targets,
+        content_digest=info.get("content_digest"),
     )
+
+
+def stored_subject_digest(folder: Path) -> str | None:
+    """The content digest recorded in a stored subject's ``subject.json`` (None if absent)."""
+    try:
+        return read_json(Path(folder) / "subject.json").get("content_digest")
+    except ArtifactError:
+        return None

@@ -9,8 +9,9 @@ Layout under ``root`` (default ``core.config.subdir("encoders")``)::
                                 weights_sha256, key
 
 ``key = content_key("encoder", {dataset, subject, model, instruction, layer, settings,
-n_features, target_digest})``: everything known before fitting, so a caller can test whether an
-encoder exists without fitting it. The manifest is written last (its presence marks a complete
+n_features, target_digest, provenance})``: everything known before fitting, so a caller can test
+whether an encoder exists without fitting it; ``provenance`` carries the content keys of the
+subject's data and of the response embeddings (model weights, instruction text, token budget). The manifest is written last (its presence marks a complete
 artifact). No pickle anywhere.
 
 Predictions: ``z = ((x - x_mean) / x_scale) @ coef (+ intercept)`` are responses in the
@@ -51,12 +52,19 @@ def target_digest(target_ids: Any) -> str:
 def encoder_key(
     *, dataset: str, subject: str, model: str, instruction: str, layer: int | str,
     settings: dict[str, Any], n_features: int, target_digest: str,
+    provenance: dict[str, Any] | None = None,
 ) -> str:
-    """Content key of an encoder (see module docstring)."""
+    """Content key of an encoder (see module docstring).
+
+    ``provenance`` holds the content keys of what the encoder was fitted from (the pipeline
+    passes the fit key, the subject's content key and the response-embedding shard key, which
+    covers the model's weights, the instruction text, the token budget and the pooling), so two
+    encoders for the same names but other content never share a key.
+    """
     return content_key("encoder", {
         "dataset": dataset, "subject": subject, "model": model, "instruction": instruction,
         "layer": layer, "settings": settings, "n_features": int(n_features),
-        "target_digest": target_digest,
+        "target_digest": target_digest, "provenance": provenance or {},
     })
 
 
@@ -68,6 +76,7 @@ def save_encoder(
     encoder: Any, *, dataset: str, subject: str, model: str, instruction: str,
     layer: int | str, target_ids: Any | None = None, settings: dict[str, Any] | None = None,
     scores_summary: dict[str, Any] | None = None, root: Path | str | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> str:
     """Save a fitted :class:`core.encoding.estimator.RidgeEncoder`; return its key.
 
@@ -85,6 +94,8 @@ def save_encoder(
     scores_summary : dict, optional
         JSON-serialisable summary (e.g. mean test r per ROI).
     root : path, optional
+    provenance : dict, optional
+        Content keys of what the encoder was fitted from (part of the key and the manifest).
 
     Returns
     -------
@@ -105,7 +116,8 @@ def save_encoder(
         settings = {k: (v if isinstance(v, (int, float, str, bool, list, type(None))) else str(v))
                     for k, v in settings.items()}
     key = encoder_key(dataset=dataset, subject=subject, model=model, instruction=instruction,
-                      layer=layer, settings=settings, n_features=p, target_digest=digest)
+                      layer=layer, settings=settings, n_features=p, target_digest=digest,
+                      provenance=provenance)
     xs, ys = encoder.x_scaler_, encoder.y_scaler_
     tensors = {
         "coef": np.ascontiguousarray(encoder.coef_, dtype=np.float32),
@@ -126,6 +138,7 @@ def save_encoder(
         "instruction": instruction, "layer": layer, "settings": settings,
         "scores_summary": scores_summary or {}, "n_features": p, "n_targets": t,
         "target_digest": digest, "weights_sha256": bytes_digest(data),
+        "provenance": provenance or {},
     })
     return key
 

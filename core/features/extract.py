@@ -94,24 +94,31 @@ def extract_model(
     ids = np.asarray(dataset.stimuli.ids if image_ids is None else image_ids, dtype=np.int64)
     layers = adapter.resolve_layers(options.layers)
     paths = []
+    generation = adapter.effective_generation(options)
     with ExitStack() as stack:
-        writers, pending = [], []
+        writers = []
         for ins in ins_list:
-            path = shard_dir(dataset.name, adapter.spec, ins, options)
+            path = shard_dir(dataset, adapter.spec, ins, options)
             header = shard_header(
-                dataset.name,
+                dataset,
                 adapter.spec,
                 ins,
                 options,
                 layers,
                 adapter.n_hidden_states,
                 adapter.family,
+                generation,
+                getattr(adapter, "tower_pooling", options.pooling),
             )
-            writer = stack.enter_context(ShardWriter(path, header))
-            done = writer.done_ids()
-            writers.append(writer)
-            pending.append([int(i) for i in ids if int(i) not in done])
+            writers.append(ShardWriter(path, header))
             paths.append(path)
+        # locks are taken in path order, so two runs over overlapping shards never deadlock
+        for writer in sorted(writers, key=lambda w: str(w.path)):
+            stack.enter_context(writer)
+        pending = []
+        for writer in writers:
+            done = writer.done_ids()
+            pending.append([int(i) for i in ids if int(i) not in done])
         buffers = [_Buffer() for _ in ins_list]
         total = sum(len(p) for p in pending)
         bar = tqdm(
@@ -188,10 +195,9 @@ def extract_dataset(
 
 
 def _shard_for(dataset, model, instruction, options) -> Path:
-    name = dataset if isinstance(dataset, str) else dataset.name
     spec = resolve(model)
     ins = None if instruction is None else resolve_instruction(instruction)
-    return shard_dir(name, spec, ins, options)
+    return shard_dir(_open_dataset(dataset), spec, ins, options)
 
 
 def load_embeddings(

@@ -16,7 +16,6 @@ killed run resumes with nothing lost (beyond its unflushed buffer) and nothing d
 
 from __future__ import annotations
 
-import fcntl
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,59 +24,82 @@ from pathlib import Path
 import numpy as np
 
 from core.config import CODE_VERSION, subdir
+from core.data.dataset import Dataset
 from core.hashing import content_key
 from core.models.instructions import Instruction
 from core.models.registry import ModelSpec, describe
-from core.storage import ArtifactError, atomic_write_bytes, load_npz, read_json, write_json
+from core.storage import (
+    LOCK_TIMEOUT,
+    ArtifactError,
+    atomic_write_bytes,
+    file_lock,
+    load_npz,
+    read_json,
+    write_json,
+)
 
 MANIFEST = "manifest.json"
 
 
-def shard_fields(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
-    """Everything that determines a shard's content (hashed into its key)."""
-    return {
-        "dataset": dataset,
+def shard_fields(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
+    """Everything that determines a shard's content (hashed into its key): the stimuli's content
+    identity (never the dataset's name), the model's identity (weights fingerprint or hub
+    commit, random-init seed), the instruction's text and the generation options."""
+    fields = {
+        "stimuli": dataset.stimulus_key(),
         "model": spec.identity(),
         "instruction": instruction.text if instruction is not None else None,
         "options": options.to_dict(),
     }
+    if spec.family == "vision_tower":
+        # v2: pooled per tower type (CLS, or mean over valid patches of real tiles / images)
+        fields["tower_pooling_version"] = 2
+    return fields
 
 
-def shard_key(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> str:
+def shard_key(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> str:
     """The content key of one shard."""
     return content_key("response_embeddings", shard_fields(dataset, spec, instruction, options))
 
 
 def shard_header(
-    dataset: str,
+    dataset: Dataset,
     spec: ModelSpec,
     instruction: Instruction | None,
     options,
     layers: Sequence[int],
     n_hidden_states: int,
     family: str,
+    generation: dict | None = None,
+    pooling_rule: str | None = None,
 ) -> dict:
-    """The manifest fields of a new shard."""
+    """The manifest fields of a new shard (``generation``: the effective generation config the
+    adapter runs with, the model's own defaults included; ``pooling_rule``: how states were
+    pooled, e.g. a vision tower's ``"cls"`` or ``"mean_patch"``; both recorded for readers)."""
     return {
         "kind": "response_embeddings",
         "fields_key": shard_key(dataset, spec, instruction, options),
-        "dataset": dataset,
+        "dataset": dataset.name,
+        "stimuli": dataset.stimulus_key(),
         "model": describe(spec),
         "family": family,
         "instruction": None
         if instruction is None
         else {"id": instruction.id, "task": instruction.task, "text": instruction.text},
         "options": options.to_dict(),
+        "generation": generation,
+        "pooling_rule": pooling_rule,
         "layers": [int(x) for x in layers],
         "n_hidden_states": int(n_hidden_states),
     }
 
 
-def shard_dir(dataset: str, spec: ModelSpec, instruction: Instruction | None, options) -> Path:
-    """The folder of one shard (not created)."""
+def shard_dir(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> Path:
+    """The folder of one shard (not created): ``features/<dataset name>/<model>/<ins>/<key>``;
+    the name only groups folders for people, the key is content."""
     key = shard_key(dataset, spec, instruction, options)
     ins = instruction.id.replace(":", "_") if instruction is not None else "image"
-    return subdir("features") / dataset / spec.slug() / ins / key
+    return subdir("features") / dataset.name / spec.slug() / ins / key
 
 
 @dataclass
@@ -99,37 +121,40 @@ class ShardInfo:
 class ShardWriter:
     """Append rows to a shard (one writer at a time, enforced by an advisory file lock).
 
-    Use as a context manager; :meth:`done_ids` says which image ids are already stored.
+    Use as a context manager; :meth:`done_ids` says which image ids are already stored. A
+    second writer (a dashboard job and a CLI run on the same store) waits up to ``timeout``
+    seconds for the first to finish, then resumes from what it committed; past the timeout it
+    raises :class:`~core.storage.LockTimeout` naming the shard.
     """
 
-    def __init__(self, path: Path, header: dict) -> None:
+    def __init__(self, path: Path, header: dict, timeout: float | None = LOCK_TIMEOUT) -> None:
         self.path = Path(path)
         self.header = header
-        self._lock_fh = None
+        self.timeout = timeout
+        self._lock = None
 
     def __enter__(self) -> ShardWriter:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_fh = open(self.path / ".lock", "a+")  # noqa: SIM115
+        self._lock = file_lock(self.path / ".lock", self.timeout, what=f"embedding shard {self.path}")
+        self._lock.__enter__()
         try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._lock_fh.close()
-            raise ArtifactError(f"another process is writing {self.path}") from exc
-        manifest_path = self.path / MANIFEST
-        if manifest_path.exists():
-            self.manifest = read_json(manifest_path)
-            if self.manifest.get("fields_key") != self.header.get("fields_key"):
-                raise ArtifactError(f"{self.path}: manifest does not match this shard")
-        else:
-            self.manifest = {**self.header, "chunks": [], "code_version": CODE_VERSION}
-            write_json(manifest_path, self.manifest)
+            manifest_path = self.path / MANIFEST
+            if manifest_path.exists():
+                self.manifest = read_json(manifest_path)
+                if self.manifest.get("fields_key") != self.header.get("fields_key"):
+                    raise ArtifactError(f"{self.path}: manifest does not match this shard")
+            else:
+                self.manifest = {**self.header, "chunks": [], "code_version": CODE_VERSION}
+                write_json(manifest_path, self.manifest)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def done_ids(self) -> set[int]:
         """Image ids already committed."""

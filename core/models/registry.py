@@ -76,9 +76,13 @@ class ModelSpec:
 
     def identity(self) -> dict:
         """Fields that determine the model's outputs (for cache and artifact keys)."""
+        if self.is_local:
+            source, revision = f"local:{local_fingerprint(self)}", self.revision
+        else:
+            source, revision = self.source, hub_commit(self) or self.revision
         out = {
-            "source": self.source if not self.is_local else f"local:{local_fingerprint(self)}",
-            "revision": self.revision,
+            "source": source,
+            "revision": revision,
             "random_init": self.random_init,
             "seed": self.seed if self.random_init else None,
         }
@@ -240,30 +244,92 @@ def read_config(spec: ModelSpec) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fingerprint_memo_path() -> Path:
+    return home() / "fingerprints.json"
+
+
+def file_digests(paths: list[Path]) -> list[str]:
+    """SHA-256 of each file's whole content, memoised on disk by (path, size, mtime, inode).
+
+    The memo ``<home>/fingerprints.json`` is shared by every process and written under a lock;
+    a file whose size, modification time or inode changed is hashed again. Hashing runs at
+    about 1 GB/s, so a 7B checkpoint costs ~15 s once.
+    """
+    from core.storage import file_lock
+
+    memo_path = _fingerprint_memo_path()
+    try:
+        memo = dict(read_json(memo_path)) if memo_path.exists() else {}
+    except (ArtifactError, TypeError, ValueError):
+        memo = {}
+    out, fresh = [], {}
+    for path in paths:
+        st = path.stat()
+        stamp = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        digest = memo.get(stamp)
+        if digest is None:
+            digest = fresh[stamp] = _file_digest(path)
+        out.append(digest)
+    if fresh:
+        with file_lock(memo_path.with_suffix(".lock"), what="model fingerprint memo"):
+            try:
+                current = dict(read_json(memo_path)) if memo_path.exists() else {}
+            except (ArtifactError, TypeError, ValueError):
+                current = {}
+            write_json(memo_path, {**current, **fresh})
+    return out
+
+
 def local_fingerprint(spec: ModelSpec) -> str:
-    """A cheap content fingerprint of a local model folder (config, processor files, weight
-    sizes and head/tail bytes), so a retrained checkpoint never reuses stale cache entries."""
+    """A content fingerprint of a local model folder: the SHA-256 of every file's whole content
+    (weights, config, generation config, processor, tokenizer; subfolders included, hidden files
+    excluded), so any retraining, even one that keeps file sizes, gives a new identity."""
     folder = Path(spec.source)
-    files = sorted(p for p in folder.glob("*") if p.is_file())
-    stamp = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    stamp = (
+        str(folder),
+        tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino) for p in files),
+    )
     if stamp in _FINGERPRINTS:
         return _FINGERPRINTS[stamp]
     h = hashlib.sha256()
-    for path in files:
-        if not path.is_file():
-            continue
-        h.update(path.name.encode())
-        size = path.stat().st_size
-        h.update(str(size).encode())
-        with open(path, "rb") as fh:
-            if size <= 2 << 20:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(-(1 << 20), 2)
-                h.update(fh.read())
-    _FINGERPRINTS[stamp] = h.hexdigest()[:16]
+    for path, digest in zip(files, file_digests(files), strict=True):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(digest.encode())
+    _FINGERPRINTS[stamp] = h.hexdigest()[:24]
     return _FINGERPRINTS[stamp]
+
+
+def hub_commit(spec: ModelSpec) -> str | None:
+    """The commit of a hub model in the local Hugging Face cache: ``spec.revision`` when it is
+    a commit hash, else what the cached ref (``main`` or the named revision) points at; None
+    when the model is not cached (nothing can run then anyway)."""
+    rev = spec.revision
+    if rev is not None and re.fullmatch(r"[0-9a-f]{40}", rev):
+        return rev
+    try:
+        from huggingface_hub import constants
+
+        cache = Path(constants.HF_HUB_CACHE)
+    except Exception:
+        return None
+    ref = cache / f"models--{spec.source.replace('/', '--')}" / "refs" / (rev or "main")
+    try:
+        return ref.read_text().strip() or None
+    except OSError:
+        return None
 
 
 _FINGERPRINTS: dict[tuple, str] = {}

@@ -180,8 +180,18 @@ IDEFICS3_SPECIAL = (
 )
 
 
-def build_idefics3(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny Idefics3 (SmolVLM-style) model, no image splitting, 4 image tokens."""
+def build_idefics3(folder: Path, seed: int = 0, image_splitting: bool = False) -> Path:
+    """Write a tiny Idefics3 (SmolVLM-style) model, 4 image tokens per tile.
+
+    Parameters
+    ----------
+    folder : path
+    seed : int
+    image_splitting : bool
+        Off (default): one 32x32 tile per image. On: the image is resized to a longest edge of
+        64 and split into 32x32 tiles plus a global tile, so images of different shapes have
+        different tile counts (the processor pads with empty tiles).
+    """
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
     from transformers.models.idefics3 import Idefics3ImageProcessor
 
@@ -202,8 +212,8 @@ def build_idefics3(folder: Path, seed: int = 0) -> Path:
     _seeded(seed)
     model = Idefics3ForConditionalGeneration(config).eval()
     image_processor = Idefics3ImageProcessor(
-        do_image_splitting=False,
-        size={"longest_edge": 32},
+        do_image_splitting=image_splitting,
+        size={"longest_edge": 64 if image_splitting else 32},
         max_image_size={"longest_edge": 32},
     )
     processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=4)
@@ -271,8 +281,19 @@ def build_qwen2vl(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def build_instructblip(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny InstructBLIP (Vicuna-style decoder-only LLM, 4 query tokens)."""
+def build_instructblip(
+    folder: Path, seed: int = 0, vision_initializer_range: float | None = None
+) -> Path:
+    """Write a tiny InstructBLIP (Vicuna-style decoder-only LLM, 4 query tokens).
+
+    Parameters
+    ----------
+    folder : path
+    seed : int
+    vision_initializer_range : float or None
+        Std of the vision tower's random weights. None keeps transformers' default (1e-10: the
+        tower's states are all about 0); give e.g. 0.2 for a tower whose tokens differ.
+    """
     from transformers import (
         BlipImageProcessor,
         InstructBlipConfig,
@@ -282,15 +303,18 @@ def build_instructblip(folder: Path, seed: int = 0) -> Path:
 
     tok = word_tokenizer(["<image>"])
     qtok = word_tokenizer(["[CLS]", "[SEP]"])
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+    }
+    if vision_initializer_range is not None:
+        vision["initializer_range"] = vision_initializer_range
     config = InstructBlipConfig(
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=vision,
         qformer_config={
             "vocab_size": len(qtok),
             "hidden_size": 32,
@@ -403,6 +427,126 @@ def build_clip(folder: Path, seed: int = 0) -> Path:
     CLIPProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
     return folder
 
+
+def _save_tower_only(model, image_processor, folder: Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    image_processor.save_pretrained(folder)
+    return folder
+
+
+_SIGLIP_TOWER = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+}
+
+
+def build_idefics2_tower(folder: Path, seed: int = 0) -> Path:
+    """Write a tiny Idefics2 checkpoint for the ``vision:<model>`` baseline only (weights and
+    image processor, no tokenizer). Images keep their aspect ratio (longest edge 32) and are
+    split into 4 crops plus the whole image, the crops padded to the whole image's size, so
+    ``pixel_attention_mask`` marks padded patches within one image."""
+    from transformers import Idefics2Config, Idefics2ForConditionalGeneration
+    from transformers.models.idefics2 import Idefics2ImageProcessor
+
+    config = Idefics2Config(
+        vision_config=_SIGLIP_TOWER,
+        perceiver_config={
+            "hidden_size": 32,
+            "resampler_n_latents": 4,
+            "resampler_depth": 1,
+            "resampler_n_heads": 2,
+            "resampler_head_dim": 16,
+            "num_key_value_heads": 1,
+        },
+        text_config=_llama(64).to_dict() | {"model_type": "mistral"},
+        image_token_id=63,
+    )
+    _seeded(seed)
+    model = Idefics2ForConditionalGeneration(config).eval()
+    image_processor = Idefics2ImageProcessor(
+        do_image_splitting=True, size={"longest_edge": 32, "shortest_edge": 8}
+    )
+    return _save_tower_only(model, image_processor, folder)
+
+
+def build_smolvlm_tower(folder: Path, seed: int = 0) -> Path:
+    """Write a tiny SmolVLM checkpoint for the ``vision:<model>`` baseline only (weights and
+    image processor; its full processor needs torchvision). Images are split into 32x32 tiles
+    plus a global tile (longest edge 64)."""
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+    from transformers.models.smolvlm import SmolVLMImageProcessor
+
+    config = SmolVLMConfig(
+        vision_config=_SIGLIP_TOWER, text_config=_llama(64).to_dict(), image_token_id=63
+    )
+    _seeded(seed)
+    model = SmolVLMForConditionalGeneration(config).eval()
+    image_processor = SmolVLMImageProcessor(
+        do_image_splitting=True,
+        size={"longest_edge": 64},
+        max_image_size={"longest_edge": 32},
+    )
+    return _save_tower_only(model, image_processor, folder)
+
+
+def build_qwen2_5_vl_tower(folder: Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen2.5-VL checkpoint for the ``vision:<model>`` baseline only (weights and
+    image processor). Up to 8x8 patches per image and 2x2-unit attention windows, so the tower
+    reorders its tokens into windows."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessor
+
+    config = Qwen2_5_VLConfig(
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 32,
+            "patch_size": 8,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 32,
+            "fullatt_block_indexes": [1],
+        },
+        text_config={
+            "vocab_size": 64,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3]},
+            "pad_token_id": 0,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+        },
+        image_token_id=60,
+        video_token_id=61,
+        vision_start_token_id=62,
+        vision_end_token_id=63,
+    )
+    _seeded(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=32 * 32, max_pixels=64 * 64, patch_size=8, merge_size=2, temporal_patch_size=2
+    )
+    return _save_tower_only(model, image_processor, folder)
+
+
+#: model type -> builder(folder, seed) of a tiny checkpoint usable only as ``vision:<folder>``
+#: (its VLM family is covered by :data:`BUILDERS`; these add the other vision towers).
+TOWER_BUILDERS: dict[str, Callable[..., Path]] = {
+    "idefics2": build_idefics2_tower,
+    "smolvlm": build_smolvlm_tower,
+    "qwen2_5_vl": build_qwen2_5_vl_tower,
+}
 
 #: family -> builder(folder, seed) of the tiny model used in tests and the benchmark.
 BUILDERS: dict[str, Callable[..., Path]] = {

@@ -32,7 +32,7 @@ def encoder_job_args(
     args += [
         "--layer", str(int(layer)), "--alphas", s.alphas, "--folds", str(s.cv),
         "--solver", s.solver, "--backend", s.backend, "--permutations", str(s.n_permutations),
-        "--max-new-tokens", str(s.max_new_tokens),
+        "--p-values", s.p_values, "--max-new-tokens", str(s.max_new_tokens),
     ]  # fmt: skip
     return args
 
@@ -69,7 +69,9 @@ def compute_encoder(
     if rows and settings == grid_settings(dataset):
         new = pd.DataFrame(rows)
         new["role"] = model_role(model)
-        merge_table(results_dir(dataset) / "roi_scores", new, FIT_KEY)
+        merge_table(
+            results_dir(dataset) / "roi_scores", new, FIT_KEY, current=ds, group="settings_key"
+        )
     return rows
 
 
@@ -94,6 +96,7 @@ def compute_partition(
     from core.pipeline.partitions import (
         PARTITION_KEY,
         PartitionSpec,
+        partition_provenance,
         partition_rows,
         run_partition,
     )
@@ -107,8 +110,15 @@ def compute_partition(
     for subject in ds.subject_names:
         spec = PartitionSpec(dataset, subject, model, ins[0].id, ins[1].id, layer)
         arrays = run_partition(ds, spec, settings)
-        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(subject))))
-    return merge_table(results_dir(dataset) / "partitions", pd.DataFrame(rows), PARTITION_KEY)
+        prov = partition_provenance(ds, spec, settings)
+        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(subject)), prov))
+    return merge_table(
+        results_dir(dataset) / "partitions",
+        pd.DataFrame(rows),
+        PARTITION_KEY,
+        current=ds,
+        group="settings_key",
+    )
 
 
 def slug(text: str) -> str:
@@ -125,8 +135,10 @@ def grid_job_args(
     permutations: int,
     max_new_tokens: int,
     subjects: list[str] | None = None,
+    p_values: str = "analytic",
 ) -> list[str]:
-    """``python -m core run`` arguments for the grid (resumable)."""
+    """``python -m core run`` arguments for the grid (resumable); ``p_values`` is the per-target
+    p-value method (``permutations`` only counts for ``"permutation"``)."""
     args = ["run", "--dataset", dataset]
     if models:
         args += ["--models", *models]
@@ -134,5 +146,6 @@ def grid_job_args(
         args += ["--instructions", *instructions]
     if subjects:
         args += ["--subjects", *subjects]
-    args += ["--permutations", str(int(permutations)), "--max-new-tokens", str(int(max_new_tokens))]
+    args += ["--p-values", p_values, "--permutations", str(int(permutations))]
+    args += ["--max-new-tokens", str(int(max_new_tokens))]
     return args

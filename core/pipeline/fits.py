@@ -3,11 +3,17 @@
 A fit loads the stored response embeddings, aligns them to the subject's stimulus rows, fits a
 :class:`~core.encoding.estimator.RidgeEncoder` on the train split (z-scoring with train
 statistics only), predicts the shared test images and scores every target: Pearson r, R2,
-noise-ceiling-normalised alignment on both scales, and a permutation p-value with BH-FDR q.
+noise-ceiling-normalised alignment on both scales, a p-value (analytic by default, see
+:mod:`core.encoding.significance`) with BH-FDR q, the cross-validated training score that picks
+layers, and the alpha chosen per target.
 
 Per-target scores are written to ``<home>/results/<dataset>/fits/<key>.npz`` with a JSON manifest
-beside it; the key hashes everything that determines the fit, so a rerun skips finished fits
-(resumable) and a changed setting makes a new fit.
+beside it. The key (:func:`fit_key`) hashes the *content* of everything that determines the fit:
+the subject's data (:meth:`~core.data.dataset.Dataset.subject_key`), the response embeddings'
+shard key (stimulus content, model weights fingerprint, instruction text, generation options),
+the normalised layer index, the fit settings and :data:`SCORING_VERSION`. So a rerun skips
+finished fits (resumable), and a rebuilt dataset, a retrained model, another token budget or a
+changed setting makes a new fit; names (dataset, model, instruction id) only label it.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ import pandas as pd
 
 from core.config import subdir
 from core.data.dataset import Dataset, DatasetError, SubjectData
+from core.encoding.alphas import alpha_grid
 from core.encoding.ceiling import ceiling_mask
 from core.encoding.estimator import RidgeEncoder
 from core.encoding.scores import normalize_correlation, normalize_variance, pearson_r, r2_score
-from core.encoding.significance import fdr_bh, permutation_test
+from core.encoding.significance import correlation_test, fdr_bh
 from core.encoding.store import save_encoder
 from core.features.extract import load_embeddings
 from core.hashing import content_key
@@ -34,8 +41,14 @@ from core.storage import ArtifactError, load_npz, read_json, save_npz, write_jso
 GENERAL = "general"
 #: The instruction label of image-only baselines in the results table.
 IMAGE = "image"
-#: A target is "significant" when its permutation q-value is below this.
+#: A target is "significant" when its BH q-value is below this.
 Q_THRESHOLD = 0.05
+#: Bumped whenever how a fit is scored changes (part of every fit key).
+SCORING_VERSION = "2"
+#: Warn when more than this share of a fit's targets selects the smallest or largest alpha.
+ALPHA_EDGE_WARN = 0.05
+#: Per-target p-value methods (see :mod:`core.encoding.significance`).
+P_VALUE_METHODS = ("analytic", "permutation", "none")
 #: Normalised alignment is only computed for targets whose noise ceiling (fraction of variance)
 #: exceeds this; dividing by a near-zero ceiling would turn noise into huge ratios.
 MIN_NC = 0.05
@@ -51,6 +64,10 @@ class FitSettings:
     backend: str = "auto"
     n_permutations: int = 200
     seed: int = 0
+    #: Per-target p-values: "analytic" (exact t null of Pearson r, resolution fine enough for
+    #: BH over 40,000 targets), "permutation" (``n_permutations`` shuffles; smallest p is
+    #: 1 / (n_permutations + 1)) or "none" (fraction significant is then "not computed").
+    p_values: str = "analytic"
     #: Generation budget of the response embeddings the fits read (part of the features' identity).
     max_new_tokens: int = 48
 
@@ -61,6 +78,19 @@ class FitSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __post_init__(self) -> None:
+        if self.p_values not in P_VALUE_METHODS:
+            raise ValueError(
+                f"unknown p-value method {self.p_values!r}; expected one of {P_VALUE_METHODS}"
+            )
+
+    @property
+    def computes_p(self) -> bool:
+        """Whether fits compute p-values (False: "not computed")."""
+        return self.p_values == "analytic" or (
+            self.p_values == "permutation" and self.n_permutations > 0
+        )
 
 
 @dataclass(frozen=True)
@@ -82,15 +112,68 @@ class FitSpec:
     instruction: str | None
     layer: int
 
-    def key(self, settings: FitSettings) -> str:
-        return content_key("fit", {**asdict(self), "settings": settings.to_dict()})
-
     def label(self) -> str:
         return f"{self.subject} {self.model} {self.instruction or '-'} L{self.layer}"
 
 
 def fits_dir(dataset: str) -> Path:
     return subdir("results", dataset, "fits")
+
+
+def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
+    """One spelling per fit before keys are made: the instruction as its id (paper id, pool id
+    or the free-text id, whatever the user typed), None for image-only models, and the layer
+    as its non-negative hidden-state index.
+
+    Raises
+    ------
+    DatasetError
+        For a layer out of range of the model.
+    """
+    from core.pipeline.grid import is_generative, model_layers
+
+    instruction = spec.instruction
+    if not is_generative(spec.model) or instruction in (None, IMAGE):
+        instruction = None
+    else:
+        from core.models.instructions import resolve_instruction
+
+        instruction = resolve_instruction(instruction).id
+    layer = int(spec.layer)
+    if layer < 0:
+        n = len(model_layers(spec.model, dataset.name))
+        if layer < -n:
+            raise DatasetError(f"layer {layer} out of range for {spec.model} ({n} hidden states)")
+        layer += n
+    return FitSpec(spec.dataset, spec.subject, spec.model, instruction, layer)
+
+
+def features_key(dataset: Dataset, model: str, instruction: str | None, settings: FitSettings) -> str:
+    """The content key of the response-embedding shard a fit reads (see
+    :func:`core.features.store.shard_key`)."""
+    from core.features.store import shard_key
+    from core.models.instructions import resolve_instruction
+    from core.models.registry import resolve
+
+    ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
+    return shard_key(dataset, resolve(model), ins, settings.generation_options())
+
+
+def fit_identity(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> dict:
+    """Everything that determines a fit, by content (the fields of :func:`fit_key`)."""
+    spec = normalize_spec(dataset, spec)
+    return {
+        "subject": dataset.subject_key(spec.subject),
+        "features": features_key(dataset, spec.model, spec.instruction, settings),
+        "layer": spec.layer,
+        "settings": settings.to_dict(),
+        "scoring_version": SCORING_VERSION,
+    }
+
+
+def fit_key(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> str:
+    """The content key of one fit (see the module docstring)."""
+    return content_key("fit", fit_identity(dataset, spec, settings))
 
 
 def aligned_features(
@@ -144,15 +227,51 @@ def roi_masks(subject: SubjectData) -> dict[str, np.ndarray]:
     return masks
 
 
+def _share(values: np.ndarray) -> float:
+    return float(np.mean(values)) if values.size else np.nan
+
+
 def roi_rows(
-    spec: FitSpec, scores: dict[str, np.ndarray], masks: dict[str, np.ndarray]
+    spec: FitSpec,
+    scores: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray],
+    provenance: dict | None = None,
+    alphas: np.ndarray | None = None,
 ) -> list[dict]:
-    """Tidy ROI summary rows of one fit."""
+    """Tidy ROI summary rows of one fit.
+
+    Parameters
+    ----------
+    spec : FitSpec
+    scores : dict of str to array of shape (n_targets,)
+    masks : dict of str to bool array of shape (n_targets,)
+    provenance : dict, optional
+        Columns that say what the row was computed from (``fit_key``, ``subject_key``,
+        ``features_key``, ``max_new_tokens``, ``p_values``); readers drop rows whose
+        ``subject_key`` is not the open dataset's.
+    alphas : array of shape (n_alphas,), optional
+        The alpha grid, for the share of targets whose alpha sits at either end of it.
+
+    Returns
+    -------
+    rows : list of dict
+        One per ROI. ``frac_significant`` is NaN when no p-values were computed;
+        ``cv_score_mean`` (cross-validated on the training images) is what picks layers.
+    """
     rows = []
+    has_p = "q" in scores and bool(np.isfinite(scores["q"]).any())
     for roi, mask in masks.items():
         sel = mask & np.isfinite(scores["r"])
         nalign = scores["nalign"][sel]
         nalign = nalign[np.isfinite(nalign)]
+        extra: dict = dict(provenance or {})
+        if "cv_score" in scores:
+            extra["cv_score_mean"] = _share(scores["cv_score"][sel])
+        if alphas is not None and "best_alpha" in scores:
+            a = scores["best_alpha"][sel]
+            lo, hi = np.float32(alphas.min()), np.float32(alphas.max())
+            extra["alpha_low_frac"] = _share(a <= lo * np.float32(1 + 1e-6))
+            extra["alpha_high_frac"] = _share(a >= hi * np.float32(1 - 1e-6))
         rows.append(
             {
                 **asdict(spec),
@@ -169,11 +288,67 @@ def roi_rows(
                 else np.nan,
                 "nc_mean": float(np.mean(scores["nc"][sel])) if sel.any() else np.nan,
                 "frac_significant": float(np.mean(scores["q"][sel] < Q_THRESHOLD))
-                if sel.any()
+                if sel.any() and has_p
                 else np.nan,
+                **extra,
             }
         )
     return rows
+
+
+def _provenance(dataset: Dataset, spec: FitSpec, settings: FitSettings, key: str) -> dict:
+    ident = fit_identity(dataset, spec, settings)
+    return {
+        "fit_key": key,
+        "subject_key": ident["subject"],
+        "features_key": ident["features"],
+        "max_new_tokens": int(settings.max_new_tokens),
+        "p_values": settings.p_values if settings.computes_p else "none",
+        "settings_key": settings_key(settings),
+    }
+
+
+def settings_key(settings: FitSettings) -> str:
+    """A short key of the fit settings (results tables hold rows of one settings key)."""
+    return content_key("fit-settings", settings.to_dict(), length=12)
+
+
+def _stored_fit(folder: Path, key: str, subject: SubjectData) -> tuple[dict, dict] | None:
+    """A stored fit's (scores, manifest) when it is complete and was made from this subject's
+    target set; None otherwise (then it is recomputed)."""
+    try:
+        info = read_json(folder / f"{key}.json")
+        scores = load_npz(folder / f"{key}.npz")
+    except ArtifactError:
+        return None
+    if info.get("key") != key or info.get("target_digest") != subject.targets.digest():
+        return None
+    if any(a.shape != (subject.n_targets,) for a in scores.values()):
+        return None
+    return scores, info
+
+
+def compute_pvalues(
+    y_test: np.ndarray, pred: np.ndarray, r: np.ndarray, settings: FitSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target p and BH q of the test correlation, by ``settings.p_values``.
+
+    Returns
+    -------
+    p, q : arrays of shape (n_targets,), float64; all NaN when not computed.
+    """
+    if not settings.computes_p:
+        nan = np.full(r.shape, np.nan)
+        return nan, nan.copy()
+    # constant predictions (r undefined) get p = NaN and are left out of the BH count
+    _, p = correlation_test(
+        y_test,
+        pred,
+        method=settings.p_values,
+        n_permutations=settings.n_permutations,
+        seed=settings.seed,
+    )
+    return p, fdr_bh(p)
 
 
 def run_fit(
@@ -185,24 +360,26 @@ def run_fit(
 ) -> list[dict]:
     """Fit, score and store one fit (skipped when already stored, unless ``force``).
 
+    A stored fit is reused only when its key (the content of everything that determines it)
+    matches and its manifest's target digest is the subject's; anything else is refitted.
+
     Returns
     -------
     rows : list of dict
-        ROI summary rows (see :func:`roi_rows`).
+        ROI summary rows (see :func:`roi_rows`), with provenance columns.
     """
-    key = spec.key(settings)
+    spec = normalize_spec(dataset, spec)
+    key = fit_key(dataset, spec, settings)
     folder = fits_dir(spec.dataset)
     manifest_path = folder / f"{key}.json"
     subject = dataset.subject(spec.subject)
     masks = roi_masks(subject)
-    if not force and manifest_path.exists():
-        try:
-            scores = load_npz(folder / f"{key}.npz")
-            info = read_json(manifest_path)
-            if not keep_encoder or info.get("encoder_key"):
-                return roi_rows(spec, scores, masks)
-        except ArtifactError:
-            pass  # corrupt: refit
+    provenance = _provenance(dataset, spec, settings, key)
+    alphas = alpha_grid(settings.alphas)
+    if not force:
+        stored = _stored_fit(folder, key, subject)
+        if stored is not None and (not keep_encoder or _encoder_present(stored[1])):
+            return roi_rows(spec, stored[0], masks, provenance, alphas)
     t0 = time.perf_counter()
     X = aligned_features(dataset, subject, spec.model, spec.instruction, spec.layer, settings)
     train, test = subject.split()
@@ -215,10 +392,7 @@ def run_fit(
     enc.fit(X[train], Y[train])
     pred = enc.predict(X[test])
     r = pearson_r(Y[test], pred)
-    if settings.n_permutations > 0:
-        _, p = permutation_test(Y[test], pred, settings.n_permutations, seed=settings.seed)
-    else:
-        p = np.full(r.shape, np.nan)
+    p, q = compute_pvalues(Y[test], pred, r, settings)
     nc = subject.noise_ceiling(test)
     if nc is None:
         nc = np.full(r.shape, np.nan, np.float32)
@@ -234,12 +408,14 @@ def run_fit(
         "nalign": np.asarray(nalign, np.float32),
         "nalign_var": np.asarray(nalign_var, np.float32),
         "nc": np.asarray(nc, np.float32),
-        "p": p.astype(np.float32),
-        "q": fdr_bh(p).astype(np.float32) if settings.n_permutations > 0 else p.astype(np.float32),
+        "p": np.asarray(p, np.float64),
+        "q": np.asarray(q, np.float64),
         "best_alpha": np.asarray(enc.best_alphas_, np.float32),
+        # 1 - CV MSE of the train-z-scored responses (~ CV R2): picks layers without the test set
+        "cv_score": (1.0 + np.asarray(enc.cv_scores_, np.float64)).astype(np.float32),
     }
     save_npz(folder / f"{key}.npz", **scores)
-    rows = roi_rows(spec, scores, masks)
+    rows = roi_rows(spec, scores, masks, provenance, alphas)
     encoder_key = None
     if keep_encoder:
         summary = {
@@ -254,19 +430,27 @@ def run_fit(
             model=spec.model,
             instruction=spec.instruction or IMAGE,
             layer=spec.layer,
+            settings={**settings.to_dict(), "alphas": [float(a) for a in alphas]},
+            provenance={k: provenance[k] for k in ("fit_key", "subject_key", "features_key")},
             scores_summary={"nalign_mean_per_roi": summary},
         )
+    edges = np.isclose(scores["best_alpha"], alphas.min(), rtol=1e-5) | np.isclose(
+        scores["best_alpha"], alphas.max(), rtol=1e-5
+    )
     write_json(
         manifest_path,
         {
             "key": key,
             "spec": asdict(spec),
             "settings": settings.to_dict(),
+            "identity": fit_identity(dataset, spec, settings),
+            "provenance": provenance,
             "n_train": int(train.size),
             "n_test": int(test.size),
             "n_features": int(X.shape[1]),
             "n_targets": int(Y.shape[1]),
             "target_digest": subject.targets.digest(),
+            "alpha_edge_frac": float(edges.mean()),
             "encoder_key": encoder_key,
             "seconds": round(time.perf_counter() - t0, 3),
         },
@@ -274,14 +458,34 @@ def run_fit(
     return rows
 
 
-def load_fit_scores(spec: FitSpec, settings: FitSettings) -> dict[str, np.ndarray]:
-    """Per-target scores of a stored fit (arrays of shape (n_targets,))."""
-    return load_npz(fits_dir(spec.dataset) / f"{spec.key(settings)}.npz")
+def _encoder_present(info: dict) -> bool:
+    key = info.get("encoder_key")
+    return bool(key) and (subdir("encoders") / key / "manifest.json").exists()
 
 
-def fit_manifest(spec: FitSpec, settings: FitSettings) -> dict:
+def load_fit_scores(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> dict[str, np.ndarray]:
+    """Per-target scores of a stored fit (arrays of shape (n_targets,)).
+
+    Raises
+    ------
+    ArtifactError
+        When no fit of this content is stored (or it was made from another target set).
+    """
+    spec = normalize_spec(dataset, spec)
+    key = fit_key(dataset, spec, settings)
+    stored = _stored_fit(fits_dir(spec.dataset), key, dataset.subject(spec.subject))
+    if stored is None:
+        raise ArtifactError(
+            f"no stored fit {spec.label()} for the current content of {spec.dataset!r} "
+            f"with these settings (key {key[:12]}); run `python -m core run` or `fit`"
+        )
+    return stored[0]
+
+
+def fit_manifest(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> dict:
     """The manifest of a stored fit (raises ArtifactError when absent)."""
-    return read_json(fits_dir(spec.dataset) / f"{spec.key(settings)}.json")
+    spec = normalize_spec(dataset, spec)
+    return read_json(fits_dir(spec.dataset) / f"{fit_key(dataset, spec, settings)}.json")
 
 
 def fits_table(dataset: str) -> pd.DataFrame:
@@ -297,6 +501,9 @@ def fits_table(dataset: str) -> pd.DataFrame:
                 **info["spec"],
                 **{f"setting_{k}": v for k, v in info["settings"].items()},
                 "key": info["key"],
+                "subject_key": info.get("provenance", {}).get("subject_key"),
+                "features_key": info.get("provenance", {}).get("features_key"),
+                "alpha_edge_frac": info.get("alpha_edge_frac"),
                 "encoder_key": info.get("encoder_key"),
                 "seconds": info.get("seconds"),
             }

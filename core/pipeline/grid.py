@@ -28,7 +28,14 @@ from tqdm import tqdm
 from core.config import subdir
 from core.data.registry import open_dataset
 from core.pipeline.fits import FitSettings, FitSpec, fits_dir, run_fit
-from core.storage import ArtifactError, atomic_write_bytes, read_json, write_json
+from core.storage import (
+    LOCK_TIMEOUT,
+    ArtifactError,
+    atomic_write_bytes,
+    file_lock,
+    read_json,
+    write_json,
+)
 
 #: Default models per dataset kind: the MLLM, its random-init twin and its vision tower.
 DEMO_MODELS = ("demo-vlm", "random:demo-vlm", "vision:demo-vlm")
@@ -96,15 +103,58 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
     atomic_write_bytes(stem.with_suffix(".csv"), df.to_csv(index=False).encode())
 
 
-#: Columns that identify one fit's rows in ``roi_scores`` (with ``roi``).
+#: Columns that identify one fit's rows in ``roi_scores`` (all its ROIs).
 FIT_KEY = ["subject", "model", "instruction", "layer"]
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # truncated or foreign file
+        raise ArtifactError(f"corrupt results table {path}: {exc}") from exc
+
+
+def current_rows(table: pd.DataFrame, ds) -> pd.DataFrame:
+    """The rows of a results table made from ``ds``'s current content.
+
+    A row is current when its ``subject_key`` equals the open dataset's content key of that
+    subject (:meth:`~core.data.dataset.Dataset.subject_key`); rows written before provenance
+    columns existed have none and are dropped too.
+    """
+    if table.empty or ds is None:
+        return table
+    if "subject_key" not in table:
+        return table.iloc[0:0]
+    keys = {}
+    for s in table["subject"].unique():
+        try:
+            keys[s] = ds.subject_key(s)
+        except Exception:  # the subject is no longer in the dataset
+            keys[s] = None
+    ok = table["subject_key"].to_numpy() == table["subject"].map(keys).to_numpy()
+    return table[ok].reset_index(drop=True)
+
+
+def read_table(stem: Path, ds=None) -> pd.DataFrame:
+    """A results table (``<stem>.parquet``); with ``ds``, only its current rows."""
+    return current_rows(_read_parquet(stem.with_suffix(".parquet")), ds)
+
+
 def merge_table(
-    stem: Path, new: pd.DataFrame, key: list[str], keep_others: bool = True
+    stem: Path,
+    new: pd.DataFrame,
+    key: list[str],
+    keep_others: bool = True,
+    current=None,
+    group: str | None = None,
+    timeout: float | None = LOCK_TIMEOUT,
 ) -> pd.DataFrame:
     """Write ``new`` into the results table at ``stem``, replacing the rows that share a key.
 
+    The read-merge-write runs under an exclusive lock (``<stem>.lock``), so concurrent
+    writers (grid runs on different subjects, dashboard jobs) never lose each other's rows.
     Rows of other keys (e.g. encoders or pairs the dashboard computed) are kept, in their order,
     before the new rows; with ``keep_others=False`` the table is replaced by ``new``.
 
@@ -117,20 +167,38 @@ def merge_table(
     key : list of str
     keep_others : bool
         False when the old rows are not comparable (computed with other fit settings).
+    current : Dataset, optional
+        When given, kept rows whose provenance is not this dataset's current content (see
+        :func:`current_rows`) are dropped: a rebuilt dataset leaves no stale row behind.
+    group : str, optional
+        A column (``"settings_key"``) whose value the table holds one of: old rows of another
+        value than the new rows' are dropped. Decided inside the lock, so two runs with new
+        settings on different subjects both keep their rows.
+    timeout : float or None
+        Longest wait for another writer's lock (seconds).
 
     Returns
     -------
     table : DataFrame
         What was written.
     """
-    path = stem.with_suffix(".parquet")
-    old = pd.read_parquet(path) if keep_others and path.exists() else pd.DataFrame()
-    if keep_others and not old.empty and not new.empty and set(key) <= set(old.columns):
-        replaced = pd.MultiIndex.from_frame(old[key].astype(str)).isin(
-            pd.MultiIndex.from_frame(new[key].astype(str))
-        )
-        new = pd.concat([old[~replaced], new], ignore_index=True)
-    _write_table(new, stem)
+    with file_lock(stem.with_suffix(".lock"), timeout, what=f"results table {stem.name}"):
+        old = _read_parquet(stem.with_suffix(".parquet")) if keep_others else pd.DataFrame()
+        if current is not None:
+            old = current_rows(old, current)
+        if group is not None and not old.empty and not new.empty:
+            if group in old:
+                old = old[old[group].isin(set(new[group]))]
+            else:
+                old = old.iloc[0:0]
+        if not old.empty and not new.empty and set(key) <= set(old.columns):
+            replaced = pd.MultiIndex.from_frame(old[key].astype(str)).isin(
+                pd.MultiIndex.from_frame(new[key].astype(str))
+            )
+            new = pd.concat([old[~replaced], new], ignore_index=True)
+        elif new.empty:
+            new = old
+        _write_table(new, stem)
     return new
 
 
@@ -289,9 +357,11 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
     table = pd.DataFrame(rows)
     table["role"] = [model_role(m) for m in table["model"]]
-    # same settings as the last run: keep the encoders the dashboard added since
-    same = grid_settings(config.dataset) == config.settings
-    merge_table(results_dir(config.dataset) / "roi_scores", table, FIT_KEY, keep_others=same)
+    # rows of the same settings (the encoders the dashboard added, other subjects' runs) stay;
+    # rows of other settings or of content that is no longer the dataset's go
+    merge_table(
+        results_dir(config.dataset) / "roi_scores", table, FIT_KEY, current=ds, group="settings_key"
+    )
     t_fit = time.perf_counter() - t0 - t_extract
     from core.pipeline.partitions import run_partitions
 
@@ -330,24 +400,38 @@ def is_generative(model: str) -> bool:
         return not model.startswith("vision:")
 
 
-def load_roi_table(dataset: str) -> pd.DataFrame:
-    """The results table of a dataset (empty DataFrame when the grid has not run)."""
-    path = results_dir(dataset) / "roi_scores.parquet"
-    if not path.exists():
-        return pd.DataFrame()
-    return pd.read_parquet(path)
+def load_roi_table(dataset: str, ds=None) -> pd.DataFrame:
+    """The results table of a dataset (empty DataFrame when the grid has not run); with the
+    open ``ds``, only rows made from its current content (see :func:`current_rows`)."""
+    return read_table(results_dir(dataset) / "roi_scores", ds)
+
+
+#: What picks the "best layer": the cross-validated score on the training images.
+LAYER_CRITERION = "cv_score_mean"
 
 
 def best_layers(table: pd.DataFrame, roi: str = "general") -> dict[str, int]:
-    """Per model, the layer with the highest mean normalised alignment in ``roi``.
+    """Per model, the layer with the highest mean cross-validated training score in ``roi``.
 
-    Only layers fitted for as many subject x instruction pairs as the model's best-covered
-    layer compete, so a layer the dashboard fitted for one subject and one instruction is not
-    picked over the grid's complete layers.
+    The criterion (:data:`LAYER_CRITERION`) is computed on the training images only, so the
+    test set that reports the chosen layer never chose it. Only layers fitted for as many
+    subject x instruction pairs as the model's best-covered layer compete, so a layer the
+    dashboard fitted for one subject and one instruction is not picked over the grid's
+    complete layers.
+
+    Raises
+    ------
+    ValueError
+        When the table has no cross-validated scores (made before they were recorded).
     """
+    if LAYER_CRITERION not in table:
+        raise ValueError(
+            "the results table has no cross-validated scores to choose layers with; rerun "
+            "`python -m core run` (fits are reused, only the table is rewritten)"
+        )
     sub = table[table["roi"] == roi]
     g = (
-        sub.groupby(["model", "layer"])["nalign_mean"]
+        sub.groupby(["model", "layer"])[LAYER_CRITERION]
         .agg(["mean", "size"])
         .reset_index()
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import REPO_ROOT, subdir
-from core.storage import ArtifactError, read_json, write_json
+from core.storage import ArtifactError, file_lock, read_json, write_json
 
 
 @dataclass
@@ -105,31 +105,35 @@ def start_job(name: str, args: list[str]) -> JobStatus:
     status : JobStatus
         The (new or already running) job's status.
     """
-    current = job_status(name)
-    if current.running:
-        return current
     folder = job_dir(name)
-    started = time.time()
-    write_json(
-        folder / "status.json",
-        {"name": name, "argv": args, "pid": None, "state": "running", "started": started},
-    )
-    argv = [sys.executable, "-m", "core.pipeline.jobs", name, *args]
-    log = open(folder / "log.txt", "wb")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        argv,
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    log.close()
-    info = read_json(folder / "status.json")
-    if info.get("state") == "running" and info.get("pid") is None:  # the child may already be done
-        info["pid"] = proc.pid
-        write_json(folder / "status.json", info)
+    # check-and-start is atomic: two sessions pressing the same button at once start one job,
+    # and the second gets the running job's status
+    with file_lock(folder / "start.lock", timeout=60, what=f"job {name}"):
+        current = job_status(name)
+        if current.running:
+            return current
+        started = time.time()
+        write_json(
+            folder / "status.json",
+            {"name": name, "argv": args, "pid": None, "state": "running", "started": started},
+        )
+        argv = [sys.executable, "-m", "core.pipeline.jobs", name, *args]
+        log = open(folder / "log.txt", "wb")  # noqa: SIM115 - handed to the child process
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        with file_lock(folder / "status.lock", timeout=60, what=f"job {name} status"):
+            info = read_json(folder / "status.json")
+            if info.get("state") == "running" and info.get("pid") is None:  # child may be done
+                info["pid"] = proc.pid
+                write_json(folder / "status.json", info)
     return job_status(name)
 
 
@@ -148,19 +152,20 @@ def _run(name: str, args: list[str]) -> int:
 
 
 def _finish(folder: Path, rc: int) -> None:
-    try:
-        info = read_json(folder / "status.json")
-    except ArtifactError:
-        info = {}
-    info.update(
-        {
-            "state": "done" if rc == 0 else "failed",
-            "finished": time.time(),
-            "returncode": rc,
-            "pid": os.getpid(),
-        }
-    )
-    write_json(folder / "status.json", info)
+    with file_lock(folder / "status.lock", timeout=60, what="job status"):
+        try:
+            info = read_json(folder / "status.json")
+        except ArtifactError:
+            info = {}
+        info.update(
+            {
+                "state": "done" if rc == 0 else "failed",
+                "finished": time.time(),
+                "returncode": rc,
+                "pid": os.getpid(),
+            }
+        )
+        write_json(folder / "status.json", info)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,25 @@ class PartitionSpec:
     layer: int
     joint: str = "concat"
 
-    def key(self, alphas: str) -> str:
-        return content_key("partition", {**asdict(self), "alphas": alphas})
+    def identity(self, ds: Dataset, settings: FitSettings) -> dict:
+        """Everything that determines the partition, by content: the subject's data, both
+        instructions' response embeddings (model weights, instruction text, token budget), the
+        layer, the joint model and the fit settings."""
+        from core.pipeline.fits import SCORING_VERSION, features_key
+
+        return {
+            "subject": ds.subject_key(self.subject),
+            "a": features_key(ds, self.model, self.a, settings),
+            "b": features_key(ds, self.model, self.b, settings),
+            "layer": int(self.layer),
+            "joint": self.joint,
+            "alphas": settings.alphas,
+            "backend": settings.backend,
+            "scoring_version": SCORING_VERSION,
+        }
+
+    def key(self, ds: Dataset, settings: FitSettings) -> str:
+        return content_key("partition", self.identity(ds, settings))
 
 
 def partitions_dir(dataset: str) -> Path:
@@ -47,13 +64,15 @@ def partitions_dir(dataset: str) -> Path:
 def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict[str, np.ndarray]:
     """Compute (or load) the per-target partition of one pair."""
     alphas, backend = settings.alphas, settings.backend
-    key = spec.key(alphas + f"|tokens={settings.max_new_tokens}")
+    key = spec.key(ds, settings)
     path = partitions_dir(spec.dataset) / f"{key}.npz"
+    subject = ds.subject(spec.subject)
     try:
-        return load_npz(path)
+        arrays = load_npz(path)
+        if all(a.shape == (subject.n_targets,) for a in arrays.values()):
+            return arrays
     except ArtifactError:
         pass
-    subject = ds.subject(spec.subject)
     xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer, settings)
     xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer, settings)
     train, test = subject.split()
@@ -71,31 +90,63 @@ def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> di
     )
     arrays = {name: np.asarray(getattr(part, name), np.float32) for name in PARTS}
     save_npz(path, **arrays)
-    write_json(path.with_suffix(".json"), {"key": key, "spec": asdict(spec), "alphas": alphas})
+    write_json(
+        path.with_suffix(".json"),
+        {
+            "key": key,
+            "spec": asdict(spec),
+            "alphas": alphas,
+            "identity": spec.identity(ds, settings),
+        },
+    )
     return arrays
 
 
 def partition_rows(
-    spec: PartitionSpec, arrays: dict[str, np.ndarray], masks: dict[str, np.ndarray]
+    spec: PartitionSpec,
+    arrays: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray],
+    provenance: dict | None = None,
 ) -> list[dict]:
+    """ROI means of the per-target parts; ``provenance`` columns (``partition_key``,
+    ``subject_key``) let readers drop rows of content that is no longer the dataset's."""
     rows = []
     for roi, mask in masks.items():
-        row = {**asdict(spec), "roi": roi, "n_targets": int(mask.sum())}
+        row = {**asdict(spec), **(provenance or {}), "roi": roi, "n_targets": int(mask.sum())}
         for name in PARTS:
             row[name] = float(np.mean(arrays[name][mask])) if mask.any() else np.nan
         rows.append(row)
     return rows
 
 
-#: Columns that identify one instruction pair's rows in ``partitions`` (all subjects, ROIs).
-PARTITION_KEY = ["model", "a", "b"]
+#: Columns that identify one partition's rows in ``partitions`` (with ``roi``): rerunning one
+#: subject, layer or pair replaces only its own rows.
+PARTITION_KEY = ["subject", "model", "a", "b", "layer", "joint"]
+
+
+def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict:
+    """The provenance columns of a partition's rows."""
+    return {
+        "partition_key": spec.key(ds, settings),
+        "subject_key": ds.subject_key(spec.subject),
+        # only what a partition depends on (not the p-value settings of the fits)
+        "settings_key": content_key(
+            "partition-settings",
+            {
+                "alphas": settings.alphas,
+                "backend": settings.backend,
+                "max_new_tokens": settings.max_new_tokens,
+            },
+            length=12,
+        ),
+    }
 
 
 def run_partitions(
     ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
 ) -> pd.DataFrame:
     """Partition every configured pair for every generative model and subject; write the table."""
-    from core.pipeline.grid import grid_settings, merge_table, model_role, results_dir
+    from core.pipeline.grid import merge_table, model_role, results_dir
 
     # the trained MLLMs only: partitions of the random-init control are not shown anywhere
     models = [m for m in config.models if model_role(m) == "mllm"]
@@ -113,18 +164,23 @@ def run_partitions(
         specs, desc="variance partitioning", unit="pair", disable=not progress or not specs
     ):
         arrays = run_partition(ds, spec, config.settings)
-        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject))))
+        prov = partition_provenance(ds, spec, config.settings)
+        rows.extend(partition_rows(spec, arrays, roi_masks(ds.subject(spec.subject)), prov))
     table = pd.DataFrame(rows)
     if not table.empty:
-        # same settings as the last run: keep the pairs the dashboard added since
-        same = grid_settings(config.dataset) == config.settings
-        merge_table(results_dir(config.dataset) / "partitions", table, PARTITION_KEY,
-                    keep_others=same)
+        # pairs the dashboard added with the same settings stay
+        merge_table(
+            results_dir(config.dataset) / "partitions",
+            table,
+            PARTITION_KEY,
+            current=ds,
+            group="settings_key",
+        )
     return table
 
 
-def load_partition_table(dataset: str) -> pd.DataFrame:
-    from core.pipeline.grid import results_dir
+def load_partition_table(dataset: str, ds: Dataset | None = None) -> pd.DataFrame:
+    """The partitions table; with ``ds``, only rows made from its current content."""
+    from core.pipeline.grid import read_table, results_dir
 
-    path = results_dir(dataset) / "partitions.parquet"
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return read_table(results_dir(dataset) / "partitions", ds)

@@ -22,8 +22,13 @@ def top_instructions(wide: pd.DataFrame, k: int = 2) -> dict[str, list[str]]:
     return {roi: wide[roi].sort_values(ascending=False).index[:k].tolist() for roi in wide.columns}
 
 
-def format_report(table: pd.DataFrame, layer: str | int = "best") -> str:
-    """A plain-text report: per model, instruction x ROI normalised alignment, and the winners."""
+def format_report(
+    table: pd.DataFrame, layer: str | int = "best", dataset: str | None = None
+) -> str:
+    """A plain-text report: per model, instruction x ROI normalised alignment, the winners, how
+    layers were chosen and significance computed, and alpha-grid warnings."""
+    from core.pipeline.result_views import alpha_edge_warnings, pvalue_note
+
     if table.empty:
         return "no results"
     layers = (
@@ -33,6 +38,13 @@ def format_report(table: pd.DataFrame, layer: str | int = "best") -> str:
         "normalized brain alignment (r / sqrt(NC), mean over targets in ROI AND general mask, "
         f"mean over {table['subject'].nunique()} subjects)"
     ]
+    if layer == "best":
+        out.append(
+            "layers: per model, the best cross-validated score on the training images in the "
+            "general mask (the test set only reports)"
+        )
+    out.append(pvalue_note(table, dataset))
+    out += [f"WARNING: {w}" for w in alpha_edge_warnings(table)]
     for model, lay in layers.items():
         wide = instruction_roi_table(table, model, lay)
         out.append(f"\n{model} (layer {lay}):")

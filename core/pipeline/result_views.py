@@ -30,10 +30,12 @@ def target_scores(
     ArtifactError
         When that fit is not stored.
     """
+    from core.data.registry import open_dataset
+
     spec = FitSpec(
         dataset, subject, model, None if instruction == IMAGE else instruction, int(layer)
     )
-    return load_fit_scores(spec, grid_settings(dataset))
+    return load_fit_scores(open_dataset(dataset), spec, grid_settings(dataset))
 
 
 def best_instruction_labels(
@@ -95,13 +97,16 @@ def instruction_stars(
     table : DataFrame
         The ROI results table.
     across : {"subjects", "targets"}
-        ``"subjects"``: paired test of the per-subject ROI means (needs >= 2 subjects);
-        ``"targets"``: paired test over the targets of each ROI (per-target normalised
-        alignment, targets of all chosen subjects pooled; needs ``dataset``).
+        ``"subjects"``: paired t-test of the per-subject ROI means (needs >= 2 subjects; can
+        reach p < 0.05 with 3 or more), BH across ROIs, stars from q;
+        ``"targets"``: the targets of each ROI pooled over the chosen subjects (per-target
+        normalised alignment; needs ``dataset``). Neighbouring targets are spatially
+        correlated, so this is descriptive only: means and difference, no p, no stars.
 
     Returns
     -------
-    DataFrame with columns roi, instruction, p, q, stars (FDR across ROIs, per instruction).
+    DataFrame with columns roi, instruction, n, test, mean_a, mean_b, difference, p, min_p, q,
+    stars, descriptive.
     """
     from core.encoding.significance import compare_rois
 
@@ -129,12 +134,19 @@ def instruction_stars(
             a, b = _pooled_target_values(dataset, sub, model, layer, ins, reference, rois)
         if not a:
             continue
-        res = compare_rois(a, b)
+        res = compare_rois(a, b, mode=across)
         res["instruction"] = ins
-        out.append(res[["roi", "instruction", "p", "q", "stars"]])
+        out.append(res[STAR_COLUMNS])
     if not out:
-        return pd.DataFrame(columns=["roi", "instruction", "p", "q", "stars"])
+        return pd.DataFrame(columns=STAR_COLUMNS)
     return pd.concat(out, ignore_index=True)
+
+
+#: Columns of :func:`instruction_stars`.
+STAR_COLUMNS = [
+    "roi", "instruction", "n", "test", "mean_a", "mean_b", "difference", "p", "min_p", "q",
+    "stars", "descriptive",
+]  # fmt: skip
 
 
 def _pooled_target_values(dataset, sub, model, layer, ins, reference, rois):
@@ -166,19 +178,28 @@ def partition_arrays(
     dataset: str, subject: str, model: str, a: str, b: str
 ) -> dict[str, np.ndarray] | None:
     """Per-target variance parts (unique_a, shared, unique_b, r2_a, r2_b, r2_ab) of a stored
-    partition, or None."""
-    from core.pipeline.partitions import partitions_dir
+    partition made from the dataset's current content with the last grid's settings, or None."""
+    from core.data.registry import open_dataset
+    from core.pipeline.partitions import PartitionSpec, partitions_dir
 
+    ds = open_dataset(dataset)
+    settings = grid_settings(dataset)
     for path in sorted(partitions_dir(dataset).glob("*.json")):
         try:
-            spec = read_json(path)["spec"]
-        except (ArtifactError, KeyError):
+            info = read_json(path)
+            spec = PartitionSpec(**info["spec"])
+        except (ArtifactError, KeyError, TypeError):
             continue
-        if (spec["subject"], spec["model"], spec["a"], spec["b"]) == (subject, model, a, b):
-            try:
-                return load_npz(path.with_suffix(".npz"))
-            except ArtifactError:
-                return None
+        if (spec.subject, spec.model, spec.a, spec.b) != (subject, model, a, b):
+            continue
+        if info.get("key") != spec.key(ds, settings):
+            continue  # made from other content or settings
+        try:
+            arrays = load_npz(path.with_suffix(".npz"))
+        except ArtifactError:
+            return None
+        n = ds.subject(subject).n_targets
+        return arrays if all(v.shape == (n,) for v in arrays.values()) else None
     return None
 
 
@@ -208,7 +229,8 @@ def model_comparison(table: pd.DataFrame, layer_mode: str, instruction_mode: str
     table : DataFrame
         The ROI results table.
     layer_mode : {"best per model", "last"}
-        Best: the layer with the highest mean normalised alignment in the general mask.
+        Best: the layer with the highest cross-validated training score in the general mask
+        (:func:`core.pipeline.grid.best_layers`; the test set only reports it).
     instruction_mode : str
         ``"mean over instructions"``, ``"best instruction per ROI"`` or an instruction id
         (image-only baselines always use their single ``"image"`` row).
@@ -250,3 +272,66 @@ def layer_rows(table: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
     if table.empty:
         return table
     return _pick_instruction(table, instruction_mode)
+
+
+def alpha_edge_warnings(table: pd.DataFrame, roi: str = "general") -> list[str]:
+    """Fits whose selected alpha sits at either end of the grid for more than
+    :data:`~core.pipeline.fits.ALPHA_EDGE_WARN` of their targets (in ``roi``): the grid may be
+    too narrow there, and those targets' encoders are over- or under-regularised.
+
+    Returns
+    -------
+    warnings : list of str
+        One line per model x layer with such fits (empty when none, or when the table predates
+        the diagnostic).
+    """
+    from core.pipeline.fits import ALPHA_EDGE_WARN
+
+    if table.empty or "alpha_low_frac" not in table:
+        return []
+    sub = table[table["roi"] == roi].copy()
+    sub["edge"] = sub["alpha_low_frac"].fillna(0) + sub["alpha_high_frac"].fillna(0)
+    bad = sub[sub["edge"] > ALPHA_EDGE_WARN]
+    out = []
+    for (model, layer), g in bad.groupby(["model", "layer"], sort=False):
+        low, high = g["alpha_low_frac"].mean(), g["alpha_high_frac"].mean()
+        out.append(
+            f"{model} layer {layer}: in {len(g)} fit(s), {100 * g['edge'].max():.0f}% of targets "
+            f"(at most) chose an alpha at the edge of the grid (on average {100 * low:.0f}% the "
+            f"smallest, {100 * high:.0f}% the largest); widen the alpha grid for these fits"
+        )
+    return out
+
+
+def pvalue_note(table: pd.DataFrame, dataset: str | None = None) -> str:
+    """One sentence on how per-target significance was computed in ``table`` (method, smallest
+    attainable p), or that it was not computed."""
+    from core.encoding.significance import pvalue_method_description
+    from core.pipeline.grid import grid_settings
+
+    methods = set(table["p_values"].dropna()) if "p_values" in table else set()
+    if not methods or methods == {"none"}:
+        return "Fraction significant: not computed (p-values were switched off for these fits)."
+    settings = grid_settings(dataset) if dataset else None
+    n_test = None
+    if dataset is not None:
+        try:
+            from core.data.registry import open_dataset
+
+            n_test = int(open_dataset(dataset).shared_test_ids().size)
+        except Exception:
+            n_test = None
+    parts = []
+    for method in sorted(methods - {"none"}):
+        if n_test:
+            n_perm = settings.n_permutations if settings else 0
+            gen = table[table["roi"] == "general"] if "roi" in table else table
+            n_targets = int(gen["n_targets"].max()) if "n_targets" in gen and len(gen) else None
+            parts.append(
+                pvalue_method_description(
+                    method, n_test, n_perm, n_targets if method == "permutation" else None
+                )
+            )
+        else:
+            parts.append(f"{method} p-values")
+    return " ".join(parts) + " Targets are significant at BH-FDR q < 0.05 within each fit."

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from core.pipeline.fits import IMAGE, fits_table
@@ -34,12 +35,52 @@ def encoder_table(dataset: str) -> pd.DataFrame:
     fits = fits[[(root / k / "manifest.json").exists() for k in fits["encoder_key"]]]
     fits["instruction"] = fits["instruction"].fillna(IMAGE)
     fits["max_new_tokens"] = fits.get("setting_max_new_tokens", 48)
+    fits = fits[current_provenance(dataset, fits)]
+    if fits.empty:
+        return pd.DataFrame(columns=cols)
     preferred = grid_settings(dataset).max_new_tokens
     fits["_pref"] = (fits["max_new_tokens"] == preferred).astype(int)
     fits = fits.sort_values("_pref").drop_duplicates(
         ["subject", "model", "instruction", "layer"], keep="last"
     )
     return fits[cols].sort_values(cols[:4]).reset_index(drop=True)
+
+
+def current_provenance(dataset: str, fits: pd.DataFrame) -> np.ndarray:
+    """Which fits (rows of :func:`core.pipeline.fits.fits_table`) were made from the dataset's
+    current content and the model's current weights: their subject key is the subject's and
+    their features key is what the model would extract now with the fit's token budget.
+
+    Returns
+    -------
+    ok : array of shape (n_fits,), bool
+    """
+    from core.data.registry import open_dataset
+    from core.pipeline.fits import FitSettings, features_key
+
+    if fits.empty or "subject_key" not in fits or "features_key" not in fits:
+        return np.zeros(len(fits), bool)
+    ds = open_dataset(dataset)
+    subject_keys: dict[str, str | None] = {}
+    feature_keys: dict[tuple, str | None] = {}
+    ok = []
+    for row in fits.itertuples(index=False):
+        if row.subject not in subject_keys:
+            try:
+                subject_keys[row.subject] = ds.subject_key(row.subject)
+            except Exception:  # subject gone from the dataset
+                subject_keys[row.subject] = None
+        fk = (row.model, row.instruction, int(row.max_new_tokens))
+        if fk not in feature_keys:
+            try:
+                settings = FitSettings(max_new_tokens=int(row.max_new_tokens))
+                feature_keys[fk] = features_key(ds, row.model, row.instruction, settings)
+            except Exception:  # model no longer available
+                feature_keys[fk] = None
+        ok.append(
+            row.subject_key == subject_keys[row.subject] and row.features_key == feature_keys[fk]
+        )
+    return np.asarray(ok, bool)
 
 
 def model_choices(encoders: pd.DataFrame, table: pd.DataFrame, default: str) -> list[str]:

@@ -33,7 +33,7 @@ def test_extract_and_read_back(fake_dataset, llava, tiny_llava):
     ids, X = ex.load_embeddings(fake_dataset, tiny_llava, "IU1", layer=-1, options=OPTS)
     assert ids.tolist() == fake_dataset.stimuli.ids.tolist()
     assert X.shape == (6, 32) and X.dtype == np.float32
-    ids2, texts, ntok = ex.load_responses(fake_dataset.name, tiny_llava, "IU1", options=OPTS)
+    ids2, texts, ntok = ex.load_responses(fake_dataset, tiny_llava, "IU1", options=OPTS)
     assert ids2.tolist() == ids.tolist() and len(texts) == 6 and (ntok >= 1).all()
     direct = llava.generate(
         [fake_dataset.stimuli.load_image(100)], ["What is in this image?"], OPTS
@@ -89,13 +89,13 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
     partial = sum(
         open_shard(p).n_rows
         for p in [
-            shard_dir(fake_dataset.name, llava.spec, i, OPTS) for i in resolve_instructions(INS)
+            shard_dir(fake_dataset, llava.spec, i, OPTS) for i in resolve_instructions(INS)
         ]
         if (p / "manifest.json").exists()
     )
     assert 0 < partial < 18
     # an orphan chunk (written, never listed in the manifest) must not be read or duplicated
-    first = shard_dir(fake_dataset.name, llava.spec, resolve_instructions(INS)[0], OPTS)
+    first = shard_dir(fake_dataset, llava.spec, resolve_instructions(INS)[0], OPTS)
     info = open_shard(first)
     (first / f"chunk-{len(info.manifest['chunks']):06d}.npz").write_bytes(b"garbage")
     paths = _run(fake_dataset, llava, prefix_reuse=False)
@@ -115,11 +115,11 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
 
 
 def test_one_writer_per_shard(fake_dataset, llava):
-    path = shard_dir(fake_dataset.name, llava.spec, None, OPTS)
+    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
     header = {"fields_key": "x", "layers": [0]}
     with ShardWriter(path, header):
         with pytest.raises(ArtifactError, match="another process"):
-            with ShardWriter(path, header):
+            with ShardWriter(path, header, timeout=0.1):
                 pass
     with ShardWriter(path, header) as w:
         w.append([1], np.zeros((1, 1, 4)), [1], ["a"])

@@ -104,9 +104,8 @@ def test_infer_caches_and_keys_by_content(tiny_llava, tmp_path):
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     upload = infer(tiny_llava, buf.getvalue(), "IC", options=OPTS, cache=cache)
-    assert not upload.from_cache  # keyed by the bytes' hash, not the pixels
+    assert upload.from_cache  # keyed by the decoded pixels: the same image as a PNG upload
     np.testing.assert_allclose(upload.embeddings, first.embeddings, atol=1e-5)
-    assert infer(tiny_llava, buf.getvalue(), "IC", options=OPTS, cache=cache).from_cache
     uncached = infer(tiny_llava, img, "IC", options=OPTS, cache=False)
     assert not uncached.from_cache
 
@@ -121,3 +120,14 @@ def test_clear_removes_every_entry(tmp_path):
         cache.set(k, {"text": k}, {"x": np.zeros(2, np.float32)})
     assert cache.clear() == 2
     assert len(cache) == 0 and cache.get("a") is None
+
+
+def test_a_stimulus_name_never_keys_the_cache(tiny_llava, tmp_path):
+    """After a rebuild "demo:17" is another picture: the pixels, not the name, key the entry."""
+    cache = InferenceCache(tmp_path / "c")
+    rng = np.random.default_rng(1)
+    old = Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8))
+    new = Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8))
+    infer(tiny_llava, old, "IC", image_id="demo:17", options=OPTS, cache=cache, device="cpu")
+    rebuilt = infer(tiny_llava, new, "IC", image_id="demo:17", options=OPTS, cache=cache)
+    assert not rebuilt.from_cache

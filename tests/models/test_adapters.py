@@ -136,3 +136,27 @@ def test_vit_and_clip_baselines(tiny_models, images):
     assert text.shape == (2, 16) and not np.allclose(text[0], text[1])
     r = clip.generate(images, ["ignored"] * 3)
     assert r[0].embeddings.shape == (1, 16) and r[0].n_generated_tokens == 0
+
+
+def test_qwen2vl_encode_returns_tensors(adapters, images, questions, monkeypatch):
+    """encode asks for tensors: the real Qwen2VLProcessor, like the image-processor + tokenizer
+    fallback used here (no torchvision), returns lists and arrays unless asked."""
+    a = adapters("qwen2_vl")
+    prompts = [a.prompt(q) for q in questions]
+    plain = a.processor(images=images, text=prompts, padding=True)
+    assert not isinstance(plain["input_ids"], torch.Tensor)
+    enc = a.encode(images, prompts)
+    assert set(enc) == {"input_ids", "attention_mask", "pixel_values", "image_grid_thw"}
+    assert all(isinstance(v, torch.Tensor) for v in enc.values())
+    assert enc["image_grid_thw"].shape == (3, 3) and enc["input_ids"].shape[0] == 3
+    # whichever processor is loaded gets return_tensors="pt"
+    seen = {}
+    processor = a.processor
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return processor(**kwargs)
+
+    monkeypatch.setattr(a, "processor", spy)
+    a.encode(images, prompts)
+    assert seen["return_tensors"] == "pt"

@@ -43,3 +43,61 @@ def test_mplug_owl_needs_explicit_opt_in():
         from core.models.adapters.mplug_owl import check_opt_in
 
         check_opt_in(resolve("mplug-owl-7b"))
+
+
+def _fake_model_folder(folder, payload: bytes):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text('{"model_type": "llava"}')
+    (folder / "model.safetensors").write_bytes(payload)
+    return folder
+
+
+def test_fingerprint_sees_a_change_in_the_middle_of_a_large_file(tmp_path):
+    from core.models.registry import ModelSpec, local_fingerprint
+
+    payload = bytearray(6 << 20)  # 6 MB: the old fingerprint read only its first and last MB
+    folder = _fake_model_folder(tmp_path / "m", bytes(payload))
+    before = local_fingerprint(ModelSpec("m", str(folder)))
+    payload[3 << 20] = 1  # same size, same head and tail
+    (folder / "model.safetensors").write_bytes(bytes(payload))
+    assert local_fingerprint(ModelSpec("m", str(folder))) != before
+
+
+def test_fingerprint_covers_generation_config_and_subfolders(tmp_path):
+    from core.models.registry import ModelSpec, local_fingerprint
+
+    folder = _fake_model_folder(tmp_path / "m", b"w" * 100)
+    spec = ModelSpec("m", str(folder))
+    base = local_fingerprint(spec)
+    (folder / "generation_config.json").write_text('{"repetition_penalty": 1.2}')
+    with_gen = local_fingerprint(spec)
+    (folder / "tokenizer").mkdir()
+    (folder / "tokenizer" / "vocab.json").write_text("{}")
+    assert len({base, with_gen, local_fingerprint(spec)}) == 3
+
+
+def test_fingerprint_memo_is_reused_and_shared(tmp_path, monkeypatch):
+    import core.models.registry as registry
+
+    folder = _fake_model_folder(tmp_path / "m", b"x" * 1000)
+    spec = registry.ModelSpec("m", str(folder))
+    first = registry.local_fingerprint(spec)
+    registry._FINGERPRINTS.clear()  # a new process: only the on-disk memo is left
+    monkeypatch.setattr(registry, "_file_digest", lambda p: pytest.fail(f"re-hashed {p}"))
+    assert registry.local_fingerprint(spec) == first
+
+
+def test_hub_identity_pins_the_cached_commit(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from core.models.registry import ModelSpec
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    spec = ModelSpec("x", "owner/model")
+    assert spec.identity()["revision"] is None  # not cached
+    ref = tmp_path / "models--owner--model" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("a" * 40)
+    assert spec.identity()["revision"] == "a" * 40
+    ref.write_text("b" * 40)  # the cache was updated to a new commit: a new identity
+    assert spec.identity()["revision"] == "b" * 40

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.data.dataset import DatasetError
@@ -36,7 +37,7 @@ def test_roi_order_follows_the_dataset(grid_table):
 
 def test_normalized_alignment_uses_only_targets_with_a_ceiling(grid_table, grid_config):
     spec = FitSpec("demo", "subj01", grid_config.models[0], "IC", 1)
-    scores = load_fit_scores(spec, grid_config.settings)
+    scores = load_fit_scores(open_dataset("demo"), spec, grid_config.settings)
     low = scores["nc"] <= MIN_NC
     assert np.isnan(scores["nalign"][low]).all()
     assert np.isfinite(scores["nalign"][~low]).all()
@@ -49,8 +50,8 @@ def test_q_values_are_fdr_of_p_values(grid_table, grid_config):
     from scipy.stats import false_discovery_control
 
     spec = FitSpec("demo", "subj02", grid_config.models[0], "IU1", 2)
-    s = load_fit_scores(spec, grid_config.settings)
-    assert np.allclose(s["q"], false_discovery_control(s["p"].astype(float)), atol=1e-6)
+    s = load_fit_scores(open_dataset("demo"), spec, grid_config.settings)
+    assert np.allclose(s["q"], false_discovery_control(s["p"].astype(float)), atol=1e-9)
 
 
 def test_rerun_refits_nothing(grid_table, grid_config):
@@ -161,7 +162,41 @@ def test_best_layer_ignores_partially_fitted_layers():
             ("s2", "IC", 1, 0.4), ("s1", "IU1", 2, 0.9)]  # layer 2: one fit only
     table = pd.DataFrame(
         [{"subject": s, "model": "m", "instruction": i, "layer": lay, "roi": "general",
-          "nalign_mean": v} for s, i, lay, v in rows]
+          "cv_score_mean": v} for s, i, lay, v in rows]
     )
     assert best_layers(table) == {"m": 1}
     assert best_layers(table[table["layer"] == 2]) == {"m": 2}
+
+
+def test_best_layer_is_chosen_on_training_cv_scores_not_the_test_set():
+    import pandas as pd
+
+    from core.pipeline.grid import best_layers
+
+    # layer 2 looks best on the test set, layer 1 on cross-validated training scores
+    table = pd.DataFrame(
+        [{"subject": "s1", "model": "m", "instruction": "IC", "layer": lay, "roi": "general",
+          "cv_score_mean": cv, "nalign_mean": test} for lay, cv, test in [(1, 0.3, 0.5),
+                                                                          (2, 0.2, 0.9)]]
+    )  # fmt: skip
+    assert best_layers(table) == {"m": 1}
+    with pytest.raises(ValueError, match="cross-validated"):
+        best_layers(table.drop(columns="cv_score_mean"))
+
+
+def test_alpha_grid_edges_are_reported_per_fit():
+    from core.pipeline.fits import FitSpec, roi_rows
+    from core.pipeline.result_views import alpha_edge_warnings
+
+    alphas = np.logspace(1, 4, 20)
+    best = np.array([alphas[0]] * 3 + [alphas[5]] * 90 + [alphas[-1]] * 7, np.float32)
+    scores = {k: np.zeros(100, np.float32) for k in ("r", "r2", "nalign", "nalign_var", "nc")}
+    scores.update(best_alpha=best, q=np.ones(100))
+    masks = {"general": np.ones(100, bool)}
+    rows = roi_rows(FitSpec("demo", "s", "m", "IC", 1), scores, masks, alphas=alphas)
+    assert rows[0]["alpha_low_frac"] == pytest.approx(0.03)
+    assert rows[0]["alpha_high_frac"] == pytest.approx(0.07)
+    table = pd.DataFrame(rows)
+    assert len(alpha_edge_warnings(table)) == 1 and "10%" in alpha_edge_warnings(table)[0]
+    table[["alpha_low_frac", "alpha_high_frac"]] = 0.01
+    assert alpha_edge_warnings(table) == []

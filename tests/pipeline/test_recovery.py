@@ -12,6 +12,7 @@ import pytest
 
 from core.data.demo.store import load_truth
 from core.data.demo.subjects import DRIVER_GROUPS
+from core.data.registry import open_dataset
 from core.models.registry import DEMO_FOLDER
 from core.pipeline.fits import FitSettings, FitSpec, load_fit_scores
 from core.pipeline.grid import GridConfig, run_grid
@@ -99,7 +100,9 @@ def test_pure_noise_targets_are_not_significant_after_fdr(recovery, demo_small_r
     for subject in ("subj01", "subj02"):
         noise = load_truth(demo_small_root, subject)["driver"] == DRIVER_GROUPS.index("none")
         for ins in ("IU1", "VQ2", "CR"):
-            scores = load_fit_scores(FitSpec("demo", subject, MODEL, ins, last), SETTINGS)
+            scores = load_fit_scores(
+                open_dataset("demo"), FitSpec("demo", subject, MODEL, ins, last), SETTINGS
+            )
             found = scores["q"] < 0.05
             assert (found & noise).sum() / max(found.sum(), 1) < 0.05, (subject, ins)
             assert np.mean(found[noise]) < 0.05, (subject, ins)

@@ -17,6 +17,7 @@ never leaves a half-built demo behind.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -129,12 +130,14 @@ def build_demo(
     ids = np.arange(n, dtype=np.int64)
     is_test_all = ids >= n_train  # the last n_test scenes are shared by all subjects
     rows, answers, contents = [], [], []
+    pixels = hashlib.sha256()  # the stimulus set's content identity (keys response embeddings)
     dense = np.zeros((n, 16, 16), np.uint8)
     low = np.zeros((n, 19), np.float32)
     for i in tqdm(ids, desc="drawing scenes", disable=not progress, unit="img"):
         scene = draw_scene(seed, "stimuli", int(i))
         buf = io.BytesIO()
         scene.image.save(buf, format="PNG", optimize=False)
+        pixels.update(buf.getvalue())
         atomic_write_bytes(tmp / "stimuli" / "images" / f"{i:05d}.png", buf.getvalue())
         rows.append({"stimulus_id": int(i), "is_test": bool(is_test_all[i]), **scene.attributes()})
         for inst, text in scene.answers().items():
@@ -188,6 +191,7 @@ def build_demo(
             "config": cfg,
             "code_version": CODE_VERSION,
             "n_images": n,
+            "stimuli_digest": pixels.hexdigest()[:32],
             "n_train": n_train,
             "n_test": n_test,
             "subjects": subject_names,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError
 from core.data.demo.build import default_demo_root
-from core.data.store import load_subject
+from core.data.store import load_subject, stored_subject_digest
 from core.storage import ArtifactError, load_npy, load_npz, read_json
 
 
@@ -107,6 +108,9 @@ def open_demo(name: str = "demo", path: str | Path | None = None, **_: object) -
     def loader(subject: str):
         return load_subject(root / "subjects" / subject)
 
+    def subject_keyer(subject: str) -> str:
+        return stored_subject_digest(root / "subjects" / subject) or loader(subject).digest()
+
     return Dataset(
         name=name,
         kind="demo",
@@ -115,7 +119,21 @@ def open_demo(name: str = "demo", path: str | Path | None = None, **_: object) -
         subject_names=list(info["subjects"]),
         loader=loader,
         metadata=info,
+        stimulus_identity=demo_stimulus_identity(root, info),
+        subject_keyer=subject_keyer,
     )
+
+
+def demo_stimulus_identity(root: Path, info: dict) -> dict:
+    """The demo stimuli's content identity: the digest of the image files recorded at build
+    (computed from the files for a world built before builds recorded it)."""
+    digest = info.get("stimuli_digest")
+    if digest is None:
+        h = hashlib.sha256()
+        for i in range(int(info["n_images"])):
+            h.update((root / "stimuli" / "images" / f"{i:05d}.png").read_bytes())
+        digest = h.hexdigest()[:32]
+    return {"kind": "demo", "stimuli_digest": digest}
 
 
 def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:

@@ -175,6 +175,16 @@ class Adapter:
             gc.pad_token_id = pad if pad is not None else (self.eos_ids() or [0])[0]
         return {"generation_config": gc}
 
+    def effective_generation(self, options: GenerationOptions) -> dict | None:
+        """The generation settings this adapter really runs with for ``options``: the model's
+        own generation config (repetition penalty, bad words, ...) with the greedy overrides,
+        as a JSON-able dict (recorded in each shard's manifest); None for encoders."""
+        if not self.generative:
+            return None
+        gc = self.generation_kwargs(options)["generation_config"]
+        out = gc.to_diff_dict() if hasattr(gc, "to_diff_dict") else {}
+        return {k: v for k, v in out.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
+
     def to_device(self, inputs: dict) -> dict:
         import torch
 

@@ -28,14 +28,23 @@ def qwen_prompt(instruction: str) -> str:
 
 
 class _ImageTextInputs:
-    """Minimal processor: an image processor and a tokenizer (left padding)."""
+    """Minimal processor: an image processor and a tokenizer (left padding).
+
+    Like the real processor, it returns lists and arrays unless ``return_tensors`` is given.
+    """
 
     def __init__(self, image_processor, tokenizer) -> None:
         self.image_processor = image_processor
         self.tokenizer = tokenizer
         self.chat_template = None
 
-    def __call__(self, images, text, padding=True, return_tensors="pt"):
+    def __call__(
+        self,
+        images: Sequence[Image.Image],
+        text: Sequence[str],
+        padding: bool = True,
+        return_tensors: str | None = None,
+    ) -> dict:
         pix = self.image_processor(images=images, return_tensors=return_tensors)
         merge = getattr(self.image_processor, "merge_size", 2) ** 2
         expanded = []
@@ -65,4 +74,11 @@ class Qwen2VLAdapter(Adapter):
         return self.chat_prompt(instruction) or qwen_prompt(instruction)
 
     def encode(self, images: Sequence[Image.Image], prompts: Sequence) -> dict:
-        return dict(self.processor(images=list(images), text=list(prompts), padding=True))
+        """Processor inputs for a batch (left padded), as torch tensors on the CPU: input_ids and
+        attention_mask (batch, n_tokens), pixel_values (n_patches_total, C * T * P * P),
+        image_grid_thw (batch, 3)."""
+        return dict(
+            self.processor(
+                images=list(images), text=list(prompts), padding=True, return_tensors="pt"
+            )
+        )
