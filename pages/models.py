@@ -29,7 +29,11 @@ models = list(dict.fromkeys(table["model"]))
 c1, c2, c3 = st.columns([3, 2, 2])
 chosen = c1.multiselect("Models", models, default=models, key="mb_models",
                         format_func=ui.model_label)  # fmt: skip
-layer_mode = c2.radio("Layer", ["best per model", "last"], horizontal=True, key="mb_layer")
+layer_mode = c2.radio(
+    "Layer", ["best per model", "last"], horizontal=True, key="mb_layer",
+    help="best per model: the highest cross-validated score on the training images in the "
+    "general mask; the test set only reports it.",
+)  # fmt: skip
 instruction_mode = c3.selectbox(
     "MLLM instructions", ["mean over instructions", "best instruction per ROI",
                           *sorted(table.loc[table["instruction"] != "image", "instruction"].unique())],
@@ -49,6 +53,9 @@ event = st.altair_chart(
 )  # fmt: skip
 used = ", ".join(f"{m}: layer {int(lay)}" for m, lay in result_views.model_layers_used(rows).values)
 st.caption(f"Layers used: {used}. Dashed line: noise ceiling (normalized alignment = 1).")
+for warning in result_views.alpha_edge_warnings(sub[sub["layer"] == sub["model"].map(
+        dict(result_views.model_layers_used(rows).values))]):  # fmt: skip
+    st.warning(warning)
 ui.downloads(summary, f"models_{layer_mode.replace(' ', '-')}", "mb_summary")
 
 rois = [r for r in roi_order if r != GENERAL]
