@@ -6,7 +6,7 @@ Layout under ``<home>/features/<dataset>/<model-slug>/<instruction-id>/<key>/``:
                          version), hidden-state indices, width, and the committed chunk list
     chunk-000000.npz     ids (k,) int64, n_tokens (k,) int32, texts (k,) unicode,
                          layer_000 ... layer_NNN (k, d) float32   (one member per kept layer)
-    .lock                advisory lock held by the one writer
+    .lock                advisory lock held during each append (any number of writers)
 
 Writes are append-only: a chunk file is written atomically, then the manifest is atomically rewritten
 to list it. A crash between the two leaves an unlisted chunk that the next writer overwrites, so a
@@ -119,45 +119,54 @@ class ShardInfo:
 
 
 class ShardWriter:
-    """Append rows to a shard (one writer at a time, enforced by an advisory file lock).
+    """Append rows to a shard; any number of writers (processes, Ray actors, nodes on a shared
+    filesystem) may append to one shard at once.
 
-    Use as a context manager; :meth:`done_ids` says which image ids are already stored. A
-    second writer (a dashboard job and a CLI run on the same store) waits up to ``timeout``
-    seconds for the first to finish, then resumes from what it committed; past the timeout it
-    raises :class:`~core.storage.LockTimeout` naming the shard.
+    Use as a context manager; :meth:`done_ids` says which image ids are already stored. Each
+    :meth:`append` is one locked transaction (advisory lock ``.lock`` beside the manifest): it
+    re-reads the manifest, drops the ids another writer committed meanwhile, writes the chunk
+    file atomically and then the manifest. So concurrent writers never duplicate or lose a row,
+    a killed writer loses at most its unflushed buffer, and nothing half-written is ever listed.
+    A writer that cannot get the lock within ``timeout`` seconds raises
+    :class:`~core.storage.LockTimeout` naming the shard.
     """
 
     def __init__(self, path: Path, header: dict, timeout: float | None = LOCK_TIMEOUT) -> None:
         self.path = Path(path)
         self.header = header
         self.timeout = timeout
-        self._lock = None
+        self.manifest: dict = {}
+
+    def _locked(self):
+        return file_lock(self.path / ".lock", self.timeout, what=f"embedding shard {self.path}")
+
+    def _load(self) -> None:
+        manifest_path = self.path / MANIFEST
+        if manifest_path.exists():
+            manifest = read_json(manifest_path)
+            if manifest.get("fields_key") != self.header.get("fields_key"):
+                raise ArtifactError(f"{self.path}: manifest does not match this shard")
+            self.manifest = manifest
+        else:
+            self.manifest = {**self.header, "chunks": [], "code_version": CODE_VERSION}
+            write_json(manifest_path, self.manifest)
 
     def __enter__(self) -> ShardWriter:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock = file_lock(self.path / ".lock", self.timeout, what=f"embedding shard {self.path}")
-        self._lock.__enter__()
-        try:
-            manifest_path = self.path / MANIFEST
-            if manifest_path.exists():
-                self.manifest = read_json(manifest_path)
-                if self.manifest.get("fields_key") != self.header.get("fields_key"):
-                    raise ArtifactError(f"{self.path}: manifest does not match this shard")
-            else:
-                self.manifest = {**self.header, "chunks": [], "code_version": CODE_VERSION}
-                write_json(manifest_path, self.manifest)
-        except BaseException:
-            self.__exit__()
-            raise
+        with self._locked():
+            self._load()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            self._lock.__exit__(None, None, None)
-            self._lock = None
+        return None
+
+    def refresh(self) -> None:
+        """Re-read the manifest (to see what other writers committed)."""
+        with self._locked():
+            self._load()
 
     def done_ids(self) -> set[int]:
-        """Image ids already committed."""
+        """Image ids committed (as of the last read of the manifest)."""
         out: set[int] = set()
         for chunk in self.manifest["chunks"]:
             out.update(int(i) for i in chunk["ids"])
@@ -169,41 +178,54 @@ class ShardWriter:
         embeddings: np.ndarray,
         n_tokens: Sequence[int],
         texts: Sequence[str],
-    ) -> None:
-        """Commit one chunk.
+    ) -> int:
+        """Commit one chunk (rows whose id is already stored are skipped).
 
         Parameters
         ----------
         ids : sequence of int, length k
+            Distinct image ids.
         embeddings : array of shape (k, n_layers_kept, d)
         n_tokens : sequence of int, length k
         texts : sequence of str, length k
+
+        Returns
+        -------
+        n_written : int
+            Rows committed (k minus those another writer had already stored).
         """
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
-            return
-        done = self.done_ids()
-        if any(int(i) in done for i in ids):
+            return 0
+        if np.unique(ids).size != ids.size:
             raise ArtifactError(f"{self.path}: refusing to store an image id twice")
         emb = np.asarray(embeddings, dtype=np.float32)
-        layers = self.manifest["layers"]
-        if emb.shape[:2] != (len(ids), len(layers)):
-            raise ValueError(f"embeddings shape {emb.shape} does not match {len(ids)} x {layers}")
-        index = len(self.manifest["chunks"])
-        name = f"chunk-{index:06d}.npz"
-        arrays = {
-            "ids": ids,
-            "n_tokens": np.asarray(n_tokens, dtype=np.int32),
-            "texts": np.asarray(list(texts), dtype=np.str_),
-        }
-        for pos, layer in enumerate(layers):
-            arrays[f"layer_{layer:03d}"] = emb[:, pos]
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(self.path / name, buf.getvalue())
-        self.manifest["chunks"].append({"file": name, "n": len(ids), "ids": ids.tolist()})
-        self.manifest["dim"] = int(emb.shape[2])
-        write_json(self.path / MANIFEST, self.manifest)
+        n_tokens = np.asarray(n_tokens, dtype=np.int32)
+        texts = np.asarray(list(texts), dtype=np.str_)
+        with self._locked():
+            self._load()
+            layers = self.manifest["layers"]
+            if emb.shape[:2] != (len(ids), len(layers)):
+                raise ValueError(
+                    f"embeddings shape {emb.shape} does not match {len(ids)} x {layers}"
+                )
+            keep = ~np.isin(ids, np.fromiter(self.done_ids(), np.int64))
+            if not keep.any():
+                return 0
+            index = len(self.manifest["chunks"])
+            name = f"chunk-{index:06d}.npz"
+            arrays = {"ids": ids[keep], "n_tokens": n_tokens[keep], "texts": texts[keep]}
+            for pos, layer in enumerate(layers):
+                arrays[f"layer_{layer:03d}"] = emb[keep, pos]
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            atomic_write_bytes(self.path / name, buf.getvalue())
+            self.manifest["chunks"].append(
+                {"file": name, "n": int(keep.sum()), "ids": ids[keep].tolist()}
+            )
+            self.manifest["dim"] = int(emb.shape[2])
+            write_json(self.path / MANIFEST, self.manifest)
+        return int(keep.sum())
 
 
 def open_shard(path: Path) -> ShardInfo:

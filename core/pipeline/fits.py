@@ -458,6 +458,14 @@ def run_fit(
     return rows
 
 
+def is_stored(dataset: Dataset, spec: FitSpec, settings: FitSettings, keep_encoder: bool) -> bool:
+    """Whether :func:`run_fit` would read this fit from the store instead of fitting it."""
+    spec = normalize_spec(dataset, spec)
+    stored = _stored_fit(fits_dir(spec.dataset), fit_key(dataset, spec, settings),
+                         dataset.subject(spec.subject))  # fmt: skip
+    return stored is not None and (not keep_encoder or _encoder_present(stored[1]))
+
+
 def _encoder_present(info: dict) -> bool:
     key = info.get("encoder_key")
     return bool(key) and (subdir("encoders") / key / "manifest.json").exists()

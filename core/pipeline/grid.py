@@ -66,6 +66,14 @@ class GridConfig:
     pairs : list of (str, str)
         Instruction pairs for variance partitioning (at the model's last layer).
     extract_batch_size : int
+    engine : {"local", "ray"}
+        Where the work runs (see :mod:`core.pipeline.engine`); both write the same store.
+    address : str or None
+        Ray cluster address (``"auto"``, ``HOST:PORT``); None starts a local Ray instance.
+    unit_size : int
+        Images per extraction unit (Ray).
+    gpus_per_fit : float
+        Ray: the GPU share of one fit (e.g. 0.25 runs four fits per GPU); 0 = one CPU each.
     jobs : int
         Encoder fits run in this many worker processes, each with one BLAS thread (default: the
         number of cores); 1 fits in this process with multi-threaded BLAS.
@@ -83,6 +91,10 @@ class GridConfig:
     pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
     extract_batch_size: int = 32
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    engine: str = "local"
+    address: str | None = None
+    unit_size: int = 256
+    gpus_per_fit: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -245,19 +257,40 @@ def fit_specs(
     return specs
 
 
-def run_extraction(config: GridConfig, ds=None, progress: bool = True) -> dict[str, list[int]]:
-    """Extract every model x instruction over the dataset (resumable); returns layers per model."""
-    from core.features.extract import extract_model
-    from core.models.adapters import load_adapter
+def grid_image_ids(ds, subjects: list[str]):
+    """The stimuli that have responses for the chosen subjects (sorted): the only images the
+    fits need, so nothing else is extracted."""
+    import numpy as np
+
+    return np.unique(np.concatenate([ds.subject(s).stimulus_ids for s in subjects]))
+
+
+def run_extraction(
+    config: GridConfig, ds=None, progress: bool = True, subjects: list[str] | None = None
+) -> dict[str, list[int]]:
+    """Extract every model x instruction over the images of the chosen subjects (resumable,
+    skipping what is stored) with the configured engine; returns layers per model."""
     from core.models.instructions import resolve_instructions
 
     ds = ds if ds is not None else open_dataset(config.dataset)
+    subjects = subjects or config.subjects or ds.subject_names
+    image_ids = grid_image_ids(ds, subjects)
     instructions = resolve_instructions(config.instructions)
-    layers_of = {}
     device = {"torch_cuda": "cuda", "numpy": "cpu", "torch": "cpu"}.get(
         config.settings.backend, "auto"
     )
     options = config.settings.generation_options()
+    if config.engine == "ray":
+        from core.pipeline.engine import plan_extraction, ray_extract
+
+        units = plan_extraction(ds, config.models, instructions, options, image_ids,
+                                config.unit_size)  # fmt: skip
+        ray_extract(ds, units, options, batch_size=config.extract_batch_size, progress=progress)
+        return {m: model_layers(m, config.dataset) for m in config.models}
+    from core.features.extract import extract_model
+    from core.models.adapters import load_adapter
+
+    layers_of = {}
     for model in config.models:
         adapter = load_adapter(model, device=device)
         extract_model(
@@ -266,6 +299,7 @@ def run_extraction(config: GridConfig, ds=None, progress: bool = True) -> dict[s
             instructions,
             options,
             batch_size=config.extract_batch_size,
+            image_ids=image_ids,
             progress=progress,
         )
         layers_of[model] = list(range(adapter.n_hidden_states))
@@ -338,13 +372,19 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     table : DataFrame
         The ROI results table (also written to ``roi_scores.parquet`` / ``.csv``).
     """
+    if config.engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {config.engine!r}; expected 'local' or 'ray'")
     t0 = time.perf_counter()
     ds = open_dataset(config.dataset)
     subjects = config.subjects or ds.subject_names
     for s in subjects:
         ds.subject(s)  # fail early on an unknown subject
+    if config.engine == "ray":
+        from core.pipeline.engine import ray_init
+
+        ray_init(config.address)
     if extract:
-        layers_of = run_extraction(config, ds, progress)
+        layers_of = run_extraction(config, ds, progress, subjects)
     else:
         layers_of = {m: model_layers(m, config.dataset) for m in config.models}
     t_extract = time.perf_counter() - t0
@@ -354,7 +394,13 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
         or (config.keep_encoders == "last" and spec.layer == max(layers_of[spec.model]))
         for spec in specs
     ]
-    rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
+    if config.engine == "ray":
+        from core.pipeline.engine import ray_fits
+
+        rows, _ = ray_fits(ds, specs, keeps, config.settings, gpus_per_fit=config.gpus_per_fit,
+                           progress=progress)  # fmt: skip
+    else:
+        rows = run_fits(ds, specs, keeps, config.settings, config.jobs, progress)
     table = pd.DataFrame(rows)
     table["role"] = [model_role(m) for m in table["model"]]
     # rows of the same settings (the encoders the dashboard added, other subjects' runs) stay;
@@ -363,8 +409,12 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
         results_dir(config.dataset) / "roi_scores", table, FIT_KEY, current=ds, group="settings_key"
     )
     t_fit = time.perf_counter() - t0 - t_extract
-    from core.pipeline.partitions import run_partitions
+    from core.pipeline.partitions import partition_specs, run_partitions
 
+    if config.engine == "ray":
+        from core.pipeline.engine import ray_partitions
+
+        ray_partitions(ds, partition_specs(config, subjects, layers_of), config.settings)
     run_partitions(ds, config, subjects, layers_of, progress=progress)
     write_json(
         results_dir(config.dataset) / "grid.json",

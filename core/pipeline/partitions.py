@@ -61,18 +61,30 @@ def partitions_dir(dataset: str) -> Path:
     return subdir("results", dataset, "partitions")
 
 
+def _stored_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings):
+    path = partitions_dir(spec.dataset) / f"{spec.key(ds, settings)}.npz"
+    try:
+        arrays = load_npz(path)
+    except ArtifactError:
+        return None
+    n = ds.subject(spec.subject).n_targets
+    return arrays if all(a.shape == (n,) for a in arrays.values()) else None
+
+
+def partition_stored(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> bool:
+    """Whether the partition of ``spec`` is stored for the dataset's current content."""
+    return _stored_partition(ds, spec, settings) is not None
+
+
 def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict[str, np.ndarray]:
     """Compute (or load) the per-target partition of one pair."""
     alphas, backend = settings.alphas, settings.backend
     key = spec.key(ds, settings)
     path = partitions_dir(spec.dataset) / f"{key}.npz"
     subject = ds.subject(spec.subject)
-    try:
-        arrays = load_npz(path)
-        if all(a.shape == (subject.n_targets,) for a in arrays.values()):
-            return arrays
-    except ArtifactError:
-        pass
+    stored = _stored_partition(ds, spec, settings)
+    if stored is not None:
+        return stored
     xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer, settings)
     xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer, settings)
     train, test = subject.split()
@@ -142,23 +154,34 @@ def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings
     }
 
 
-def run_partitions(
-    ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
-) -> pd.DataFrame:
-    """Partition every configured pair for every generative model and subject; write the table."""
-    from core.pipeline.grid import merge_table, model_role, results_dir
+def partition_specs(
+    config, subjects: list[str], layers_of: dict[str, list[int]]
+) -> list[PartitionSpec]:
+    """Every configured pair for every trained MLLM and subject, at the model's last layer
+    (partitions of the random-init control are not shown anywhere)."""
+    from core.pipeline.grid import model_role
 
-    # the trained MLLMs only: partitions of the random-init control are not shown anywhere
     models = [m for m in config.models if model_role(m) == "mllm"]
     pairs = [
         (a, b) for a, b in config.pairs if a in config.instructions and b in config.instructions
     ]
-    specs = [
+    return [
         PartitionSpec(config.dataset, s, m, a, b, max(layers_of[m]))
         for m in models
         for a, b in pairs
         for s in subjects
     ]
+
+
+def run_partitions(
+    ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
+) -> pd.DataFrame:
+    """Partition every configured pair for every generative model and subject; write the table.
+    (With ``--engine ray`` the missing ones were computed on the cluster first and are read
+    from the store here.)"""
+    from core.pipeline.grid import merge_table, results_dir
+
+    specs = partition_specs(config, subjects, layers_of)
     rows = []
     for spec in tqdm(
         specs, desc="variance partitioning", unit="pair", disable=not progress or not specs

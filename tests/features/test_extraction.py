@@ -114,17 +114,19 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
     assert fake_dataset.stimuli.loads == loads
 
 
-def test_one_writer_per_shard(fake_dataset, llava):
+def test_concurrent_writers_never_duplicate_a_row(fake_dataset, llava):
     path = shard_dir(fake_dataset, llava.spec, None, OPTS)
     header = {"fields_key": "x", "layers": [0]}
-    with ShardWriter(path, header):
-        with pytest.raises(ArtifactError, match="another process"):
-            with ShardWriter(path, header, timeout=0.1):
-                pass
-    with ShardWriter(path, header) as w:
-        w.append([1], np.zeros((1, 1, 4)), [1], ["a"])
+    with ShardWriter(path, header) as a, ShardWriter(path, header) as b:
+        assert a.append([1, 2], np.zeros((2, 1, 4)), [1, 1], ["a", "b"]) == 2
+        # b read the manifest before a's append: its overlapping id is dropped, the new one kept
+        assert b.append([2, 3], np.ones((2, 1, 4)), [1, 1], ["b", "c"]) == 1
+        assert b.append([1], np.ones((1, 1, 4)), [1], ["a"]) == 0
         with pytest.raises(ArtifactError, match="twice"):
-            w.append([1], np.zeros((1, 1, 4)), [1], ["a"])
+            a.append([5, 5], np.zeros((2, 1, 4)), [1, 1], ["x", "x"])
+    ids, X = ex.read_layer(path, 0)
+    assert ids.tolist() == [1, 2, 3]
+    assert X[:, 0].tolist() == [0.0, 0.0, 1.0]  # the first writer's row 2 kept
 
 
 def test_vit_baseline_shard(fake_dataset, tiny_vit):

@@ -80,18 +80,30 @@ def test_file_lock_times_out_with_a_clear_message(tmp_path):
                 pass
 
 
-def test_shard_writer_waits_instead_of_failing(tmp_path):
+def test_shard_append_waits_for_the_lock_then_commits(tmp_path):
+    import numpy as np
+
     from core.features.store import ShardWriter
 
     header = {"fields_key": "k", "layers": [0]}
-    first = ShardWriter(tmp_path / "shard", header)
-    first.__enter__()
-    threading.Timer(0.3, first.__exit__).start()
-    with ShardWriter(tmp_path / "shard", header, timeout=10) as second:
-        assert second.done_ids() == set()
-    with ShardWriter(tmp_path / "shard", header):
+    with ShardWriter(tmp_path / "shard", header) as writer:
+        holder = threading.Thread(target=_hold, args=(tmp_path / "shard" / ".lock", 0.3))
+        holder.start()
+        time.sleep(0.05)
+        assert writer.append([7], np.zeros((1, 1, 2)), [1], ["x"]) == 1
+        holder.join()
+        holder = threading.Thread(target=_hold, args=(tmp_path / "shard" / ".lock", 0.5))
+        holder.start()
+        time.sleep(0.05)
+        slow = ShardWriter(tmp_path / "shard", header, timeout=0.1)
         with pytest.raises(LockTimeout, match="embedding shard"):
-            ShardWriter(tmp_path / "shard", header, timeout=0.1).__enter__()
+            slow.__enter__()
+        holder.join()
+
+
+def _hold(lock: Path, seconds: float) -> None:
+    with file_lock(lock):
+        time.sleep(seconds)
 
 
 def test_two_requests_for_one_job_start_it_once(monkeypatch):

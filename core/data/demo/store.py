@@ -140,3 +140,21 @@ def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:
     """The planted truth of a simulated subject (planted_ncsnr, driver per target)."""
     root = Path(root) if root is not None else default_demo_root()
     return load_npz(root / "subjects" / subject / "truth.npz")
+
+
+def ensure_demo(progress: bool = True) -> bool:
+    """Build the default demo world when it is not built yet (under a lock, so two processes
+    asking at once build it once). Returns True when it was built now."""
+    from core.config import subdir
+    from core.data.demo.build import build_demo
+    from core.storage import file_lock
+
+    with file_lock(subdir("datasets") / "demo.build.lock", what="demo build"):
+        try:
+            demo_info()
+            return False
+        except (DatasetError, ArtifactError):
+            if progress:
+                print("the demo world is not built yet: building it now (about 40 s)")
+            build_demo(progress=progress)
+            return True

@@ -54,6 +54,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-prefix-reuse", action="store_true", help="disable prefix KV reuse")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--unit-size", type=int, default=256, help="images per unit (--engine ray)")
+    from core.pipeline.commands.grid import add_engine_options
+
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
@@ -70,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
     options = GenerationOptions(
         max_new_tokens=args.max_new_tokens, layers=args.layers, pooling=args.pooling
     )
+    if args.engine == "ray":
+        from core.pipeline.engine import plan_extraction, ray_extract, ray_init
+
+        ray_init(args.address)
+        units = plan_extraction(dataset, args.models, resolve_instructions(args.instructions),
+                                options, ids, args.unit_size)  # fmt: skip
+        stats = ray_extract(dataset, units, options, batch_size=args.batch_size,
+                            device=args.device, dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+        print(f"{stats['units']} units, {stats['failures']} retried, {stats['seconds']} s")
+        return 0
     paths = extract_dataset(
         dataset,
         args.models,

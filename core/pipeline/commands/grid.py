@@ -26,7 +26,24 @@ def _p_method(args: argparse.Namespace) -> str:
     return args.p_values
 
 
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and ``--address`` (shared by extract, fit and run)."""
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: processes on this machine (default); ray: a Ray cluster (both write the "
+        "same store, so a run can move between them)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="--engine ray: 'auto' or HOST:PORT of a running cluster (default: start a local one)",
+    )
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    add_engine_options(p)
     p.add_argument("--dataset", default="demo")
     p.add_argument(
         "--alphas",
@@ -60,6 +77,11 @@ def _run(args: argparse.Namespace) -> int:
     from core.pipeline.grid import GridConfig, run_grid
     from core.pipeline.report import format_report
 
+    if args.dataset == "demo":
+        from core.data.demo.store import ensure_demo
+
+        ensure_demo(progress=not args.quiet)  # a fresh clone: build the demo first
+
     config = GridConfig(
         dataset=args.dataset, settings=_settings(args), keep_encoders=args.keep_encoders
     )
@@ -74,6 +96,13 @@ def _run(args: argparse.Namespace) -> int:
     config.extract_batch_size = args.batch_size
     if args.jobs:
         config.jobs = args.jobs
+    config.engine, config.address = args.engine, args.address
+    config.unit_size, config.gpus_per_fit = args.unit_size, args.gpus_per_fit
+    if args.dry_run:
+        from core.pipeline.plan import plan_grid
+
+        print(plan_grid(config).format())
+        return 0
     table = run_grid(config, progress=not args.quiet, extract=not args.no_extract)
     print(format_report(table, dataset=args.dataset))
     return 0
@@ -85,7 +114,13 @@ def _fit(args: argparse.Namespace) -> int:
 
     ds = open_dataset(args.dataset)
     spec = FitSpec(args.dataset, args.subject, args.model, args.instruction, args.layer)
-    rows = run_fit(ds, spec, _settings(args), keep_encoder=args.keep_encoder, force=args.force)
+    if args.engine == "ray" and not args.force:
+        from core.pipeline.engine import ray_fits, ray_init
+
+        ray_init(args.address)
+        rows, _ = ray_fits(ds, [spec], [args.keep_encoder], _settings(args), progress=False)
+    else:
+        rows = run_fit(ds, spec, _settings(args), keep_encoder=args.keep_encoder, force=args.force)
     for row in rows:
         frac = row["frac_significant"]
         sig = "not computed" if frac != frac else f"{100 * frac:.0f}%"
@@ -129,6 +164,21 @@ def register(sub) -> None:
     )
     p.add_argument("--no-extract", action="store_true", help="use the stored embeddings only")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--unit-size", type=int, default=256, help="images per extraction unit (--engine ray)"
+    )
+    p.add_argument(
+        "--gpus-per-fit",
+        type=float,
+        default=0.0,
+        help="--engine ray: GPU share of one fit (0.25 = four fits per GPU); 0 = one CPU each",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (images, responses and fits to compute, weights present or "
+        "missing, estimated GPU time) and run nothing",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser("fit", help="fit one encoder (model x instruction x layer x subject)")

@@ -1,0 +1,502 @@
+"""Two engines, one store: ``local`` (processes on this machine) and ``ray`` (a Ray cluster).
+
+Both engines plan the same units of work, skip what the content-addressed store already holds,
+write every unit with the same atomic writers, and hand results tables to one locked merge
+(:func:`core.pipeline.grid.merge_table`), so a run can move between engines, be killed at any
+point and resume with nothing lost or done twice.
+
+Extraction units
+    :class:`ExtractionUnit` = (model, instructions, a block of image ids), sized by
+    ``unit_size`` so that a unit takes minutes (256 images x 10 instructions of a 7B model is
+    ~2 min on one H200 at the measured 23.7 images/s). :func:`plan_extraction` lists the units
+    whose responses are not all stored yet. On Ray, one long-lived actor per GPU (or per CPU
+    slot when the cluster has no GPU, leaving one slot free) holds one model at a time; units
+    are handed to actors that already hold their model when possible. A unit is committed in
+    chunks by :class:`~core.features.store.ShardWriter` (locked, deduplicating appends), so a
+    worker that dies mid-unit loses only its unflushed rows; the unit is retried (at most
+    :data:`MAX_ATTEMPTS` times) on a restarted or another actor and completes every image
+    exactly once.
+
+Fits and partitions
+    Ray tasks (``num_cpus``, or fractional ``num_gpus`` so several fits share a GPU) running the
+    same functions as the local worker processes; each writes its own fit files. Finished fits
+    are found in the store by the driver and never resubmitted. Tasks whose worker dies are
+    retried by Ray (``max_retries``).
+
+Ray moves task arguments between processes with its own serialiser; nothing BrainPrompt stores
+is pickled. Chaos testing: a worker that finds the file ``<home>/.faults/<kind>`` (kind
+``extract`` or ``fit``) deletes it and exits at once, mid-unit (used by the test suite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.config import REPO_ROOT, home
+from core.data.dataset import Dataset
+from core.storage import write_json
+
+ENGINES = ("local", "ray")
+#: Images per extraction unit (all pending instructions of a model for that block of images).
+UNIT_SIZE = 256
+#: Attempts per extraction unit before the run fails.
+MAX_ATTEMPTS = 3
+#: Retries Ray grants a fit or partition task whose worker died.
+TASK_RETRIES = 3
+
+
+class EngineError(RuntimeError):
+    """The engine cannot run (Ray missing, cluster unreachable, a unit failing repeatedly)."""
+
+
+# --------------------------------------------------------------------------------------------
+# planning
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtractionUnit:
+    """One unit of extraction work.
+
+    Parameters
+    ----------
+    model : str
+        Registry name (``random:`` / ``vision:`` prefixes allowed).
+    instructions : tuple of Instruction
+        Pending instructions (empty for image-only models).
+    image_ids : tuple of int
+        The block of stimulus ids.
+    """
+
+    model: str
+    instructions: tuple
+    image_ids: tuple[int, ...]
+
+    @property
+    def n_responses(self) -> int:
+        return len(self.image_ids) * max(1, len(self.instructions))
+
+    def label(self) -> str:
+        ins = ",".join(i.id for i in self.instructions) or "image"
+        return f"{self.model} [{ins}] {self.image_ids[0]}..{self.image_ids[-1]}"
+
+
+def stored_ids(path: Path) -> set[int]:
+    """Image ids committed to the shard at ``path`` (empty when it does not exist)."""
+    manifest = path / "manifest.json"
+    if not manifest.exists():
+        return set()
+    chunks = json.loads(manifest.read_text()).get("chunks", [])
+    return {int(i) for c in chunks for i in c["ids"]}
+
+
+def plan_extraction(
+    ds: Dataset,
+    models: Sequence[str],
+    instructions: Sequence,
+    options,
+    image_ids: Sequence[int] | None = None,
+    unit_size: int = UNIT_SIZE,
+) -> list[ExtractionUnit]:
+    """The extraction units whose responses are not all stored yet, model by model.
+
+    Parameters
+    ----------
+    ds : Dataset
+    models : sequence of str
+    instructions : sequence of Instruction
+    options : GenerationOptions
+    image_ids : sequence of int, optional
+        Default: every stimulus of the dataset.
+    unit_size : int
+        Images per unit.
+
+    Returns
+    -------
+    units : list of ExtractionUnit
+        Only pending (image, instruction) pairs; a block whose pairs are all stored is absent.
+    """
+    from core.features.store import shard_dir
+    from core.models.registry import resolve
+    from core.pipeline.grid import is_generative
+
+    ids = np.asarray(ds.stimuli.ids if image_ids is None else image_ids, dtype=np.int64)
+    units = []
+    for model in models:
+        spec = resolve(model)
+        ins_list = list(instructions) if is_generative(model) else [None]
+        done = {i: stored_ids(shard_dir(ds, spec, i, options)) for i in ins_list}
+        for start in range(0, ids.size, unit_size):
+            block = [int(x) for x in ids[start : start + unit_size]]
+            pending = tuple(i for i in ins_list if not set(block) <= done[i])
+            if pending:
+                units.append(
+                    ExtractionUnit(model, tuple(i for i in pending if i is not None), tuple(block))
+                )
+    return units
+
+
+# --------------------------------------------------------------------------------------------
+# progress shared by both engines (CLI bar + a JSON file the Pipeline page reads)
+# --------------------------------------------------------------------------------------------
+def progress_path(dataset: str) -> Path:
+    from core.pipeline.grid import results_dir
+
+    return results_dir(dataset) / "engine_progress.json"
+
+
+class Progress:
+    """One progress display for a whole (cluster) job: a tqdm bar with units done / total,
+    throughput and ETA, mirrored to ``<results>/engine_progress.json`` for the app."""
+
+    def __init__(self, dataset: str, phase: str, total: int, unit: str, engine: str,
+                 show: bool = True) -> None:  # fmt: skip
+        self.dataset, self.phase, self.total, self.unit, self.engine = (
+            dataset, phase, total, unit, engine,
+        )  # fmt: skip
+        self.done = 0
+        self.t0 = time.time()
+        self.bar = tqdm(total=total, desc=f"{phase} ({engine})", unit=unit, disable=not show)
+        self._write()
+
+    def update(self, n: int = 1, label: str = "") -> None:
+        self.done += n
+        if label:
+            self.bar.set_postfix_str(label, refresh=False)
+        self.bar.update(n)
+        self._write()
+
+    def _write(self, state: str = "running") -> None:
+        elapsed = time.time() - self.t0
+        rate = self.done / elapsed if elapsed > 0 and self.done else None
+        eta = (self.total - self.done) / rate if rate else None
+        write_json(progress_path(self.dataset), {
+            "phase": self.phase, "engine": self.engine, "unit": self.unit, "done": self.done,
+            "total": self.total, "rate_per_s": rate, "eta_s": eta, "state": state,
+            "pid": os.getpid(), "updated": time.time(), "started": self.t0,
+        })  # fmt: skip
+
+    def close(self, state: str = "done") -> None:
+        self.bar.close()
+        self._write(state)
+
+
+def read_progress(dataset: str, max_age_s: float = 120.0) -> dict | None:
+    """The latest engine progress of ``dataset`` when it was updated within ``max_age_s``
+    (a running job), else None."""
+    path = progress_path(dataset)
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("state") == "running" and time.time() - info.get("updated", 0) > max_age_s:
+        return None
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# worker-side helpers (run in Ray workers and in local worker processes)
+# --------------------------------------------------------------------------------------------
+def _enter_home(home_path: str) -> None:
+    os.environ["BRAINPROMPT_HOME"] = home_path
+    from core.config import setup_environment
+
+    setup_environment()
+
+
+def maybe_fault(kind: str) -> None:
+    """Chaos hook: exit this worker at once if ``<home>/.faults/<kind>`` exists (claimed by
+    deleting it, so exactly one worker dies per file)."""
+    marker = home() / ".faults" / kind
+    try:
+        marker.unlink()
+    except FileNotFoundError:
+        return
+    os._exit(17)
+
+
+_DATASETS: dict[tuple[str, str], Dataset] = {}
+
+
+def worker_dataset(name: str, subject: str | None = None, subject_key: str | None = None):
+    """The dataset ``name`` of the current home, cached per worker process and reopened when
+    the driver's ``subject_key`` says its content changed (a rebuilt dataset)."""
+    from core.data.registry import open_dataset
+
+    key = (str(home()), name)
+    ds = _DATASETS.get(key)
+    if ds is None or (subject_key is not None and ds.subject_key(subject) != subject_key):
+        ds = _DATASETS[key] = open_dataset(name)
+    return ds
+
+
+def extract_unit(
+    ds: Dataset, adapter, unit: ExtractionUnit, options, batch_size: int, chunk_size: int = 16
+) -> int:
+    """Run one unit with a loaded adapter (rows already stored are skipped); returns the
+    number of responses the unit covers. Commits in chunks of ``chunk_size`` rows."""
+    from core.features.extract import extract_model
+
+    half = max(1, len(unit.image_ids) // 2)
+    for part in (unit.image_ids[:half], unit.image_ids[half:]):
+        if part:
+            extract_model(ds, adapter, list(unit.instructions), options, batch_size=batch_size,
+                          chunk_size=chunk_size, image_ids=part, progress=False)  # fmt: skip
+            maybe_fault("extract")  # chaos hook: dies mid-unit, after half was committed
+    return unit.n_responses
+
+
+# --------------------------------------------------------------------------------------------
+# Ray
+# --------------------------------------------------------------------------------------------
+def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to a Ray cluster (``address`` ``"auto"`` or ``HOST:PORT``) or start a local one.
+
+    Workers import BrainPrompt from this checkout (``PYTHONPATH``); on a cluster the checkout
+    and ``BRAINPROMPT_HOME`` must sit at the same path on every node (a shared filesystem).
+    """
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - ray is in requirements.txt
+        raise EngineError("--engine ray needs Ray: pip install 'ray==2.60.0'") from exc
+    if ray.is_initialized():
+        return
+    env = {"PYTHONPATH": str(REPO_ROOT), "BRAINPROMPT_HOME": str(home())}
+    kwargs: dict = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+    except ConnectionError as exc:
+        raise EngineError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
+
+
+def _ray_worker_class():
+    import ray
+
+    class ExtractionWorker:
+        """Holds one model at a time; runs extraction units."""
+
+        def __init__(self, home_path: str, device: str, dtype: str | None) -> None:
+            _enter_home(home_path)
+            self.device, self.dtype = device, dtype
+            self.model_name: str | None = None
+            self.adapter = None
+
+        def run(self, dataset: str, unit: ExtractionUnit, options, batch_size: int) -> int:
+            from core.models.adapters import load_adapter
+
+            if self.model_name != unit.model:
+                self.adapter = None  # free the previous model first
+                self.adapter = load_adapter(unit.model, device=self.device, dtype=self.dtype)
+                self.model_name = unit.model
+            return extract_unit(worker_dataset(dataset), self.adapter, unit, options, batch_size)
+
+    return ray.remote(ExtractionWorker)
+
+
+def _cluster_slots() -> tuple[int, bool]:
+    import ray
+
+    res = ray.cluster_resources()
+    gpus = int(res.get("GPU", 0))
+    if gpus:
+        return gpus, True
+    return max(1, int(res.get("CPU", 1)) - 1), False
+
+
+def ray_extract(
+    ds: Dataset,
+    units: list[ExtractionUnit],
+    options,
+    *,
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    on_unit_done: Callable[[ExtractionUnit], None] | None = None,
+) -> dict:
+    """Run extraction units on long-lived Ray actors (see the module docstring).
+
+    Returns
+    -------
+    stats : dict
+        ``units`` (run), ``attempts`` (including retries), ``failures`` (worker deaths or
+        errors that were retried), ``seconds``.
+
+    Raises
+    ------
+    EngineError
+        When a unit failed :data:`MAX_ATTEMPTS` times (the message names it and the error).
+    """
+    import ray
+
+    t0 = time.time()
+    stats = {"units": 0, "attempts": 0, "failures": 0}
+    if not units:
+        return {**stats, "seconds": 0.0}
+    slots, gpu = _cluster_slots()
+    n = max(1, min(len(units), workers or slots))
+    Worker = _ray_worker_class().options(
+        num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=MAX_ATTEMPTS
+    )
+    worker_device = device if device != "auto" else ("cuda" if gpu else "cpu")
+    actors = [Worker.remote(str(home()), worker_device, dtype) for _ in range(n)]
+    holds: list[str | None] = [None] * n
+    queue = list(units)
+    attempts: dict[ExtractionUnit, int] = {}
+    running: dict = {}
+    bar = Progress(ds.name, "extraction", sum(u.n_responses for u in units), "resp", "ray",
+                   progress)  # fmt: skip
+
+    def submit(k: int) -> None:
+        pick = next((j for j, u in enumerate(queue) if u.model == holds[k]), 0)
+        unit = queue.pop(pick)
+        attempts[unit] = attempts.get(unit, 0) + 1
+        stats["attempts"] += 1
+        holds[k] = unit.model
+        running[actors[k].run.remote(ds.name, unit, options, batch_size)] = (k, unit)
+
+    try:
+        for k in range(n):
+            if queue:
+                submit(k)
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1)
+            k, unit = running.pop(ready[0])
+            try:
+                ray.get(ready[0])
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                stats["failures"] += 1
+                if attempts[unit] >= MAX_ATTEMPTS:
+                    raise EngineError(
+                        f"extraction unit {unit.label()} failed {attempts[unit]} times: {exc}"
+                    ) from exc
+                holds[k] = None
+                queue.insert(0, unit)  # retried first, on this actor once it has restarted
+            else:
+                stats["units"] += 1
+                bar.update(unit.n_responses, unit.label())
+                if on_unit_done is not None:
+                    on_unit_done(unit)
+            if queue:
+                submit(k)
+    except BaseException:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        bar.close("interrupted")
+        raise
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    bar.close()
+    return {**stats, "seconds": round(time.time() - t0, 2)}
+
+
+def _ray_task(fn: Callable, resources: dict):
+    import ray
+
+    return ray.remote(max_retries=TASK_RETRIES, **resources)(fn)
+
+
+def _fit_task(home_path: str, spec, keep: bool, settings, subject_key: str) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    from core.pipeline.fits import run_fit
+
+    _enter_home(home_path)
+    ds = worker_dataset(spec.dataset, spec.subject, subject_key)
+    with threadpool_limits(1):
+        maybe_fault("fit")
+        return run_fit(ds, spec, settings, keep_encoder=keep)
+
+
+def _partition_task(home_path: str, spec, settings, subject_key: str) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from core.pipeline.partitions import run_partition
+
+    _enter_home(home_path)
+    ds = worker_dataset(spec.dataset, spec.subject, subject_key)
+    with threadpool_limits(1):
+        run_partition(ds, spec, settings)
+
+
+def fit_resources(gpus_per_fit: float = 0.0) -> dict:
+    """Ray resources of one fit: a fraction of a GPU (several fits share one) or one CPU."""
+    return {"num_gpus": gpus_per_fit, "num_cpus": 0} if gpus_per_fit > 0 else {"num_cpus": 1}
+
+
+def ray_fits(
+    ds: Dataset,
+    specs: list,
+    keeps: list[bool],
+    settings,
+    *,
+    gpus_per_fit: float = 0.0,
+    progress: bool = True,
+) -> tuple[list[dict], dict]:
+    """Run the fits that are not stored yet as Ray tasks; stored ones are read on the driver.
+
+    Returns
+    -------
+    rows : list of dict
+        ROI rows of every spec, in the order of ``specs``.
+    stats : dict
+        ``submitted`` (fits run on the cluster), ``stored`` (read back), ``seconds``.
+    """
+    import ray
+
+    from core.pipeline.fits import is_stored, run_fit
+
+    t0 = time.time()
+    todo = [i for i, (s, k) in enumerate(zip(specs, keeps, strict=True))
+            if not is_stored(ds, s, settings, k)]  # fmt: skip
+    task = _ray_task(_fit_task, fit_resources(gpus_per_fit))
+    bar = Progress(ds.name, "fitting encoders", len(specs), "fit", "ray", progress)
+    refs = {
+        task.remote(str(home()), specs[i], keeps[i], settings, ds.subject_key(specs[i].subject)): i
+        for i in todo
+    }
+    results: list[list[dict] | None] = [None] * len(specs)
+    try:
+        for i, (spec, keep) in enumerate(zip(specs, keeps, strict=True)):
+            if i not in set(todo):
+                results[i] = run_fit(ds, spec, settings, keep_encoder=keep)
+                bar.update(1, spec.label())
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            i = refs[ready[0]]
+            results[i] = ray.get(ready[0])
+            bar.update(1, specs[i].label())
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        bar.close("interrupted")
+        raise
+    bar.close()
+    rows = [row for r in results for row in (r or [])]
+    stats = {"submitted": len(todo), "stored": len(specs) - len(todo),
+             "seconds": round(time.time() - t0, 2)}  # fmt: skip
+    return rows, stats
+
+
+def ray_partitions(ds: Dataset, specs: list, settings) -> int:
+    """Compute the partitions that are not stored yet as Ray tasks; returns how many ran."""
+    import ray
+
+    from core.pipeline.partitions import partition_stored
+
+    todo = [s for s in specs if not partition_stored(ds, s, settings)]
+    task = _ray_task(_partition_task, {"num_cpus": 1})
+    ray.get([task.remote(str(home()), s, settings, ds.subject_key(s.subject)) for s in todo])
+    return len(todo)
