@@ -9,6 +9,7 @@ from core.data.registry import configured
 from core.models.instructions import PAPER_IDS
 from core.models.registry import DEFAULT_MODEL, available
 from core.pipeline import dashboard_jobs, home_status
+from core.pipeline.engine import progress_line, read_progress
 from core.pipeline.grid import grid_settings
 from pages import _shared as ui
 
@@ -83,6 +84,10 @@ if submitted:
         st.session_state[f"_job_{job}"] = "running"
         st.rerun()
 ui.job_log(job)
+progress = read_progress(name)
+if progress is not None:  # a grid started here or anywhere else (CLI, a Ray cluster driver)
+    st.progress(min(1.0, progress["done"] / max(progress["total"], 1)),
+                text=progress_line(progress))  # fmt: skip
 if not table.empty:
     st.caption(
         f"Results: {len(table)} ROI rows, {table['model'].nunique()} models, "

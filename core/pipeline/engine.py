@@ -500,3 +500,18 @@ def ray_partitions(ds: Dataset, specs: list, settings) -> int:
     task = _ray_task(_partition_task, {"num_cpus": 1})
     ray.get([task.remote(str(home()), s, settings, ds.subject_key(s.subject)) for s in todo])
     return len(todo)
+
+
+def progress_line(info: dict) -> str:
+    """A one-line summary of :func:`read_progress` (what the Pipeline page shows)."""
+    rate = info.get("rate_per_s")
+    eta = info.get("eta_s")
+    parts = [f"{info['phase']} on {info['engine']}: {info['done']}/{info['total']} {info['unit']}"]
+    if rate:
+        parts.append(f"{rate:.1f} {info['unit']}/s")
+    if eta is not None and info.get("state") == "running":
+        parts.append(f"ETA {eta / 60:.1f} min")
+    if info.get("state") != "running":
+        parts.append(info.get("state", ""))
+    return " · ".join(p for p in parts if p)
+

@@ -161,3 +161,18 @@ def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_sma
     at2 = page(app, PAGES[0])
     assert "Building the **simulated** demo world" in texts(at2)
     assert started[-1] == ("demo-build", ["demo", "ensure", "--quiet"])
+
+
+def test_pipeline_page_shows_a_running_engine_job(app):
+    """A grid running anywhere (CLI, a Ray driver) shows its units, rate and ETA."""
+    from core.pipeline.engine import Progress, progress_path
+
+    bar = Progress("demo", "extraction", 40, "resp", "ray", show=False)
+    bar.update(10)
+    try:
+        at = page(app, "pages/pipeline.py")
+        _ok(at)
+        shown = [p for p in at.get("progress") if "extraction on ray: 10/40 resp" in str(p.proto)]
+        assert shown, [str(p.proto) for p in at.get("progress")]
+    finally:
+        progress_path("demo").unlink()
