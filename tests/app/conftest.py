@@ -20,6 +20,7 @@ PAGES = [
     "pages/models.py",
     "pages/partitions.py",
     "pages/pipeline.py",
+    "pages/paper.py",
 ]
 
 if str(REPO) not in sys.path:

@@ -3,6 +3,8 @@ interaction works."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.app.apptools import page, texts
@@ -176,3 +178,34 @@ def test_pipeline_page_shows_a_running_engine_job(app):
         assert shown, [str(p.proto) for p in at.get("progress")]
     finally:
         progress_path("demo").unlink()
+
+
+def test_paper_page_without_a_report_shows_the_command(app):
+    from core.pipeline.reproduce import report_dir
+
+    shutil.rmtree(report_dir("demo"), ignore_errors=True)
+    at = page(app, "pages/paper.py")
+    _ok(at)
+    assert "python -m core reproduce paper --dataset demo" in texts(at)
+    assert any("reproduction" in b.label for b in at.button)
+
+
+def test_paper_page_shows_the_report_beside_the_paper(app):
+    from core.pipeline.fits import FitSettings
+    from core.pipeline.grid import GridConfig
+    from core.pipeline.reproduce import report_dir, write_report
+
+    config = GridConfig(dataset="demo", models=["tiny-llava", "vision:tiny-llava"],
+                        instructions=["IU1", "IC"], subjects=["subj01", "subj02"],
+                        settings=FitSettings(n_permutations=50, max_new_tokens=6))  # fmt: skip
+    try:
+        write_report("demo", config, {"InstructBLIP": "tiny-llava", "ViT-H": "vision:tiny-llava"})
+        at = page(app, "pages/paper.py")
+        _ok(at)
+        assert "SIMULATED demo analog" in texts(at)
+        table = at.dataframe[0].value
+        assert {"measured", "paper", "difference"} <= set(table.columns)
+        assert set(table["paper"].round(2)) <= {0.67, 0.84, 0.49, 0.55}
+        assert len(at.image) >= 2  # the ROI-group figure and the layer curves
+    finally:
+        shutil.rmtree(report_dir("demo"), ignore_errors=True)
