@@ -37,6 +37,7 @@ from core.data.dataset import (
     TargetGeometry,
     TargetSet,
 )
+from core.data.nsd import flat_surface_dir, skip_optional
 from core.data.nsd_cache import cache_folder, cached_subject, dataset_options, source_signature
 from core.data.nsd_files import read_expdesign, read_stim_info, read_surface_map
 from core.data.nsd_layout import (
@@ -44,7 +45,14 @@ from core.data.nsd_layout import (
     SESSIONS_PER_SUBJECT,
     NsdLayout,
 )
-from core.data.nsd_validate import INVALID, MISSING, OK, OPTIONAL_MISSING, ValidationReport
+from core.data.nsd_validate import (
+    INVALID,
+    MISSING,
+    OK,
+    OPTIONAL_MISSING,
+    SKIPPED,
+    ValidationReport,
+)
 
 HEMIS = ("lh", "rh")
 ROI_SPACES = ("challenge", "fsaverage")
@@ -181,7 +189,11 @@ def read_fmri(
 def roi_families(
     root: Path, subject: str, vertices: dict[str, np.ndarray], space: str = "challenge"
 ) -> dict[str, RoiFamily]:
-    """ROI labels per target from the challenge-space or fsaverage-space masks (families present)."""
+    """ROI labels per target from the challenge-space or fsaverage-space masks (families present).
+
+    A family whose file is unusable (wrong shape, unreadable) is skipped with a warning, as the
+    validator reports it ("skipped").
+    """
     if space not in ROI_SPACES:
         raise DatasetError(f"unknown ROI space {space!r}; expected one of {ROI_SPACES}")
     families = {}
@@ -191,20 +203,32 @@ def roi_families(
             continue
         labels = []
         for hemi, path in paths.items():
-            arr = _load_npy(path, f"{family} labels")
-            if space == "challenge":
-                if arr.shape != (vertices[hemi].size,):
-                    raise DatasetError(
-                        f"{path}: expected ({vertices[hemi].size},) labels; found {arr.shape}"
-                    )
-                labels.append(arr)
-            else:
-                if arr.ndim != 1 or (vertices[hemi].size and arr.shape[0] <= vertices[hemi].max()):
-                    raise DatasetError(f"{path}: expected labels over fsaverage; found {arr.shape}")
-                labels.append(arr[vertices[hemi]])
+            try:
+                labels.append(roi_labels(path, family, space, vertices[hemi]))
+            except DatasetError as exc:
+                skip_optional(path, exc, f"no {family} ROIs for {subject}")
+                break
+        if len(labels) < len(HEMIS):
+            continue
         values = np.rint(np.concatenate(labels)).astype(np.int16)
         families[family] = RoiFamily(family, values, dict(names))
     return families
+
+
+def roi_labels(path: Path, family: str, space: str, vertices: np.ndarray) -> np.ndarray:
+    """One hemisphere's labels per challenge vertex from a ``_challenge_space`` or
+    ``_fsaverage_space`` mask file; DatasetError when the shape does not fit ``vertices``."""
+    arr = _load_npy(path, f"{family} labels")
+    if space == "challenge":
+        if arr.shape != (vertices.size,):
+            raise DatasetError(f"{path}: expected ({vertices.size},) labels; found {arr.shape}")
+        return arr
+    if arr.ndim != 1 or (vertices.size and arr.shape[0] <= vertices.max()):
+        raise DatasetError(
+            f"{path}: expected labels over fsaverage (more than {int(vertices.max(initial=0))} "
+            f"vertices); found {arr.shape}"
+        )
+    return arr[vertices]
 
 
 def algonauts_repeats(design, subject: str, ids: np.ndarray) -> np.ndarray:
@@ -273,7 +297,7 @@ def read_algonauts_subject(
         general_mask=np.ones(responses.shape[1], dtype=bool),
         ncsnr=ncsnr,
         geometry=TargetGeometry(
-            surface=fsaverage.fsaverage_surface_id(surf_dir),
+            surface=fsaverage.fsaverage_surface_id(flat_surface_dir(surf_dir)),
             hemi=hemi,
             vertex=np.concatenate([vertices[h] for h in HEMIS]).astype(np.int32),
         ),
@@ -304,17 +328,21 @@ def shared_ids_for(
         )
     common = None
     for s in subjects:
-        ids = np.concatenate(
-            [image_ids(images_dir(root, s, split), prefix)[0] for split, prefix in _splits(root, s)]
-        )
+        ids = np.concatenate([ids for ids, _ in split_images(root, s)])
         common = ids if common is None else np.intersect1d(common, ids)
     return np.sort(common), f"images seen by all of {', '.join(subjects)}"
 
 
-def _splits(root: Path, subject: str) -> list[tuple[str, str]]:
-    out = [("train", "train")]
-    if images_dir(root, subject, "test").is_dir():
-        out.append(("test", "test"))
+def split_images(root: Path, subject: str) -> list[tuple[np.ndarray, list[Path]]]:
+    """``(ids, paths)`` of the training images, then of the test images when their (optional)
+    folder exists; an unusable test folder is skipped with a warning (the validator: "skipped")."""
+    out = [image_ids(images_dir(root, subject, "train"), "train")]
+    test = images_dir(root, subject, "test")
+    if test.is_dir():
+        try:
+            out.append(image_ids(test, "test"))
+        except DatasetError as exc:
+            skip_optional(test, exc, f"{subject}'s test images are not used")
     return out
 
 
@@ -374,6 +402,8 @@ def open_algonauts(
         A local NSD root: the split from ``sharedix``, the noise ceiling from ncsnr. Defaults
         to the one saved by ``python -m core datasets add algonauts PATH --nsd-root NSD``.
     subjects : list of str, optional
+        Restrict to these subjects (default: the ones saved by ``datasets add --subjects``, else
+        every subject folder).
     roi_space : {"challenge", "fsaverage"}
     encoding : str
         Cache response encoding.
@@ -382,8 +412,11 @@ def open_algonauts(
     if path is None:
         raise DatasetError("open_algonauts needs the path of an Algonauts 2023 folder")
     root = Path(path)
+    saved = dataset_options(name)
     if nsd_root is None:
-        nsd_root = dataset_options(name).get("nsd_root")
+        nsd_root = saved.get("nsd_root")
+    if subjects is None:
+        subjects = saved.get("subjects")
     found = subjects_in(root)
     if not found:
         raise DatasetError(
@@ -398,8 +431,7 @@ def open_algonauts(
     shared, split_source = shared_ids_for(root, subjects_in(root), nsd)
     paths: dict[int, Path] = {}
     for s in found:
-        for split, prefix in _splits(root, s):
-            ids, files = image_ids(images_dir(root, s, split), prefix)
+        for ids, files in split_images(root, s):
             for i, p in zip(ids.tolist(), files, strict=True):
                 paths.setdefault(i, p)
     stimuli = AlgonautsStimuli(paths, NsdLayout(nsd).stim_info if nsd is not None else None)
@@ -460,15 +492,34 @@ def open_algonauts(
 # --------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------
-def validate_algonauts(root: str | Path, nsd_root: str | Path | None = None) -> ValidationReport:
-    """Check an Algonauts 2023 folder file by file (and the NSD files it borrows, if given)."""
+def validate_algonauts(
+    root: str | Path,
+    nsd_root: str | Path | None = None,
+    subjects: list[str] | None = None,
+) -> ValidationReport:
+    """Check an Algonauts 2023 folder file by file (and the NSD files it borrows, if given).
+
+    ``subjects`` restricts the per-subject checks (default: every subject folder). An optional
+    file that exists but is unusable (a ROI mask of the wrong shape, a badly named test image) is
+    reported ``skipped``, as :func:`open_algonauts` skips it with a warning.
+    """
     root = Path(root)
     report = ValidationReport("algonauts", root)
-    subjects = subjects_in(root)
-    if not subjects:
+    found = subjects_in(root)
+    if not found:
         report.add(root, MISSING, True, "subjXX/training_split/training_fmri/", "no subject folder")
         return report
-    report.summary["subjects"] = ", ".join(subjects)
+    for s in subjects or []:
+        if s not in found:
+            report.add(
+                fmri_path(root, s, "lh").parent,
+                MISSING,
+                True,
+                f"{s}/training_split/training_fmri/",
+                f"no such subject folder; found {', '.join(found)}",
+            )
+    subjects = [s for s in found if s in subjects] if subjects else found
+    report.summary["subjects"] = ", ".join(subjects) or "none"
     for s in subjects:
         _validate_subject(report, root, s)
     if nsd_root is not None:
@@ -493,11 +544,11 @@ def validate_algonauts(root: str | Path, nsd_root: str | Path | None = None) -> 
     else:
         report.summary["split"] = (
             "test = images seen by every subject"
-            if len(subjects) > 1
+            if len(found) > 1
             else "cannot be rebuilt from one subject: give the NSD root"
         )
         report.summary["noise ceiling"] = "unavailable (no NSD root)"
-        if len(subjects) < 2:
+        if len(found) < 2:
             report.add(
                 root,
                 INVALID,
@@ -523,14 +574,16 @@ def _validate_subject(report: ValidationReport, root: Path, subject: str) -> Non
         tids, _ = image_ids(test, "test")
         report.add(test, OK, False, "test-RRRR_nsd-NNNNN.png", f"{tids.size} images")
     except DatasetError as exc:
+        missing = not test.is_dir()
         report.add(
             test,
-            OPTIONAL_MISSING if not test.is_dir() else INVALID,
+            OPTIONAL_MISSING if missing else SKIPPED,
             False,
             "test-RRRR_nsd-NNNNN.png",
-            str(exc),
+            "no folder" if missing else f"{exc}; skipped when loading",
         )
-    counts = {}
+    counts: dict[str, int | None] = {}
+    vertices: dict[str, np.ndarray | None] = {}
     for h in HEMIS:
         p = all_vertices_path(root, subject, h)
 
@@ -538,11 +591,12 @@ def _validate_subject(report: ValidationReport, root: Path, subject: str) -> Non
             m = _load_npy(p, "mask")
             if m.ndim != 1:
                 raise DatasetError(f"shape {m.shape}")
-            return int(
-                (m > 0).sum()
+            return np.flatnonzero(
+                m > 0
             ), f"{m.shape[0]} fsaverage vertices, {int((m > 0).sum())} in the challenge space"
 
-        counts[h] = report.check(p, True, "0/1 mask over fsaverage vertices", allv)
+        vertices[h] = report.check(p, True, "0/1 mask over fsaverage vertices", allv)
+        counts[h] = None if vertices[h] is None else int(vertices[h].size)
     for h in HEMIS:
         p = fmri_path(root, subject, h)
 
@@ -561,10 +615,10 @@ def _validate_subject(report: ValidationReport, root: Path, subject: str) -> Non
             for space in ROI_SPACES:
                 p = roi_path(root, subject, h, family, space)
 
-                def roi(p=p, h=h, space=space):
+                def roi(p=p, h=h, space=space, family=family):
+                    if vertices[h] is not None:  # the loader's own check
+                        roi_labels(p, family, space, vertices[h])
                     arr = _load_npy(p, "labels")
-                    if space == "challenge" and counts[h] is not None and arr.shape != (counts[h],):
-                        raise DatasetError(f"shape {arr.shape}, expected ({counts[h]},)")
                     values = sorted(int(v) for v in np.unique(arr) if v > 0)
                     return None, f"{arr.shape}; label values {values}"
 

@@ -17,6 +17,7 @@ load of a subject writes a compact cache (:mod:`core.data.nsd_cache`); later loa
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,7 +51,11 @@ from core.data.nsd_layout import (
     SPACES,
     TRIALS_PER_SESSION,
     NsdLayout,
+    check_sessions,
     check_subject,
+    format_sessions,
+    root_hint,
+    session_gaps,
 )
 from core.data.nsd_stimuli import NsdStimuli
 
@@ -61,9 +66,40 @@ Progress = Callable[[str, int, int], None]
 # --------------------------------------------------------------------------------------------
 # target space: which voxels/vertices, their ROIs, ncsnr and geometry
 # --------------------------------------------------------------------------------------------
+def skip_optional(path: Path, error: Exception, instead: str) -> None:
+    """Warn that an optional file is unusable and is skipped (the validator reports "skipped")."""
+    message = str(error)
+    prefix = f"{path}: "
+    message = message[len(prefix) :] if message.startswith(prefix) else message
+    warnings.warn(f"{path}: skipped ({message}); {instead}", UserWarning, stacklevel=3)
+
+
+def flat_surface_dir(surf_dir: Path | None) -> Path | None:
+    """``surf_dir`` when its flat patches and inflated surfaces exist and read (used for
+    flatmaps); None (nilearn's fsaverage5 flatmap) when any is absent, or unusable (warned)."""
+    if surf_dir is None:
+        return None
+    surf_dir = Path(surf_dir)
+    if fsaverage.fsaverage_surface_id(surf_dir) == fsaverage.NILEARN_FSAVERAGE:
+        return None  # some of the four files are absent: the optional flatmap is not there
+    for hemi in ("lh", "rh"):
+        try:
+            fsaverage.load_freesurfer_flat(surf_dir, hemi)
+        except DatasetError as exc:
+            path = surf_dir / f"{hemi}.full.flat.patch.3d"
+            skip_optional(path, exc, "flatmaps use nilearn's fsaverage5 flat surface")
+            return None
+    return surf_dir
+
+
 def _roi_names(layout: NsdLayout, family: str, surface_subject: str) -> dict[int, str]:
     ctab = layout.roi_ctab(surface_subject, family)
-    return read_ctab(ctab) if ctab.exists() else dict(NSD_ROI_FAMILIES[family])
+    if ctab.exists():
+        try:
+            return read_ctab(ctab)
+        except DatasetError as exc:
+            skip_optional(ctab, exc, "using NSD's standard names")
+    return dict(NSD_ROI_FAMILIES[family])
 
 
 def volume_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"):
@@ -88,14 +124,21 @@ def volume_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral")
         path = layout.volume_roi(subject, family)
         if not path.exists():
             continue
-        labels = as_labels(read_volume(path, f"{family} ROI labels", shape), path)[keep]
+        try:
+            labels = as_labels(read_volume(path, f"{family} ROI labels", shape), path)[keep]
+        except DatasetError as exc:
+            skip_optional(path, exc, f"no {family} ROIs for {subject}")
+            continue
         families[family] = RoiFamily(family, labels, _roi_names(layout, family, subject))
         sources += [path, layout.roi_ctab(subject, family)]
     npath = layout.volume_ncsnr(subject)
     ncsnr = None
     if npath.exists():
-        ncsnr = read_volume(npath, "ncsnr per voxel", shape)[keep].astype(np.float32)
-        sources.append(npath)
+        try:
+            ncsnr = read_volume(npath, "ncsnr per voxel", shape)[keep].astype(np.float32)
+            sources.append(npath)
+        except DatasetError as exc:
+            skip_optional(npath, exc, f"no noise ceiling for {subject}")
     target_set = TargetSet(
         roi_families=families, general_mask=(general == 1)[keep], ncsnr=ncsnr, geometry=None
     )
@@ -138,10 +181,15 @@ def surface_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"
         paths = {h: layout.surface_roi("fsaverage", family, h) for h in ("lh", "rh")}
         if not all(p.exists() for p in paths.values()):
             continue
-        labels = {
-            h: as_labels(read_surface_map(p, f"{family} labels", n_vertices), p)
-            for h, p in paths.items()
-        }
+        labels = {}
+        for h, p in paths.items():
+            try:
+                labels[h] = as_labels(read_surface_map(p, f"{family} labels", n_vertices), p)
+            except DatasetError as exc:
+                skip_optional(p, exc, f"no {family} ROIs")
+                break
+        if len(labels) < 2:
+            continue
         families[family] = RoiFamily(
             family, gather(labels), _roi_names(layout, family, "fsaverage")
         )
@@ -149,14 +197,21 @@ def surface_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"
     ncsnr = None
     npaths = {h: layout.surface_ncsnr(subject, h) for h in ("lh", "rh")}
     if all(p.exists() for p in npaths.values()):
-        maps = {h: read_surface_map(p, "ncsnr per vertex", n_vertices) for h, p in npaths.items()}
-        ncsnr = gather(maps).astype(np.float32)
-        sources += list(npaths.values())
+        maps = {}
+        for h, p in npaths.items():
+            try:
+                maps[h] = read_surface_map(p, "ncsnr per vertex", n_vertices)
+            except DatasetError as exc:
+                skip_optional(p, exc, f"no noise ceiling for {subject}")
+                break
+        if len(maps) == 2:
+            ncsnr = gather(maps).astype(np.float32)
+            sources += list(npaths.values())
     hemi = np.concatenate(
         [np.full(index[h].size, i, dtype=np.int8) for i, h in enumerate(("lh", "rh"))]
     )
     geometry = TargetGeometry(
-        surface=fsaverage.fsaverage_surface_id(layout.surf_dir("fsaverage")),
+        surface=fsaverage.fsaverage_surface_id(flat_surface_dir(layout.surf_dir("fsaverage"))),
         hemi=hemi,
         vertex=np.concatenate([index["lh"], index["rh"]]).astype(np.int32),
     )
@@ -289,7 +344,9 @@ def read_nsd_subject(
     fmt : {"nifti", "hdf5"}
         func1pt8mm beta file format.
     sessions : list of int, optional
-        1-based sessions (default: every session on disk).
+        1-based sessions (default: every session on disk, with a warning naming any gap).
+        Sessions outside the subject's range (1-40; 1-32 for subj03 and subj06, 1-30 for subj04
+        and subj08) raise a range error.
     targets : {"nsdgeneral", "brain"}
         Keep the nsdgeneral targets, or every target inside the brain (label >= 0).
     zscore : bool
@@ -309,7 +366,7 @@ def read_nsd_subject(
     check_subject(subject)
     _check_options(space, fmt, targets)
     design = design or read_expdesign(layout.expdesign)
-    sessions = _sessions(layout, subject, space, fmt, sessions)
+    sessions = _sessions(layout, subject, space, fmt, sessions, design.n_sessions)
     if space == "func1pt8mm":
         shape, index, target_set, _ = volume_targets(layout, subject, targets)
         geometry_args = (shape, index)
@@ -347,15 +404,29 @@ def _check_options(space: str, fmt: str, targets: str) -> None:
         raise DatasetError(f"unknown targets {targets!r}; expected one of {TARGET_CHOICES}")
 
 
-def _sessions(layout: NsdLayout, subject: str, space: str, fmt: str, wanted) -> list[int]:
+def _sessions(
+    layout: NsdLayout, subject: str, space: str, fmt: str, wanted, n_design: int | None = None
+) -> list[int]:
+    """The sessions to load: ``wanted`` (range-checked, then checked on disk) or every session on
+    disk (warning about a gap between them)."""
+    if wanted is not None:
+        wanted = check_sessions(subject, wanted, n_design)
     on_disk = layout.sessions(subject, space, fmt)
     if wanted is None:
         if not on_disk:
             raise DatasetError(
                 f"{layout.betas_dir(subject, space)}: expected beta sessions; found none"
             )
+        gaps = session_gaps(on_disk)
+        if gaps:
+            warnings.warn(
+                f"{subject}: session(s) {format_sessions(gaps)} missing between the sessions on "
+                f"disk ({format_sessions(on_disk)}) in {layout.betas_dir(subject, space)}; "
+                "loading the sessions present",
+                UserWarning,
+                stacklevel=3,
+            )
         return on_disk
-    wanted = sorted({int(s) for s in wanted})
     missing = [s for s in wanted if s not in on_disk]
     if missing:
         files = ", ".join(str(p) for p in _beta_paths(layout, subject, space, fmt, missing))
@@ -403,8 +474,13 @@ def open_nsd(
         ``python -m core datasets add nsd PATH --space ...``, else ``"func1pt8mm"``.
     fmt : {"auto", "nifti", "hdf5"}
         func1pt8mm beta format; "auto" (default) prefers NIfTI.
+    sessions : list of int, optional
+        1-based sessions of every subject (default: the ones saved by ``datasets add
+        --sessions``, else every session on disk). The stimulus set holds only the images shown
+        in the chosen sessions of the chosen subjects.
     subjects : list of str, optional
-        Restrict to these subjects (default: every subject with betas in ``space``).
+        Restrict to these subjects (default: the ones saved by ``datasets add --subjects``, else
+        every subject with betas in ``space``).
     encoding : str
         Cache response encoding (see :mod:`core.data.store`).
     cache : bool
@@ -419,7 +495,12 @@ def open_nsd(
         raise DatasetError("open_nsd needs the path of an NSD folder")
     saved = dataset_options(name)
     space = space or saved.get("space", "func1pt8mm")
+    subjects = subjects if subjects is not None else saved.get("subjects")
+    sessions = sessions if sessions is not None else saved.get("sessions")
     layout = NsdLayout(Path(path))
+    hint = root_hint(layout.root)
+    if hint is not None:
+        raise DatasetError(hint)
     fmt = _resolve_format(layout, fmt or saved.get("fmt", "auto"), space)
     _check_options(space, fmt, targets)
     design = read_expdesign(layout.expdesign)
@@ -438,7 +519,9 @@ def open_nsd(
             f"{layout.root / 'nsddata_betas/ppdata'}: expected subjXX/{space}/"
             f"betas_fithrf_GLMdenoise_RR/ with beta sessions; found none"
         )
-    ids = np.unique(np.concatenate([design.subject_ids(s) for s in found]))
+    # the sessions of each subject, fixed at open (range errors and gap warnings surface here)
+    chosen = {s: _sessions(layout, s, space, fmt, sessions, design.n_sessions) for s in found}
+    ids = np.unique(np.concatenate([design.trial_ids(s, k) for s in found for k in chosen[s]]))
     stimuli = NsdStimuli(ids, layout.stimuli, layout.stim_info)
     options = {
         "space": space,
@@ -455,7 +538,7 @@ def open_nsd(
                 subject,
                 space=space,
                 fmt=fmt,
-                sessions=sessions,
+                sessions=chosen[subject],
                 targets=targets,
                 zscore=zscore,
                 design=design,
@@ -468,10 +551,9 @@ def open_nsd(
         return cached_subject(name, subject, sources, opts, build, encoding)
 
     def subject_sources(subject: str) -> tuple[list[Path], dict]:
-        chosen = _sessions(layout, subject, space, fmt, sessions)
-        sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen)]
+        sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen[subject])]
         sources += _target_sources(layout, subject, space)
-        return sources, {**options, "sessions": chosen}
+        return sources, {**options, "sessions": chosen[subject]}
 
     def subject_keyer(subject: str) -> str:
         # the cache entry's key: the source files' signature (path, size, mtime) and load options
@@ -493,6 +575,7 @@ def open_nsd(
             "targets": targets,
             "zscore": bool(zscore),
             "sessions": options["sessions"],
+            "sessions_per_subject": {s: format_sessions(chosen[s]) for s in found},
             "betas": "b3 betas_fithrf_GLMdenoise_RR",
             "split": "train = the subject's own images; test = the shared 1,000 (sharedix)",
             "noise_ceiling": "NSD ncsnr, mixed-repetition formula",

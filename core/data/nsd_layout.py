@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.data.dataset import DatasetError
+
 #: Beta version b3, the one the paper (and most NSD work) uses.
 BETAS = "betas_fithrf_GLMdenoise_RR"
 #: Trials per NSD scan session.
@@ -55,8 +57,12 @@ NSD_ROI_FAMILIES: dict[str, dict[int, str]] = {
 #: The general visual mask's ROI file name.
 GENERAL_MASK = "nsdgeneral"
 
+#: The three top-level folders of an NSD root.
+ROOT_FOLDERS = ("nsddata", "nsddata_betas", "nsddata_stimuli")
+
 _SUBJECT_RE = re.compile(r"^subj0[1-8]$")
 _SESSION_RE = re.compile(r"betas_session(\d{2})\.(nii\.gz|nii|hdf5|mgh)$")
+_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 def check_subject(subject: str) -> str:
@@ -64,6 +70,115 @@ def check_subject(subject: str) -> str:
     if not _SUBJECT_RE.match(subject):
         raise ValueError(f"unknown NSD subject {subject!r}; expected subj01 .. subj08")
     return subject
+
+
+def normalize_subject(text: str) -> str:
+    """``"subj01"``, ``"1"`` or ``"01"`` -> ``"subj01"`` (checked)."""
+    text = str(text).strip()
+    if text.isdigit():
+        text = f"subj{int(text):02d}"
+    return check_subject(text)
+
+
+def parse_sessions(tokens) -> list[int]:
+    """Sorted unique 1-based sessions from tokens like ``["1-5", "7"]`` or ``["1-5,7"]``.
+
+    Raises
+    ------
+    ValueError
+        For a token that is not ``N`` or ``A-B`` (with ``A <= B``).
+    """
+    if isinstance(tokens, str):
+        tokens = [tokens]
+    out: set[int] = set()
+    for token in tokens:
+        for part in str(token).replace(",", " ").split():
+            m = _RANGE_RE.match(part)
+            if m is None:
+                raise ValueError(f"bad session {part!r}; expected N or A-B, e.g. --sessions 1-5 7")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            if hi < lo:
+                raise ValueError(f"bad session range {part!r}: {lo} > {hi}")
+            out.update(range(lo, hi + 1))
+    if not out:
+        raise ValueError("no sessions given; expected N or A-B, e.g. --sessions 1-5 7")
+    return sorted(out)
+
+
+def format_sessions(sessions) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3, 5"``."""
+    values = sorted({int(s) for s in sessions})
+    parts: list[str] = []
+    start = prev = None
+    for s in values + [None]:
+        if start is not None and (s is None or s != prev + 1):
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if s is not None and start is None:
+            start = s
+        prev = s
+    return ", ".join(parts)
+
+
+def session_limit(subject: str, n_design: int | None = None) -> int:
+    """The last session ``subject`` completed (40, 40, 32, 30, 40, 32, 40, 30 for subj01..08),
+    capped by the design's session count when given."""
+    limit = SESSIONS_PER_SUBJECT[check_subject(subject)]
+    return min(limit, n_design) if n_design else limit
+
+
+def check_sessions(subject: str, sessions, n_design: int | None = None) -> list[int]:
+    """Return ``sessions`` sorted; raise DatasetError naming the valid range when one is outside it."""
+    limit = session_limit(subject, n_design)
+    values = sorted({int(s) for s in sessions})
+    bad = [s for s in values if not 1 <= s <= limit]
+    if bad:
+        raise DatasetError(
+            f"sessions are 1-{limit} for {subject}; asked for {format_sessions(bad)}"
+        )
+    return values
+
+
+def session_gaps(sessions) -> list[int]:
+    """Sessions missing between the first and the last of ``sessions``."""
+    values = sorted({int(s) for s in sessions})
+    if not values:
+        return []
+    return sorted(set(range(values[0], values[-1] + 1)) - set(values))
+
+
+def root_hint(root: Path) -> str | None:
+    """None when ``root`` holds ``nsddata/``; else what to give instead.
+
+    Looks one level down for a folder holding ``nsddata/``, ``nsddata_betas/`` and
+    ``nsddata_stimuli/`` ("did you mean ...?"), else names the folders an NSD root holds.
+    """
+    root = Path(root)
+    if (root / "nsddata").is_dir():
+        return None
+    expected = ", ".join(f"{f}/" for f in ROOT_FOLDERS)
+    if not root.is_dir():
+        return f"{root}: no such folder; expected the NSD root holding {expected}"
+    candidates = []
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        children = []
+    for child in children:
+        present = [f for f in ROOT_FOLDERS if (child / f).is_dir()]
+        if "nsddata" in present:
+            candidates.append((len(present), child))
+    if candidates:
+        best = max(candidates, key=lambda c: c[0])[1]
+        return f"{root} is not an NSD root (no nsddata/ in it); did you mean {best}?"
+    present = [f"{f}/" for f in ROOT_FOLDERS if (root / f).is_dir()]
+    missing = [f"{f}/" for f in ROOT_FOLDERS if not (root / f).is_dir()]
+    found = f"found {', '.join(present)}; " if present else ""
+    return (
+        f"{root} is not an NSD root: expected a folder holding {expected} "
+        f"({found}missing {', '.join(missing)})"
+    )
 
 
 @dataclass(frozen=True)

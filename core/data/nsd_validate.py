@@ -5,6 +5,10 @@
 expected and what was found. ``python -m core datasets add`` prints it and refuses a folder whose
 required files fail; the app's Pipeline page shows :meth:`ValidationReport.to_frame`.
 
+An optional file that exists but cannot be used (a ROI volume on another grid, a broken ``.ctab``,
+an ``ncsnr`` of the wrong shape) is reported ``skipped``: the loaders skip it too, with a warning,
+and the dataset opens without it.
+
 Checks read headers and shapes, not whole files: a compressed NIfTI's gzip trailer gives its
 uncompressed size, so a truncated ``.nii.gz`` is caught without decompressing it.
 """
@@ -33,11 +37,30 @@ from core.data.nsd_layout import (
     SESSIONS_PER_SUBJECT,
     TRIALS_PER_SESSION,
     NsdLayout,
+    check_sessions,
+    check_subject,
+    format_sessions,
+    root_hint,
+    session_gaps,
 )
 from core.data.nsd_stimuli import check_stimulus_file
 
-#: Statuses, worst last.
-OK, OPTIONAL_MISSING, MISSING, INVALID = "ok", "optional-missing", "missing", "invalid"
+#: Statuses, worst last. ``skipped``: an optional file that exists but is unusable; the loaders
+#: skip it with a warning.
+OK, OPTIONAL_MISSING, SKIPPED, MISSING, INVALID = (
+    "ok",
+    "optional-missing",
+    "skipped",
+    "missing",
+    "invalid",
+)
+_TAGS = {
+    OK: "ok",
+    OPTIONAL_MISSING: "absent",
+    SKIPPED: "skipped",
+    MISSING: "MISSING",
+    INVALID: "INVALID",
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +71,7 @@ class FileCheck:
     ----------
     path : str
         Path relative to the dataset root.
-    status : {"ok", "optional-missing", "missing", "invalid"}
+    status : {"ok", "optional-missing", "skipped", "missing", "invalid"}
     required : bool
         Whether the dataset cannot be opened without it.
     expected : str
@@ -79,12 +102,15 @@ class ValidationReport:
     checks : list of FileCheck
     summary : dict
         Subjects and sessions found, etc.
+    warnings : list of str
+        Problems that do not stop loading (a gap between the sessions on disk, ...).
     """
 
     kind: str
     root: Path
     checks: list[FileCheck] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -106,15 +132,25 @@ class ValidationReport:
             pass
         self.checks.append(FileCheck(str(rel), status, required, expected, found))
 
-    def check(self, path: Path, required: bool, expected: str, probe) -> object | None:
-        """Run ``probe()`` (returns ``(value, found text)``) and record the outcome."""
+    def check(
+        self, path: Path, required: bool, expected: str, probe, skippable: bool = True
+    ) -> object | None:
+        """Run ``probe()`` (returns ``(value, found text)``) and record the outcome.
+
+        A failing optional file is ``skipped`` (the loaders skip it with a warning), unless
+        ``skippable`` is False (it is then ``invalid`` without failing the report).
+        """
         if not Path(path).exists():
             self.add(path, MISSING if required else OPTIONAL_MISSING, required, expected, "no file")
             return None
         try:
             value, found = probe()
         except Exception as exc:  # any failure to read is an invalid file, reported by name
-            self.add(path, INVALID, required, expected, _strip(str(exc), path))
+            reason = _strip(str(exc), path)
+            if not required and skippable:
+                self.add(path, SKIPPED, False, expected, f"{reason}; skipped when loading")
+            else:
+                self.add(path, INVALID, required, expected, reason)
             return None
         self.add(path, OK, required, expected, found)
         return value
@@ -129,10 +165,10 @@ class ValidationReport:
         lines = [f"{self.kind} folder {self.root}"]
         for key, value in self.summary.items():
             lines.append(f"  {key}: {value}")
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning}")
         for c in rows:
-            tag = {OK: "ok", OPTIONAL_MISSING: "absent", MISSING: "MISSING", INVALID: "INVALID"}[
-                c.status
-            ]
+            tag = _TAGS[c.status]
             req = "required" if c.required else "optional"
             lines.append(f"  [{tag:>7}] {c.path} ({req})")
             lines.append(f"            expected: {c.expected}")
@@ -219,6 +255,7 @@ def validate_nsd(
     space: str = "func1pt8mm",
     fmt: str = "auto",
     subjects: list[str] | None = None,
+    sessions: list[int] | None = None,
 ) -> ValidationReport:
     """Check an NSD folder for ``space``, file by file.
 
@@ -231,21 +268,33 @@ def validate_nsd(
         func1pt8mm beta format.
     subjects : list of str, optional
         Subjects to check (default: every subject with betas).
+    sessions : list of int, optional
+        1-based sessions to check for every subject (default: every session on disk; a gap
+        between them is a warning).
 
     Returns
     -------
     ValidationReport
+
+    Raises
+    ------
+    DatasetError
+        When a requested session is outside a subject's range (e.g. "sessions are 1-40 for
+        subj01"); ValueError for an unknown subject name.
     """
     root = Path(root)
     layout = NsdLayout(root)
     report = ValidationReport("nsd", root)
-    if not root.is_dir():
+    for s in subjects or []:
+        check_subject(s)
+    hint = root_hint(root)
+    if hint is not None:
         report.add(
             root,
             MISSING,
             True,
             "an NSD root folder (nsddata/, nsddata_betas/, nsddata_stimuli/)",
-            "no folder",
+            hint,
         )
         return report
     if fmt == "auto":
@@ -269,15 +318,27 @@ def validate_nsd(
         df = read_stim_info(layout.stim_info)
         return df, f"{len(df)} rows; shared1000: {int(df['shared1000'].sum())}"
 
-    report.check(layout.stim_info, False, "CSV with nsdId, cocoId, shared1000, subjectK_repR", info)
+    report.check(
+        layout.stim_info,
+        False,
+        "CSV with nsdId, cocoId, shared1000, subjectK_repR",
+        info,
+        skippable=False,
+    )
     report.check(
         layout.stimuli,
         False,
         "imgBrick (73000, 425, 425, 3) uint8 (needed to extract features)",
         lambda: (None, f"imgBrick {check_stimulus_file(layout.stimuli)}"),
+        skippable=False,
     )
     found = layout.subjects(space, fmt)
     subjects = subjects or found
+    if sessions is not None:
+        sessions = sorted({int(k) for k in sessions})
+        for s in subjects:
+            check_sessions(s, sessions)
+        report.summary["sessions chosen"] = format_sessions(sessions)
     if not subjects:
         report.add(
             root / "nsddata_betas/ppdata",
@@ -291,27 +352,47 @@ def validate_nsd(
     report.summary["subjects"] = ", ".join(subjects) or "none"
     if space == "func1pt8mm":
         for s in subjects:
-            _validate_volume_subject(report, layout, s, fmt)
+            _validate_volume_subject(report, layout, s, fmt, sessions)
     else:
         n_vertices = _validate_fsaverage_labels(report, layout)
         for s in subjects:
-            _validate_surface_subject(report, layout, s, n_vertices)
+            _validate_surface_subject(report, layout, s, n_vertices, sessions)
     return report
 
 
-def _sessions_line(
-    report: ValidationReport, layout: NsdLayout, subject: str, sessions: list[int]
-) -> None:
+def _chosen_sessions(
+    report: ValidationReport,
+    layout: NsdLayout,
+    subject: str,
+    space: str,
+    fmt: str,
+    wanted: list[int] | None,
+) -> list[int]:
+    """Summarise the sessions on disk, warn about a gap, and return the sessions to check."""
+    on_disk = layout.sessions(subject, space, fmt)
     expected = SESSIONS_PER_SUBJECT.get(subject, 40)
-    gaps = sorted(set(range(1, max(sessions, default=0) + 1)) - set(sessions))
-    text = f"{len(sessions)} of {expected} sessions"
+    gaps = session_gaps(on_disk)
+    text = f"{len(on_disk)} of {expected} sessions"
     if gaps:
         text += f"; gaps at {gaps}"
     report.summary[f"{subject} sessions"] = text
+    if wanted is not None:
+        return list(wanted)
+    if gaps:
+        report.warnings.append(
+            f"{subject}: session(s) {format_sessions(gaps)} missing between the sessions on disk "
+            f"({format_sessions(on_disk)}); loading uses the sessions present "
+            "(or choose them with --sessions)"
+        )
+    return on_disk
 
 
 def _validate_volume_subject(
-    report: ValidationReport, layout: NsdLayout, subject: str, fmt: str
+    report: ValidationReport,
+    layout: NsdLayout,
+    subject: str,
+    fmt: str,
+    wanted: list[int] | None = None,
 ) -> None:
     gpath = layout.volume_roi(subject, GENERAL_MASK)
 
@@ -322,8 +403,7 @@ def _validate_volume_subject(
     shape = report.check(
         gpath, True, "nsdgeneral labels (X, Y, Z): -1 outside brain, 0, 1", general
     )
-    sessions = layout.sessions(subject, "func1pt8mm", fmt)
-    _sessions_line(report, layout, subject, sessions)
+    sessions = _chosen_sessions(report, layout, subject, "func1pt8mm", fmt, wanted)
     if not sessions:
         report.add(layout.betas_dir(subject, "func1pt8mm"), MISSING, True, "beta sessions", "none")
     for s in sessions:
@@ -381,9 +461,10 @@ def _validate_fsaverage_labels(report: ValidationReport, layout: NsdLayout) -> i
                 path,
                 False,
                 f"{family} labels per vertex",
-                lambda p=path: (
+                lambda p=path, family=family: (
                     None,
-                    f"{read_surface_map(p, 'labels', n_vertices).shape[0]} vertices",
+                    f"{as_labels(read_surface_map(p, f'{family} labels', n_vertices), p).shape[0]}"
+                    " vertices",
                 ),
             )
         ctab = layout.roi_ctab("fsaverage", family)
@@ -394,19 +475,43 @@ def _validate_fsaverage_labels(report: ValidationReport, layout: NsdLayout) -> i
             lambda c=ctab: (None, _ctab_text(c)),
         )
     for hemi in ("lh", "rh"):
-        for path, what in (
-            (layout.flat_patch(hemi), "FreeSurfer flat patch (else nilearn's fsaverage5 flatmap)"),
-            (layout.inflated(hemi), "FreeSurfer inflated surface (with the flat patch)"),
-        ):
-            report.check(path, False, what, lambda p=path: (None, f"{p.stat().st_size} bytes"))
+
+        def flat(hemi=hemi):
+            from core.data.fsaverage import load_freesurfer_flat
+
+            mesh = load_freesurfer_flat(layout.surf_dir("fsaverage"), hemi)
+            kept = int(np.isfinite(mesh.coords[:, 0]).sum())
+            return None, f"{kept} of {mesh.coords.shape[0]} vertices flattened"
+
+        def inflated(p=layout.inflated(hemi)):
+            import nibabel.freesurfer as fs
+
+            coords, faces = fs.read_geometry(str(p))
+            return None, f"{coords.shape[0]} vertices, {faces.shape[0]} faces"
+
+        report.check(
+            layout.flat_patch(hemi),
+            False,
+            "FreeSurfer flat patch with its inflated surface (else nilearn's fsaverage5 flatmap)",
+            flat,
+        )
+        report.check(
+            layout.inflated(hemi),
+            False,
+            "FreeSurfer inflated surface (with the flat patch)",
+            inflated,
+        )
     return n_vertices
 
 
 def _validate_surface_subject(
-    report: ValidationReport, layout: NsdLayout, subject: str, n_vertices: int | None
+    report: ValidationReport,
+    layout: NsdLayout,
+    subject: str,
+    n_vertices: int | None,
+    wanted: list[int] | None = None,
 ) -> None:
-    sessions = layout.sessions(subject, "fsaverage")
-    _sessions_line(report, layout, subject, sessions)
+    sessions = _chosen_sessions(report, layout, subject, "fsaverage", "nifti", wanted)
     if not sessions:
         report.add(layout.betas_dir(subject, "fsaverage"), MISSING, True, "beta sessions", "none")
     for s in sessions:

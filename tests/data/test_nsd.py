@@ -318,11 +318,14 @@ def test_wrong_shape_roi_and_betas(nsd_copy):
         nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4)),
         layout.volume_roi(SUBJ, "floc-faces"),
     )
-    with pytest.raises(
-        DatasetError,
-        match=r"floc-faces.nii.gz: expected floc-faces ROI labels of shape \(5, 4, 3\)",
+    # an optional ROI file on another grid is skipped with a warning, not fatal
+    with pytest.warns(
+        UserWarning,
+        match=r"floc-faces.nii.gz: skipped \(expected floc-faces ROI labels of shape \(5, 4, 3\)",
     ):
-        read_nsd_subject(nsd_copy, SUBJ, sessions=[1])
+        data = read_nsd_subject(nsd_copy, SUBJ, sessions=[1])
+    assert "floc-faces" not in data.targets.roi_families
+    assert "floc-places" in data.targets.roi_families
     body = gzip.compress(b"not a nifti")
     layout.volume_betas(SUBJ, 1).write_bytes(body)
     with pytest.raises(DatasetError, match="betas_session01.nii.gz"):

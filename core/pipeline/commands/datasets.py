@@ -1,9 +1,12 @@
-"""``python -m core datasets add|check|list``: register and inspect real datasets.
+"""``python -m core datasets add|check|list|remove``: register and inspect real datasets.
 
-``datasets add nsd PATH`` / ``datasets add algonauts PATH [--nsd-root NSD]`` validate the folder,
-print what was found and what is missing file by file, and register it (refusing a folder whose
-required files fail). ``datasets check`` validates without registering; ``datasets list`` shows the
-configured datasets.
+``datasets add nsd PATH [--subjects subj01 subj02] [--sessions 1-5 7]`` /
+``datasets add algonauts PATH [--nsd-root NSD]`` validate the folder, print what was found and
+what is missing file by file, and register it (refusing a folder whose required files fail). The
+chosen space, format, subjects and sessions are saved as the dataset's open options, so
+``extract`` and ``run`` use only those. ``datasets check`` validates without registering;
+``datasets list`` shows the configured datasets as a table; ``datasets remove NAME [--purge]``
+forgets one (``--purge`` also deletes its compact cache; the data folder is never touched).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ KINDS = ("nsd", "algonauts")
 
 def register(subparsers) -> None:
     """Add the ``datasets`` command to ``python -m core``."""
-    p = subparsers.add_parser("datasets", help="add, check and list real datasets (NSD, Algonauts)")
+    p = subparsers.add_parser(
+        "datasets", help="add, check, list and remove real datasets (NSD, Algonauts)"
+    )
     sub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     for action, help_text in (
@@ -41,6 +46,20 @@ def register(subparsers) -> None:
             help="NSD func1pt8mm beta files",
         )
         a.add_argument(
+            "--subjects",
+            nargs="+",
+            default=None,
+            metavar="SUBJ",
+            help="only these subjects (subj01 or 1; default: every subject found)",
+        )
+        a.add_argument(
+            "--sessions",
+            nargs="+",
+            default=None,
+            metavar="N|A-B",
+            help="NSD: only these 1-based sessions, e.g. 1-5 7 (default: every session on disk)",
+        )
+        a.add_argument(
             "--nsd-root",
             type=Path,
             default=None,
@@ -50,19 +69,46 @@ def register(subparsers) -> None:
             "--all", action="store_true", help="print every check, not only the problems"
         )
         a.set_defaults(func=_add if action == "add" else _check)
-    ls = sub.add_parser("list", help="list configured datasets")
+    ls = sub.add_parser("list", help="list configured datasets (a table)")
     ls.set_defaults(func=_list)
+    rm = sub.add_parser(
+        "remove", help="forget a dataset (registry entry and saved options; never its folder)"
+    )
+    rm.add_argument("name")
+    rm.add_argument(
+        "--purge", action="store_true", help="also delete its compact cache (<home>/datasets/NAME)"
+    )
+    rm.set_defaults(func=_remove)
+
+
+def selection(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None]:
+    """The parsed ``--subjects`` and ``--sessions`` (None when not given)."""
+    from core.data.nsd_layout import normalize_subject, parse_sessions
+    from core.pipeline.cli import UserError
+
+    subjects = None
+    if args.subjects:
+        subjects = sorted({normalize_subject(s) for s in args.subjects})
+    sessions = None
+    if args.sessions:
+        if args.kind != "nsd":
+            raise UserError("--sessions applies to NSD only (Algonauts releases averaged images)")
+        sessions = parse_sessions(args.sessions)
+    return subjects, sessions
 
 
 def validate(args: argparse.Namespace):
     """The :class:`~core.data.nsd_validate.ValidationReport` for the parsed arguments."""
+    subjects, sessions = selection(args)
     if args.kind == "nsd":
         from core.data.nsd_validate import validate_nsd
 
-        return validate_nsd(args.path, space=args.space, fmt=args.fmt)
+        return validate_nsd(
+            args.path, space=args.space, fmt=args.fmt, subjects=subjects, sessions=sessions
+        )
     from core.data.algonauts import validate_algonauts
 
-    return validate_algonauts(args.path, nsd_root=args.nsd_root)
+    return validate_algonauts(args.path, nsd_root=args.nsd_root, subjects=subjects)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -73,9 +119,12 @@ def _check(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from core.data.nsd_cache import save_dataset_options
+    from core.data.registry import check_name
     from core.data.registry import register as register_dataset
     from core.pipeline.cli import UserError
 
+    name = check_name(args.name or args.kind)
+    subjects, sessions = selection(args)
     report = validate(args)
     print(report.format_text(only_problems=not args.all))
     if not report.ok:
@@ -83,22 +132,70 @@ def _add(args: argparse.Namespace) -> int:
             f"{args.kind} folder {args.path} not registered: "
             + "; ".join(f"{c.path} ({c.found})" for c in report.failures())
         )
-    name = args.name or args.kind
     register_dataset(name, args.kind, args.path)
     if args.kind == "nsd":
-        save_dataset_options(name, {"space": args.space, "fmt": args.fmt})
+        options = {"space": args.space, "fmt": args.fmt, "subjects": subjects, "sessions": sessions}
     else:
         nsd = str(args.nsd_root.resolve()) if args.nsd_root is not None else None
-        save_dataset_options(name, {"nsd_root": nsd})
+        options = {"nsd_root": nsd, "subjects": subjects}
+    save_dataset_options(name, options)
     print(f"registered {args.kind} dataset {name!r} at {Path(args.path).resolve()}")
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
+def dataset_rows() -> list[dict[str, str]]:
+    """One row per configured dataset: name, kind, space, format, subjects, sessions, path, state."""
+    from core.data.nsd_cache import dataset_options
+    from core.data.nsd_layout import format_sessions
     from core.data.registry import configured
 
+    rows = []
     for name, entry in configured().items():
         path = entry.get("path")
+        kind = entry["kind"]
+        opts = dataset_options(name) if kind != "demo" else {}
+        subjects = opts.get("subjects")
+        sessions = opts.get("sessions")
+        if kind == "nsd":
+            space = opts.get("space", "func1pt8mm")
+            fmt = "mgh" if space == "fsaverage" else opts.get("fmt", "auto")
+            sessions_text = format_sessions(sessions) if sessions else "all on disk"
+        elif kind == "algonauts":
+            space, fmt, sessions_text = "fsaverage (challenge)", "npy", "-"
+        else:
+            space, fmt, sessions_text = "simulated", "-", "-"
         state = "embedded" if path is None else ("ok" if Path(path).exists() else "folder missing")
-        print(f"{name:<16} {entry['kind']:<10} {path or '-'}  [{state}]")
+        rows.append(
+            {
+                "name": name,
+                "kind": kind,
+                "space": space,
+                "format": fmt,
+                "subjects": " ".join(subjects) if subjects else "all",
+                "sessions": sessions_text,
+                "path": path or "-",
+                "state": state,
+            }
+        )
+    return rows
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = dataset_rows()
+    columns = ["name", "kind", "space", "format", "subjects", "sessions", "path", "state"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(r[c].ljust(widths[c]) for c in columns).rstrip())
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from core.data.registry import unregister
+
+    out = unregister(args.name, purge=args.purge)
+    print(f"removed dataset {args.name!r} ({out['entry']['kind']} at {out['entry']['path']})")
+    for path in out["removed"]:
+        print(f"  deleted {path}")
+    print("  the dataset's own folder was not touched")
     return 0
