@@ -7,6 +7,12 @@ shape (batch, prompt_len, d)), and step ``t >= 1`` holds the forward pass of gen
 ``n`` tokens (its end-of-sequence token included) has ``n - 1`` response states: steps ``1 .. n - 1``.
 Step 0 (prompt and image positions) is excluded, and in a batch each item counts only its own steps,
 never the padding after its end of sequence, so batched and one-by-one results agree.
+
+Two-phase extraction (:func:`pool_sequence_states`) pools the same states from one teacher-forced
+forward pass over prompt + generated tokens, of hidden states (batch, seq, d): step ``t >= 1`` ran
+generated token ``t - 1``, whose input position is ``n_prompt + t - 1``, so steps ``1 .. n - 1``
+are positions ``n_prompt .. n_prompt + n - 2`` (the inputs of generated tokens ``0 .. n - 2``),
+and the single-token fallback, step 0's last position, is position ``n_prompt - 1``.
 """
 
 from __future__ import annotations
@@ -93,4 +99,66 @@ def pool_hidden_states(
         else:
             pooled = prompt_last
         out.append(pooled)
+    return torch.stack(out, 1).numpy().astype(np.float32)
+
+
+def pool_sequence_states(
+    hidden_states,
+    n_prompt: int,
+    lengths: np.ndarray,
+    layers: Sequence[int],
+    pooling: str = "mean",
+) -> np.ndarray:
+    """Pool each item's response states from one teacher-forced forward pass (two-phase).
+
+    The same states as :func:`pool_hidden_states` takes from ``generate``: for an item that
+    generated ``n`` tokens, the states at the input positions of its generated tokens
+    ``0 .. n - 2`` (``n_prompt .. n_prompt + n - 2``); with ``n = 1``, the prompt's last position
+    (``n_prompt - 1``).
+
+    Parameters
+    ----------
+    hidden_states : tuple over (n_layers + 1) of tensors of shape (batch, seq, d)
+        The forward pass's hidden states over prompt (left padded, ``n_prompt`` positions)
+        followed by the fed-back response tokens; ``seq >= n_prompt + max(lengths) - 1``.
+    n_prompt : int
+        Padded prompt length.
+    lengths : array of shape (batch,), int
+        From :func:`generated_lengths`, each at least 1.
+    layers : sequence of int
+        Hidden-state indices to keep.
+    pooling : {"mean", "last"}
+
+    Returns
+    -------
+    embeddings : array of shape (batch, len(layers), d), float32
+    """
+    import torch
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
+    first = hidden_states[0]
+    batch, device = first.shape[0], first.device
+    counts = torch.as_tensor(np.maximum(np.asarray(lengths) - 1, 0), dtype=torch.long)
+    width = int(counts.max()) if batch else 0
+    if n_prompt + width > first.shape[1]:
+        raise ValueError(f"hidden states cover {first.shape[1]} positions, need {n_prompt + width}")
+    counts = counts.to(device)
+    mask = (torch.arange(width, device=device)[None, :] < counts[:, None]).float()  # (batch, width)
+    rows = torch.arange(batch, device=device)
+    out = []
+    for layer in layers:
+        h = hidden_states[layer]
+        prompt_last = h[:, n_prompt - 1, :].float()  # (batch, d)
+        if width > 0:
+            states = h[:, n_prompt : n_prompt + width, :].float()  # (batch, width, d)
+            if pooling == "mean":
+                total = (states * mask[:, :, None]).sum(1)
+                pooled = total / counts.clamp(min=1)[:, None].float()
+            else:
+                pooled = states[rows, (counts - 1).clamp(min=0)]
+            pooled = torch.where((counts > 0)[:, None], pooled, prompt_last)
+        else:
+            pooled = prompt_last
+        out.append(pooled.cpu())
     return torch.stack(out, 1).numpy().astype(np.float32)

@@ -230,13 +230,23 @@ QWEN2VL_SPECIAL = (
 )
 
 
-def build_qwen2vl(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny Qwen2-VL model (M-RoPE decoder, 2x2 patch merge)."""
+def build_qwen2vl(folder: Path, seed: int = 0, initializer_range: float | None = None) -> Path:
+    """Write a tiny Qwen2-VL model (M-RoPE decoder, 2x2 patch merge).
+
+    Parameters
+    ----------
+    folder : path
+    seed : int
+    initializer_range : float or None
+        Std of the decoder's random weights. None keeps transformers' default (0.02: greedy
+        responses barely depend on the input); e.g. 0.2 gives input-dependent responses.
+    """
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
     from transformers.models.qwen2_vl import Qwen2VLImageProcessor
 
     tok = word_tokenizer(QWEN2VL_SPECIAL, add_bos=False)
     tok.eos_token = "<|im_end|>"
+    text_extra = {} if initializer_range is None else {"initializer_range": initializer_range}
     config = Qwen2VLConfig(
         vision_config={
             "depth": 2,
@@ -258,6 +268,7 @@ def build_qwen2vl(folder: Path, seed: int = 0) -> Path:
             "pad_token_id": 0,
             "bos_token_id": 1,
             "eos_token_id": tok.eos_token_id,
+            **text_extra,
         },
         image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
         video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
@@ -337,8 +348,17 @@ def build_instructblip(
     return _save(model, processor, folder, seed)
 
 
-def build_idefics(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny IDEFICS (v1) model: gated cross-attention to a small CLIP-style encoder."""
+def build_idefics(folder: Path, seed: int = 0, open_gates: bool = False) -> Path:
+    """Write a tiny IDEFICS (v1) model: gated cross-attention to a small CLIP-style encoder.
+
+    Parameters
+    ----------
+    folder : path
+    seed : int
+    open_gates : bool
+        False (default): the cross-attention gates start at 0, as in transformers, so the image
+        has no effect on the text. True: gates at 1, so responses depend on the image.
+    """
     from transformers import IdeficsConfig, IdeficsForVisionText2Text, IdeficsProcessor
     from transformers.models.idefics import IdeficsImageProcessor
 
@@ -359,6 +379,7 @@ def build_idefics(folder: Path, seed: int = 0) -> Path:
             "intermediate_size": 64,
         },
         perceiver_config={"use_resampler": False},
+        **({"alpha_initializer": "ones"} if open_gates else {}),
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,

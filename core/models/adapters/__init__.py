@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import importlib
 
-from core.models.adapters.base import Adapter, GenerationOptions, Response
+from core.models.adapters.base import (
+    DEFAULT_METHOD,
+    GENERATION_METHODS,
+    Adapter,
+    GenerationOptions,
+    Response,
+)
 from core.models.registry import ModelError, ModelSpec, read_config, resolve
 
 #: family -> "module:Class"
@@ -21,6 +27,12 @@ FAMILIES: dict[str, str] = {
     "clip": "core.models.adapters.clip:ClipAdapter",
     "generic": "core.models.adapters.generic:GenericAdapter",
 }
+
+#: Generative families whose adapter supports ``generate(..., method="two-phase")`` (their
+#: ``supports_two_phase``): tested on tiny random models in tests/models/test_two_phase.py.
+#: Not: mplug_owl (authors' own forward, untestable offline) and generic (unverified model
+#: classes). Encoders (vit, clip, vision_tower) generate nothing and accept either method.
+TWO_PHASE_FAMILIES: tuple[str, ...] = ("llava", "instructblip", "idefics", "idefics3", "qwen2_vl")
 
 #: config.json model_type -> family
 MODEL_TYPES: dict[str, str] = {
@@ -129,7 +141,10 @@ def _with_attention(build):
 
 __all__ = [
     "Adapter",
+    "DEFAULT_METHOD",
+    "GENERATION_METHODS",
     "GenerationOptions",
+    "TWO_PHASE_FAMILIES",
     "Response",
     "FAMILIES",
     "detect_family",

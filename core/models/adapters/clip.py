@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.images import sanitize_image
-from core.models.adapters.base import Adapter, GenerationOptions, Response
+from core.models.adapters.base import DEFAULT_METHOD, Adapter, GenerationOptions, Response
 
 
 class ClipAdapter(Adapter):
@@ -63,7 +63,15 @@ class ClipAdapter(Adapter):
         out = getattr(out, "pooler_output", out)
         return out.float().cpu().numpy().astype(np.float32)
 
-    def generate(self, images, instructions, options: GenerationOptions = GenerationOptions()):
-        """Image embeddings wrapped as responses (one "layer", index 0); instructions ignored."""
+    def generate(
+        self,
+        images,
+        instructions,
+        options: GenerationOptions = GenerationOptions(),
+        method: str = DEFAULT_METHOD,
+    ):
+        """Image embeddings wrapped as responses (one "layer", index 0); instructions ignored.
+        ``method`` is checked but has no effect (an encoder generates nothing)."""
+        self.check_method(method)
         feats = self.encode_images(images)
         return [Response("", 0, f[None, :], (0,)) for f in feats]

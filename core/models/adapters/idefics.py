@@ -15,6 +15,18 @@ from core.models.adapters.base import Adapter
 
 class IdeficsAdapter(Adapter):
     family = "idefics"
+    supports_two_phase = True
+
+    def extend_inputs(self, full: dict, n_fed: int) -> dict:
+        """Also extend ``image_attention_mask`` (batch, n_tokens, n_images): response tokens see
+        the images the prompt's last token sees, as in ``generate``."""
+        import torch
+
+        full = super().extend_inputs(full, n_fed)
+        if (iam := full.get("image_attention_mask")) is not None:
+            last = iam[:, -1:, :].expand(-1, n_fed, -1)
+            full["image_attention_mask"] = torch.cat([iam, last], 1)
+        return full
 
     @classmethod
     def model_class(cls):

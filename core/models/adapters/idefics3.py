@@ -19,6 +19,7 @@ def idefics3_prompt(instruction: str) -> str:
 
 class Idefics3Adapter(Adapter):
     family = "idefics3"
+    supports_two_phase = True
 
     def prompt(self, instruction: str) -> str:
         return self.chat_prompt(instruction) or idefics3_prompt(instruction)

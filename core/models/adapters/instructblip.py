@@ -15,6 +15,22 @@ from core.models.adapters.base import Adapter
 
 class InstructBlipAdapter(Adapter):
     family = "instructblip"
+    #: Decoder-only LLMs (Vicuna) only; a Flan-T5 LLM raises in :meth:`check_method`.
+    supports_two_phase = True
+
+    def check_method(self, method: str) -> None:
+        super().check_method(method)
+        if method == "two-phase" and not self.model.config.use_decoder_only_language_model:
+            raise NotImplementedError(
+                "method='two-phase' needs a decoder-only language model; this InstructBLIP's "
+                "is an encoder-decoder (Flan-T5): use method='one-pass'"
+            )
+
+    def forward_hidden_states(self, full: dict) -> tuple:
+        """The language model's hidden states (the forward passes ``position_ids`` and
+        ``logits_to_keep`` through to it)."""
+        out = self.model(**full, output_hidden_states=True, use_cache=False, logits_to_keep=1)
+        return out.language_model_outputs.hidden_states
 
     @classmethod
     def model_class(cls):

@@ -28,6 +28,7 @@ def llava_prompt(instruction: str) -> str:
 class LlavaAdapter(Adapter):
     family = "llava"
     supports_prefix_cache = True
+    supports_two_phase = True
 
     def prompt(self, instruction: str) -> str:
         return self.chat_prompt(instruction) or llava_prompt(instruction)
@@ -44,6 +45,8 @@ class LlavaAdapter(Adapter):
         options: GenerationOptions = GenerationOptions(),
     ) -> list[list[Response]]:
         """Every image with every instruction, computing each image's prefix once.
+
+        Always one-pass (``generate(..., method="two-phase")`` is per pair, without prefix reuse).
 
         Returns
         -------

@@ -3,7 +3,8 @@
 The full processor needs a video processor (torchvision); without it, the adapter assembles inputs
 from the image processor and the tokenizer, expanding ``<|image_pad|>`` to the image's merged patch
 count exactly as the processor does. No prefix reuse (M-RoPE positions are computed over the whole
-sequence).
+sequence). Two-phase extraction passes the whole prompt + response sequence with
+``image_grid_thw`` and lets the model compute the positions as in ``generate``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class _ImageTextInputs:
 
 class Qwen2VLAdapter(Adapter):
     family = "qwen2_vl"
+    #: Two-phase: position ids come from the model's own ``_prepare_position_ids_for_generation``
+    #: over the whole sequence (M-RoPE from ``image_grid_thw`` when ``mm_token_type_ids`` is
+    #: given, as the full processor does), so they equal those ``generate`` used.
+    supports_two_phase = True
 
     @classmethod
     def load_processor(cls, spec: ModelSpec):

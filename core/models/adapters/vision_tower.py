@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.images import sanitize_image
-from core.models.adapters.base import GenerationOptions, Response
+from core.models.adapters.base import DEFAULT_METHOD, GenerationOptions, Response
 from core.models.adapters.vit import VIT_POOLINGS, VitAdapter
 from core.models.registry import ModelError, ModelSpec
 
@@ -316,9 +316,17 @@ class VisionTowerAdapter(VitAdapter):
             pooled = self._pooled(images, layers, pooling)
         return pooled.cpu().numpy().astype(np.float32)
 
-    def generate(self, images, instructions, options: GenerationOptions = GenerationOptions()):
+    def generate(
+        self,
+        images,
+        instructions,
+        options: GenerationOptions = GenerationOptions(),
+        method: str = DEFAULT_METHOD,
+    ):
         """Tower features wrapped as responses (text empty, 0 tokens); instructions ignored.
-        ``options.pooling`` "mean" or "last" is read as :attr:`tower_pooling`."""
+        ``options.pooling`` "mean" or "last" is read as :attr:`tower_pooling`.
+        ``method`` is checked but has no effect (an encoder generates nothing)."""
+        self.check_method(method)
         pooling = None if options.pooling in ("mean", "last") else options.pooling
         layers = self.resolve_layers(options.layers)
         feats = self.encode_images(images, layers, pooling)

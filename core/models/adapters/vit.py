@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.images import sanitize_image
-from core.models.adapters.base import Adapter, GenerationOptions, Response
+from core.models.adapters.base import DEFAULT_METHOD, Adapter, GenerationOptions, Response
 from core.models.registry import ModelSpec
 
 VIT_POOLINGS = ("cls", "mean_patch")
@@ -61,9 +61,17 @@ class VitAdapter(Adapter):
         pix = self.to_device(dict(self.processor(images=list(images), return_tensors="pt")))
         return self.model(pixel_values=pix["pixel_values"], output_hidden_states=True).hidden_states
 
-    def generate(self, images, instructions, options: GenerationOptions = GenerationOptions()):
+    def generate(
+        self,
+        images,
+        instructions,
+        options: GenerationOptions = GenerationOptions(),
+        method: str = DEFAULT_METHOD,
+    ):
         """Encoder features wrapped as responses (text empty, 0 tokens); instructions ignored.
-        ``options.pooling`` "mean" is read as "cls"."""
+        ``options.pooling`` "mean" is read as "cls".
+        ``method`` is checked but has no effect (an encoder generates nothing)."""
+        self.check_method(method)
         pooling = "cls" if options.pooling in ("mean", "last") else options.pooling
         layers = self.resolve_layers(options.layers)
         feats = self.encode_images(images, layers, pooling)
