@@ -94,6 +94,7 @@ def extract_model(
     prefix_reuse: bool = True,
     image_ids: Sequence[int] | None = None,
     progress: bool = True,
+    method: str = "one-pass",
 ) -> list[Path]:
     """Extract one loaded model over a dataset; returns the shard folders.
 
@@ -115,14 +116,18 @@ def extract_model(
         Subset of the dataset's stimulus ids (default: all).
     progress : bool
         Show a tqdm bar (rate and ETA).
+    method : {"one-pass", "two-phase"}
+        How responses are generated (see :meth:`core.models.adapters.base.Adapter.generate`);
+        both pool the same positions (equal within 1e-4 in float32), so they share a shard; the
+        manifest records the method of the shard's first writer. Two-phase disables prefix reuse.
     """
     with cpu_threads_for(adapter):
         return _extract_model(dataset, adapter, instructions, options, batch_size, chunk_size,
-                              prefix_reuse, image_ids, progress)  # fmt: skip
+                              prefix_reuse, image_ids, progress, method)  # fmt: skip
 
 
 def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_size, prefix_reuse,
-                   image_ids, progress) -> list[Path]:  # fmt: skip
+                   image_ids, progress, method) -> list[Path]:  # fmt: skip
     ins_list: list[Instruction | None] = list(instructions) if adapter.generative else [None]
     ids = np.asarray(dataset.stimuli.ids if image_ids is None else image_ids, dtype=np.int64)
     layers = adapter.resolve_layers(options.layers)
@@ -143,6 +148,7 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
                 generation,
                 getattr(adapter, "tower_pooling", options.pooling),
             )
+            header["generation_method"] = method if adapter.generative else None
             writers.append(stack.enter_context(ShardWriter(path, header)))
             paths.append(path)
         pending = []
@@ -165,7 +171,8 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
                 buffers[j].flush(writers[j])
             bar.update(1)
 
-        use_prefix = prefix_reuse and adapter.supports_prefix_cache and len(ins_list) > 1
+        use_prefix = (prefix_reuse and method == "one-pass" and adapter.supports_prefix_cache
+                      and len(ins_list) > 1)  # fmt: skip
         if use_prefix:
             pending_sets = [set(p) for p in pending]
             order = [int(i) for i in ids if any(int(i) in s for s in pending_sets)]
@@ -185,7 +192,9 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
             )
             for batch in _batches(items, batch_size):
                 images = [dataset.stimuli.load_image(i) for _, i in batch]
-                responses = adapter.generate(images, [texts[j] for j, _ in batch], options)
+                responses = adapter.generate(
+                    images, [texts[j] for j, _ in batch], options, method=method
+                )
                 for (j, image_id), response in zip(batch, responses, strict=True):
                     emit(j, image_id, response)
         for buffer, writer in zip(buffers, writers, strict=True):

@@ -162,3 +162,16 @@ def test_cli_extract(fake_dataset, tiny_llava, monkeypatch, capsys):
     assert main(["extract", "--dataset", "x", "--models", "nonexistent-model", "--quiet"]) == 1
     assert "unknown model" in capsys.readouterr().err
     assert resolve(tiny_llava).is_local
+
+
+def test_two_phase_extraction_stores_the_same_embeddings(fake_dataset, llava):
+    one = _run(fake_dataset, llava, prefix_reuse=False)
+    fake_dataset.name += "-two-phase"
+    two = _run(fake_dataset, llava, method="two-phase")
+    for a, b in zip(one, two, strict=True):
+        assert open_shard(b).manifest["generation_method"] == "two-phase"
+        ia, xa = ex.read_layer(a, 2)
+        ib, xb = ex.read_layer(b, 2)
+        assert ia.tolist() == ib.tolist()
+        np.testing.assert_allclose(xb, xa, atol=1e-4, rtol=1e-4)
+        assert ex.read_texts(a)[1] == ex.read_texts(b)[1]

@@ -52,6 +52,13 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--dtype", default=None, help="auto | bfloat16 | float16 | float32")
     p.add_argument("--no-prefix-reuse", action="store_true", help="disable prefix KV reuse")
+    p.add_argument(
+        "--method",
+        choices=["one-pass", "two-phase"],
+        default="one-pass",
+        help="one-pass: hidden states during generation (default); two-phase: greedy ids, then "
+        "one teacher-forced pass (same pooled positions; not faster on CPU, unmeasured on GPU)",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--unit-size", type=int, default=256, help="images per unit (--engine ray)")
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
         prefix_reuse=not args.no_prefix_reuse,
+        method=args.method,
         image_ids=ids,
         progress=not args.quiet,
     )
