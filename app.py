@@ -16,13 +16,22 @@ PAGES = [
     st.Page("pages/partitions.py", title="Variance partitioning", icon=":material/join:"),
     st.Page("pages/paper.py", title="Paper", icon=":material/article:"),
     st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
+    st.Page("pages/ground_truth.py", title="Ground truth (simulated)", icon=":material/science:"),
 ]
 
 page = st.navigation(PAGES)
+st.session_state["_page_path"] = page.url_path
+ui.begin_links()
 st.sidebar.markdown("### BrainPrompt")
 ui.dataset_picker()
 st.sidebar.caption(
     "Instruction-prompted multimodal LLMs vs the visual brain "
     "(after Oota et al., ICLR 2025)."
 )
-page.run()
+with st.sidebar:
+    link_box = ui.copy_link_button()
+try:
+    page.run()
+finally:  # the page wrote its selections into the URL: show the link to this view
+    ui.end_links()
+    ui.show_link(link_box)

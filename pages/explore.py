@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.dashboard import dashboard_jobs, gallery, prediction, stored_encoders
 from core.data.images import ImageInputError
 from core.models.instructions import PAPER_INSTRUCTIONS, resolve_instruction
 from core.models.registry import DEFAULT_MODEL, ModelError
-from core.pipeline import dashboard_jobs, gallery, prediction, stored_encoders
 from core.pipeline.fits import GENERAL, IMAGE
 from core.pipeline.grid import is_generative
-from core.viz import views
+from core.viz import export, views
+from core.viz.maps import BrainMap
 from pages import _shared as ui
 
 FREE = "✏️ Free text…"
+
+
+def _png_of(img) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
 
 ds = ui.page_header(
     "Explore",
@@ -29,10 +39,17 @@ table = ui.get_roi_table(name, stamp)
 # ---------------------------------------------------------------- choices: subject, model, ...
 models = stored_encoders.model_choices(encoders, table, DEFAULT_MODEL)
 c1, c2, c3, c4 = st.columns([1, 2, 3, 1])
+ui.from_url("ex_subject", "subject", ds.subject_names)
 subject = c1.selectbox("Subject", ds.subject_names, key="ex_subject")
+ui.from_url("ex_model", "model", models)
 model = c2.selectbox("Model", models, key="ex_model", format_func=ui.model_label)
 generative = is_generative(model)
 presets = {f"{i.id} · {i.text}": i.id for i in PAPER_INSTRUCTIONS}
+free_text = ui.url_value("text")
+ui.from_url("ex_instruction", "instruction", [*presets, FREE],
+            aliases={**{v: k for k, v in presets.items()}, **({"free": FREE} if free_text else {})})
+if free_text and st.session_state.get("ex_instruction") == FREE:
+    st.session_state.setdefault("ex_free", str(free_text)[:300])
 if generative:
     pick = c3.selectbox("Instruction", [*presets, FREE], key="ex_instruction")
     if pick == FREE:
@@ -45,11 +62,15 @@ if generative:
 else:
     c3.text_input("Instruction", "(image-only model: no instruction)", disabled=True)
     instruction = instruction_id = IMAGE
+ui.link(subject=subject, model=model,
+        instruction=None if not generative else (instruction_id if pick != FREE else "free"),
+        text=instruction if generative and pick == FREE else None)  # fmt: skip
 enc_layers = encoders[
     (encoders["subject"] == subject)
     & (encoders["model"] == model)
     & (encoders["instruction"] == instruction_id)
 ]["layer"].tolist()
+ui.from_url(f"ex_layer_{model}_{instruction_id}_{subject}", "layer", enc_layers)
 layer = c4.selectbox(
     "Layer",
     enc_layers or ["—"],
@@ -57,14 +78,17 @@ layer = c4.selectbox(
     key=f"ex_layer_{model}_{instruction_id}_{subject}",
     help="Layers with a stored encoder for this subject, model and instruction.",
 )
+ui.link(layer=None if layer == "—" else layer)
 
 # ---------------------------------------------------------------- image: gallery or upload
 left, right = st.columns([2, 3], gap="large")
 with left:
+    ui.from_url("ex_source", "source", ["Dataset gallery", "Upload"], aliases={"upload": "Upload"})
     source = st.radio(
         "Image", ["Dataset gallery", "Upload"], horizontal=True, key="ex_source",
         label_visibility="collapsed",
     )  # fmt: skip
+    ui.link(source="upload" if source == "Upload" else None)
     image = image_id = stimulus_id = None
     if source == "Dataset gallery":
         attrs = ui.get_attributes(name)
@@ -88,6 +112,7 @@ with left:
             st.warning("No image matches these filters.")
         else:
             st.caption(f"{ids.size} images match")
+            ui.from_url("ex_stimulus", "stimulus", ids.tolist())
             stimulus_id = st.selectbox(
                 "Stimulus", ids.tolist(), key="ex_stimulus",
                 format_func=lambda i: gallery.stimulus_caption(attrs, i),
@@ -96,6 +121,7 @@ with left:
             thumbs = st.columns(len(strip))
             for col, sid in zip(thumbs, strip, strict=True):
                 col.image(ui.get_thumbnail(name, int(sid)), caption=f"#{sid}")
+            ui.link(stimulus=int(stimulus_id))
             image = ds.stimuli.load_image(int(stimulus_id))
             image_id = f"{name}:{int(stimulus_id)}"
             st.image(image, caption=f"stimulus #{stimulus_id}", width=320)
@@ -124,6 +150,7 @@ with left:
                          width=320)  # fmt: skip
         else:
             st.caption("Nothing uploaded yet.")
+        ui.link(stimulus=None)
 
 # ---------------------------------------------------------------- run
 choice_key = f"{name}|{subject}|{model}|{instruction}|{layer}|{image_id}"
@@ -135,7 +162,8 @@ with right:
         "Run", type="primary", disabled=image is None, key="ex_run",
         help="Runs the model (or loads the cached response) and predicts the brain responses.",
     )  # fmt: skip
-    if run and image is not None:
+    auto = ui.url_value("run") == "1" and image is not None and "ex_result" not in st.session_state
+    if (run or auto) and image is not None:
         try:
             with st.spinner("Running the model…"):
                 if row is None:
@@ -200,30 +228,35 @@ if pred is not None:
     st.subheader("Predicted brain responses")
     chart_box = st.container()
     with chart_box:
-        event = st.altair_chart(
-            views.roi_prediction_chart(roi_frame, rois),
+        event = ui.chart(
+            st, views.roi_prediction_chart, roi_frame, rois,
             on_select="rerun",
             key="ex_roi_chart",
-            width="stretch",
         )
     highlight = ui.roi_highlight("ex", rois, event)
+    link_run = st.session_state.get("ex_result", (None,))[0] == choice_key
+    ui.link(run=1 if link_run and source != "Upload" else None)
     label = "response (training z units)"
     lim = views.value_limits(pred.predicted, symmetric=True)
-    png_pred = ui.render_value_map(
-        f"pred|{choice_key}|{lim}", name, subject, highlight, label,
-        f"Predicted · {model} · {instruction_id} · layer {pred.encoder['layer']}",
-        True, ds.simulated, pred.predicted, limits=lim,
+    enc_layer = pred.encoder["layer"]
+    map_pred = BrainMap.of_values(
+        f"pred|{choice_key}", pred.predicted, label=label,
+        title=f"Predicted · {model} · {instruction_id} · layer {enc_layer}", limits=lim,
+        symmetric=True, caption="Responses the stored encoder predicts from the response "
+        "embedding (training z units).",
     )  # fmt: skip
+    maps = [map_pred]
     if pred.measured is not None:
         a, b = st.columns(2)
-        a.image(png_pred, width="stretch")
-        png_meas = ui.render_value_map(
-            f"meas|{name}|{subject}|{stimulus_id}|{pred.encoder['encoder_key']}|{lim}", name,
-            subject, highlight, label, f"Measured · {subject} · stimulus #{stimulus_id} "
-            f"({pred.split} split)", True, ds.simulated, pred.measured,
-            limits=views.value_limits(pred.measured, symmetric=True),
+        png_pred = ui.show_map(a, map_pred, name, subject, highlight, ds.simulated)
+        map_meas = BrainMap.of_values(
+            f"meas|{name}|{subject}|{stimulus_id}|{pred.encoder['encoder_key']}", pred.measured,
+            label=label, title=f"Measured · {subject} · stimulus #{stimulus_id} ({pred.split} "
+            "split)", symmetric=True, caption="The subject's measured response (repetition "
+            "average, training z units).",
         )  # fmt: skip
-        b.image(png_meas, width="stretch")
+        maps.append(map_meas)
+        ui.show_map(b, map_meas, name, subject, highlight, ds.simulated)
         general = pred.rois[pred.rois["roi"] == GENERAL]
         if not general.empty and "r" in general:
             st.caption(
@@ -233,12 +266,39 @@ if pred is not None:
                 + (" (a training image: the encoder saw it)" if pred.split == "train" else "")
             )
     else:
-        st.image(png_pred, width="stretch")
-    stem = f"prediction_{subject}_{model.replace(':', '-')}_{instruction_id}_L{pred.encoder['layer']}"
+        png_pred = ui.show_map(st, map_pred, name, subject, highlight, ds.simulated)
+    stem = f"prediction_{subject}_{model.replace(':', '-')}_{instruction_id}_L{enc_layer}"
     arrays = {"predicted": pred.predicted}
     if pred.measured is not None:
         arrays["measured"] = pred.measured
-    ui.map_downloads(png_pred, arrays, stem, "ex_map")
+    if png_pred is not None:
+        ui.map_downloads(png_pred, arrays, stem, "ex_map")
     with st.expander("ROI table"):
         st.dataframe(pred.rois, hide_index=True, width="stretch")
         ui.downloads(pred.rois, f"{stem}_rois", "ex_rois")
+    st.subheader("3D brain and target inspector")
+    ui.map_tools("ex", maps, name, subject, highlight, ds.simulated,
+                 inspect={"model": model, "instruction": instruction_id, "layer": int(enc_layer),
+                          "stamp": stamp})  # fmt: skip
+    details = {"dataset": name, "subject": subject, "model": model,
+               "instruction": instruction, "layer": int(enc_layer),
+               "image": image_id or "upload", "response": pred.text}  # fmt: skip
+    bars = views.roi_prediction_frame(roi_frame).rename(columns={"value": "mean"})
+    bars["lo"] = bars["hi"] = bars["mean"]
+    figures = [
+        export.ExportFigure(
+            f"{stem}_stimulus", "Stimulus",
+            lambda: export.image_figure(_png_of(image), f"{image_id}"), details,
+        ),
+        export.ExportFigure(
+            f"{stem}_rois", "Predicted (and measured) mean response per ROI",
+            lambda: export.bars_figure(bars, "source", "mean response (training z units)",
+                                       rois, ["predicted", "measured"], highlight=highlight),
+            details,
+        ),
+        *[ui.map_figure(m, name, subject, highlight, ds.simulated, details) for m in maps],
+    ]  # fmt: skip
+    ui.export_panel("ex", figures, {"page": "Explore", "dataset": name,
+                                    "simulated": ds.simulated, "subject": subject,
+                                    "model": model, "instruction": instruction,
+                                    "layer": int(enc_layer), **ui.grid_context(name)})

@@ -7,11 +7,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.pipeline import result_views
+from core.dashboard import result_views
 from core.pipeline.fits import GENERAL, IMAGE
 from core.pipeline.grid import best_layers
 from core.storage import ArtifactError
+from core.viz import export
 from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects
+from core.viz.maps import BrainMap
 from pages import _shared as ui
 
 METRICS = {
@@ -38,16 +40,22 @@ if mllm.empty:
 
 models = list(dict.fromkeys(mllm["model"]))
 c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
+ui.from_url("ci_model", "model", models)
 model = c1.selectbox("Model", models, key="ci_model", format_func=ui.model_label)
 sub_m = mllm[mllm["model"] == model]
 subjects_all = sorted(sub_m["subject"].unique())
+ui.from_url("ci_subjects", "subjects", subjects_all, multi=True)
 subjects = c2.multiselect("Subjects", subjects_all, default=subjects_all, key="ci_subjects")
 layers = sorted(sub_m["layer"].unique().tolist())
 best = best_layers(sub_m).get(model, layers[-1])
+ui.from_url(f"ci_layer_{model}", "layer", layers)
 layer = c3.selectbox("Layer", layers, index=layers.index(best), key=f"ci_layer_{model}",
                      help=f"Default: the layer with the best cross-validated training "
                      f"score in the general mask ({best}); the test set only reports it.")  # fmt: skip
+ui.from_url("ci_metric", "measure", list(METRICS))
 metric = c4.selectbox("Measure", list(METRICS), format_func=METRICS.get, key="ci_metric")
+ui.link(model=model, subjects=subjects if subjects != subjects_all else None, layer=layer,
+        measure=metric if metric != "nalign_mean" else None)  # fmt: skip
 if not subjects:
     st.warning("Choose at least one subject.")
     st.stop()
@@ -58,11 +66,13 @@ roi_order = list(dict.fromkeys(sel["roi"]))
 summary = summarise_subjects(sel, by=["roi", "instruction"], value=metric)
 
 c5, c6 = st.columns([2, 3])
+ui.from_url("ci_ref", "ref", instructions)
 reference = c5.selectbox(
     "Reference instruction for the stars", instructions,
     index=instructions.index("IC") if "IC" in instructions else 0, key="ci_ref",
 )  # fmt: skip
 across_opts = ["subjects", "targets"]
+ui.from_url("ci_across", "across", across_opts)
 across = c6.radio(
     "Compare across", across_opts, index=0 if len(subjects) >= 3 else 1, horizontal=True,
     key="ci_across",
@@ -71,6 +81,7 @@ across = c6.radio(
     "stars: neighbouring targets are spatially correlated, so a per-target test would "
     "overstate the evidence).",
 )  # fmt: skip
+ui.link(ref=reference, across=across)
 stars = ui.get_instruction_stars(
     name, stamp, model, int(layer), reference,
     "nalign_mean" if metric == "frac_significant" else metric, across, tuple(subjects),
@@ -86,12 +97,12 @@ star_note = (
     "download)."
 )
 
-chart = grouped_roi_bars(
-    summary, group="instruction", value_title=METRICS[metric], roi_order=roi_order,
-    group_order=instructions, stars=stars[["roi", "instruction", "stars"]],
-    ceiling=1.0 if metric == "nalign_mean" else None,
+event = ui.chart(
+    st, grouped_roi_bars, summary, group="instruction", value_title=METRICS[metric],
+    roi_order=roi_order, group_order=instructions,
+    stars=stars[["roi", "instruction", "stars", "q"]],
+    ceiling=1.0 if metric == "nalign_mean" else None, on_select="rerun", key="ci_bars",
 )  # fmt: skip
-event = st.altair_chart(chart, on_select="rerun", key="ci_bars", width="stretch")
 st.caption(
     f"{model} · layer {layer} · {len(subjects)} subject(s). Error bars: s.e.m. across subjects. "
     + star_note
@@ -111,19 +122,44 @@ ui.downloads(
 
 st.subheader("Instruction × ROI")
 n_rows = len(instructions)
-st.altair_chart(
-    heatmap(summary, "instruction", roi_order, METRICS[metric]).properties(height=30 * n_rows),
-    key="ci_heat", width="stretch", height=30 * n_rows + 110,
-)  # fmt: skip
+ui.chart(st, heatmap, summary, "instruction", roi_order, METRICS[metric],
+         cell_height=30 * n_rows, key="ci_heat")  # fmt: skip
 
 # ---------------------------------------------------------------- maps (one subject)
 st.subheader("Maps")
 c7, c8, c9 = st.columns(3)
+ui.from_url("ci_map_subject", "subject", subjects)
 subject = c7.selectbox("Subject", subjects, key="ci_map_subject")
+ui.from_url("ci_a", "a", instructions)
 a = c8.selectbox("Instruction A", instructions, key="ci_a")
+ui.from_url("ci_b", "b", instructions)
 b = c9.selectbox(
     "Instruction B", instructions, index=min(1, len(instructions) - 1), key="ci_b"
 )
+ui.link(subject=subject, a=a, b=b)
+details = {"dataset": name, "subject": subject, "model": model, "layer": int(layer)}
+figures = [
+    export.ExportFigure(
+        f"instructions_{model}_L{layer}_{metric}", f"{METRICS[metric]} per ROI and instruction",
+        lambda: export.bars_figure(
+            summary, "instruction", METRICS[metric], roi_order, instructions,
+            stars[["roi", "instruction", "stars"]], 1.0 if metric == "nalign_mean" else None,
+            title=f"{model} · layer {layer}", highlight=highlight,
+        ),
+        {"dataset": name, "subjects": subjects, "model": model, "layer": int(layer),
+         "measure": METRICS[metric], "reference": reference, "across": across,
+         **ui.grid_context(name)},
+        f"Mean across subjects ± s.e.m. {star_note}",
+    ),
+    export.ExportFigure(
+        f"instructions_heatmap_{model}_L{layer}_{metric}", "Instruction × ROI",
+        lambda: export.heatmap_figure(summary, "instruction", roi_order, METRICS[metric],
+                                      title=f"{model} · layer {layer}"),
+        {"dataset": name, "subjects": subjects, "model": model, "layer": int(layer),
+         "measure": METRICS[metric]},
+        "Mean across subjects.",
+    ),
+]  # fmt: skip
 try:
     sa = ui.get_target_scores(name, subject, model, a, int(layer), stamp)
     sb = ui.get_target_scores(name, subject, model, b, int(layer), stamp)
@@ -134,33 +170,37 @@ label = "normalized alignment (r / √NC)"
 both = np.concatenate([sa["nalign"], sb["nalign"]])
 lim = (0.0, max(float(np.nanpercentile(both, 99)) if np.isfinite(both).any() else 1.0, 1e-3))
 key = f"{name}|{subject}|{model}|{layer}|{stamp}"
-m1, m2 = st.columns(2)
-png_a = ui.render_value_map(
-    f"ci|{key}|{a}|{lim}", name, subject, highlight, label, f"{a} · {subject} · layer {layer}",
-    False, ds.simulated, sa["nalign"], limits=lim, cmap="inferno",
+map_a = BrainMap.of_values(
+    f"ci|{key}|{a}", sa["nalign"], label=label, title=f"{a} · {subject} · layer {layer}",
+    cmap="inferno", limits=lim, caption=f"Normalized alignment of {a}'s response embedding.",
 )  # fmt: skip
-png_b = ui.render_value_map(
-    f"ci|{key}|{b}|{lim}", name, subject, highlight, label, f"{b} · {subject} · layer {layer}",
-    False, ds.simulated, sb["nalign"], limits=lim, cmap="inferno",
+map_b = BrainMap.of_values(
+    f"ci|{key}|{b}", sb["nalign"], label=label, title=f"{b} · {subject} · layer {layer}",
+    cmap="inferno", limits=lim, caption=f"Normalized alignment of {b}'s response embedding.",
 )  # fmt: skip
 diff = sa["nalign"] - sb["nalign"]
-png_d = ui.render_value_map(
-    f"ci-diff|{key}|{a}|{b}", name, subject, highlight, f"{a} − {b} (normalized alignment)",
-    f"{a} − {b}", True, ds.simulated, diff,
+map_d = BrainMap.of_values(
+    f"ci-diff|{key}|{a}|{b}", diff, label=f"{a} − {b} (normalized alignment)",
+    title=f"{a} − {b} · {subject} · layer {layer}", symmetric=True,
+    caption=f"Red: {a} predicts the target better; blue: {b} does.",
 )  # fmt: skip
-m1.image(png_a, width="stretch")
-m2.image(png_b, width="stretch")
+maps = [map_a, map_b, map_d]
+m1, m2 = st.columns(2)
+ui.show_map(m1, map_a, name, subject, highlight, ds.simulated)
+ui.show_map(m2, map_b, name, subject, highlight, ds.simulated)
 m3, m4 = st.columns(2)
-m3.image(png_d, width="stretch")
+png_d = ui.show_map(m3, map_d, name, subject, highlight, ds.simulated)
 m4.caption(
     f"**Difference** {a} − {b} of per-target normalized alignment: red where {a}'s response "
     f"embedding predicts the target better, blue where {b}'s does."
 )
 st.caption("Targets whose noise ceiling is below 5% of the variance are drawn grey (no ratio).")
-ui.map_downloads(
-    png_d, {f"nalign_{a}": sa["nalign"], f"nalign_{b}": sb["nalign"], "difference": diff},
-    f"instruction_maps_{subject}_{a}_vs_{b}_L{layer}", "ci_maps",
-)  # fmt: skip
+if png_d is not None:
+    ui.map_downloads(
+        png_d, {f"nalign_{a}": sa["nalign"], f"nalign_{b}": sb["nalign"], "difference": diff},
+        f"instruction_maps_{subject}_{a}_vs_{b}_L{layer}", "ci_maps",
+    )  # fmt: skip
+figures += [ui.map_figure(m, name, subject, highlight, ds.simulated, details) for m in maps]
 
 st.subheader("Best instruction per target")
 try:
@@ -169,24 +209,39 @@ try:
     )
 except ArtifactError as exc:
     st.warning(f"Per-target scores are missing for some instruction: {exc}")
-    st.stop()
-n_sig = int((labels >= 0).sum())
-if n_sig == 0:
+    labels = None
+n_sig = int((labels >= 0).sum()) if labels is not None else 0
+if labels is None:
+    pass
+elif n_sig == 0:
     st.info(
         "No target has a significant fit (permutation test, FDR q < 0.05) for any instruction "
         "at this layer, so the best-instruction map is empty."
     )
 else:
-    png_best = ui.render_category_map(
-        f"best|{key}|{','.join(instructions)}", name, subject, highlight,
-        f"Best instruction per target · {subject} · layer {layer} ({n_sig} significant targets)",
-        tuple(instructions), ds.simulated, labels,
+    map_best = BrainMap.of_categories(
+        f"best|{key}|{','.join(instructions)}", labels, instructions,
+        title=f"Best instruction per target · {subject} · layer {layer} ({n_sig} significant "
+        "targets)", label="best instruction",
+        caption="The instruction whose response embedding predicts the target best (highest "
+        "test r; significant targets only, BH-FDR q < 0.05).",
     )  # fmt: skip
-    st.image(png_best, width="stretch")
+    maps.append(map_best)
+    png_best = ui.show_map(st, map_best, name, subject, highlight, ds.simulated)
     counts = result_views.label_counts(labels, instructions)
     st.dataframe(counts, hide_index=True)
-    ui.map_downloads(
-        png_best, {"best_instruction": labels, "best_r": best_r,
-                   "instructions": np.array(instructions, dtype=str)},
-        f"best_instruction_{subject}_L{layer}", "ci_best",
-    )  # fmt: skip
+    if png_best is not None:
+        ui.map_downloads(
+            png_best, {"best_instruction": labels, "best_r": best_r,
+                       "instructions": np.array(instructions, dtype=str)},
+            f"best_instruction_{subject}_L{layer}", "ci_best",
+        )  # fmt: skip
+    figures.append(ui.map_figure(map_best, name, subject, highlight, ds.simulated, details))
+
+st.subheader("3D brain and target inspector")
+ui.map_tools("ci", maps, name, subject, highlight, ds.simulated,
+             inspect={"model": model, "instruction": a, "layer": int(layer), "stamp": stamp})
+ui.export_panel("ci", figures, {"page": "Compare instructions", "dataset": name,
+                                "simulated": ds.simulated, "subjects": subjects, "model": model,
+                                "layer": int(layer), "instructions": instructions,
+                                **ui.grid_context(name)})  # fmt: skip

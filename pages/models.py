@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.pipeline import result_views
+from core.dashboard import result_views
 from core.pipeline.fits import GENERAL
 from core.storage import ArtifactError
-from core.viz import views
+from core.viz import export, views
 from core.viz.charts import layer_curves, summarise_subjects
+from core.viz.maps import BrainMap
 from pages import _shared as ui
 
 ds = ui.page_header(
@@ -27,18 +28,22 @@ if table.empty:
 
 models = list(dict.fromkeys(table["model"]))
 c1, c2, c3 = st.columns([3, 2, 2])
+ui.from_url("mb_models", "models", models, multi=True)
 chosen = c1.multiselect("Models", models, default=models, key="mb_models",
                         format_func=ui.model_label)  # fmt: skip
+ui.from_url("mb_layer", "layers", ["best per model", "last"], aliases={"best": "best per model"})
 layer_mode = c2.radio(
     "Layer", ["best per model", "last"], horizontal=True, key="mb_layer",
     help="best per model: the highest cross-validated score on the training images in the "
     "general mask; the test set only reports it.",
 )  # fmt: skip
-instruction_mode = c3.selectbox(
-    "MLLM instructions", ["mean over instructions", "best instruction per ROI",
-                          *sorted(table.loc[table["instruction"] != "image", "instruction"].unique())],
-    key="mb_ins",
-)  # fmt: skip
+ins_modes = ["mean over instructions", "best instruction per ROI",
+             *sorted(table.loc[table["instruction"] != "image", "instruction"].unique())]
+ui.from_url("mb_ins", "instructions", ins_modes, aliases={"mean": ins_modes[0], "best": ins_modes[1]})
+instruction_mode = c3.selectbox("MLLM instructions", ins_modes, key="mb_ins")
+ui.link(models=chosen if chosen != models else None,
+        layers="last" if layer_mode == "last" else None,
+        instructions=None if instruction_mode == ins_modes[0] else instruction_mode)  # fmt: skip
 if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
@@ -47,10 +52,8 @@ rows = result_views.model_comparison(sub, layer_mode, instruction_mode)
 summary = summarise_subjects(rows, by=["roi", "model"], value="nalign_mean")
 roi_order = list(dict.fromkeys(table["roi"]))
 summary = summary.merge(result_views.model_layers_used(rows), on="model", how="left")
-event = st.altair_chart(
-    views.model_roi_chart(summary, roi_order, chosen), on_select="rerun", key="mb_bars",
-    width="stretch",
-)  # fmt: skip
+event = ui.chart(st, views.model_roi_chart, summary, roi_order, chosen, on_select="rerun",
+                 key="mb_bars")  # fmt: skip
 used = ", ".join(f"{m}: layer {int(lay)}" for m, lay in result_views.model_layers_used(rows).values)
 st.caption(f"Layers used: {used}. Dashed line: noise ceiling (normalized alignment = 1).")
 for warning in result_views.alpha_edge_warnings(sub[sub["layer"] == sub["model"].map(
@@ -62,31 +65,52 @@ rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("mb", rois, event)
 
 st.subheader("Layer by layer")
+ui.from_url("mb_curve_rois", "curves", roi_order, multi=True)
 if highlight and highlight not in st.session_state.get("mb_curve_rois", [highlight]):
     st.session_state["mb_curve_rois"] = [*st.session_state["mb_curve_rois"], highlight]
 show_rois = st.multiselect(
     "ROIs", roi_order, default=[highlight] if highlight else roi_order[:4], key="mb_curve_rois"
 )
+ui.link(curves=show_rois)
+figures = [
+    export.ExportFigure(
+        f"models_{layer_mode}", "Normalized alignment per ROI and model",
+        lambda: export.bars_figure(summary, "model", "normalized alignment (r / √NC)", roi_order,
+                                   chosen, ceiling=1.0, highlight=highlight),
+        {"dataset": name, "models": chosen, "layers": used, "instructions": instruction_mode,
+         **ui.grid_context(name)},
+        "Mean across subjects ± s.e.m.; dashed line: the noise ceiling.",
+    )
+]  # fmt: skip
 curves = result_views.layer_rows(sub, instruction_mode)
 curves = curves[curves["roi"].isin(show_rois)]
 if curves.empty:
     st.info("Choose ROIs to draw their layer curves.")
 else:
     csum = summarise_subjects(curves, by=["roi", "layer", "model"], value="nalign_mean")
-    curves_chart = layer_curves(
-        csum, "model", "normalized alignment", [r for r in roi_order if r in show_rois]
-    )
-    curves_chart.columns = 4  # four small panels fit the page width
-    st.altair_chart(curves_chart, key="mb_curves")
+    ui.chart(st, layer_curves, csum, "model", "normalized alignment",
+             [r for r in roi_order if r in show_rois], columns=4, key="mb_curves",
+             width="content")  # four small panels fit the page width  # fmt: skip
     ui.downloads(csum, "layer_curves", "mb_curves")
+    figures.append(export.ExportFigure(
+        "layer_curves", "Normalized alignment by layer",
+        lambda: export.curves_figure(csum, "model", "normalized alignment",
+                                     [r for r in roi_order if r in show_rois]),
+        {"dataset": name, "models": chosen, "rois": show_rois, "instructions": instruction_mode},
+        "Mean across subjects ± s.e.m. per layer.",
+    ))  # fmt: skip
 
 st.subheader("Map")
 c4, c5, c6 = st.columns(3)
+ui.from_url("mb_subject", "subject", ds.subject_names)
 subject = c4.selectbox("Subject", ds.subject_names, key="mb_subject")
+ui.from_url("mb_map_model", "model", chosen)
 model = c5.selectbox("Model", chosen, key="mb_map_model")
 mrows = rows[(rows["model"] == model) & (rows["subject"] == subject)]
 ins_opts = sorted(sub.loc[sub["model"] == model, "instruction"].unique())
+ui.from_url(f"mb_map_ins_{model}", "instruction", ins_opts)
 instruction = c6.selectbox("Instruction", ins_opts, key=f"mb_map_ins_{model}")
+ui.link(subject=subject, model=model, instruction=instruction)
 layer = int(mrows["layer"].iloc[0]) if not mrows.empty else int(
     sub.loc[sub["model"] == model, "layer"].max()
 )
@@ -95,12 +119,24 @@ try:
 except ArtifactError as exc:
     st.warning(f"Per-target scores are not stored for this choice: {exc}")
     st.stop()
-png = ui.render_value_map(
-    f"mb|{name}|{subject}|{model}|{instruction}|{layer}|{stamp}", name, subject, highlight,
-    "normalized alignment (r / √NC)", f"{model} · {instruction} · layer {layer} · {subject}",
-    False, ds.simulated, scores["nalign"], limits=(0.0, 1.0), cmap="inferno",
+map_a = BrainMap.of_values(
+    f"mb|{name}|{subject}|{model}|{instruction}|{layer}|{stamp}", scores["nalign"],
+    label="normalized alignment (r / √NC)",
+    title=f"{model} · {instruction} · layer {layer} · {subject}", limits=(0.0, 1.0),
+    cmap="inferno", caption="Per-target normalized alignment (r / √NC; 1 = the noise ceiling).",
 )  # fmt: skip
-st.image(png, width="stretch")
-ui.map_downloads(png, {"nalign": scores["nalign"], "r": scores["r"], "nc": scores["nc"]},
-                 f"alignment_{subject}_{model.replace(':', '-')}_{instruction}_L{layer}",
-                 "mb_map")  # fmt: skip
+png = ui.show_map(st, map_a, name, subject, highlight, ds.simulated)
+if png is not None:
+    ui.map_downloads(png, {"nalign": scores["nalign"], "r": scores["r"], "nc": scores["nc"]},
+                     f"alignment_{subject}_{model.replace(':', '-')}_{instruction}_L{layer}",
+                     "mb_map")  # fmt: skip
+details = {"dataset": name, "subject": subject, "model": model, "instruction": instruction,
+           "layer": layer}  # fmt: skip
+figures.append(ui.map_figure(map_a, name, subject, highlight, ds.simulated, details))
+st.subheader("3D brain and target inspector")
+ui.map_tools("mb", [map_a], name, subject, highlight, ds.simulated,
+             inspect={"model": model, "instruction": instruction, "layer": layer, "stamp": stamp})
+ui.export_panel("mb", figures, {"page": "Models and baselines", "dataset": name,
+                                "simulated": ds.simulated, "models": chosen,
+                                "layers": layer_mode, "instructions": instruction_mode,
+                                **ui.grid_context(name)})  # fmt: skip

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.dashboard import dashboard_jobs, result_views
 from core.models.instructions import PAPER_IDS
-from core.pipeline import dashboard_jobs, result_views
 from core.pipeline.fits import GENERAL
 from core.pipeline.grid import is_generative
-from core.viz import views
+from core.viz import export, views
 from core.viz.charts import partition_bars, venn_figure
+from core.viz.maps import BrainMap
 from pages import _shared as ui
 
 ds = ui.page_header(
@@ -61,12 +62,17 @@ if table.empty:
 pairs = table[["model", "a", "b"]].drop_duplicates().reset_index(drop=True)
 labels = [f"{r.a} vs {r.b} · {r.model}" for r in pairs.itertuples()]
 c1, c2 = st.columns([3, 2])
+pair_ids = [f"{r.a}-vs-{r.b}@{r.model}" for r in pairs.itertuples()]
+ui.from_url("vp_pair", "pair", list(range(len(labels))),
+            aliases={pid: str(k) for k, pid in enumerate(pair_ids)})  # fmt: skip
 choice = c1.selectbox("Pair", range(len(labels)), format_func=labels.__getitem__, key="vp_pair")
 pair = pairs.iloc[choice]
 model, a, b = pair["model"], pair["a"], pair["b"]
 sel = table[(table["model"] == model) & (table["a"] == a) & (table["b"] == b)]
 subjects_all = sorted(sel["subject"].unique())
+ui.from_url("vp_subjects", "subjects", subjects_all, multi=True)
 subjects = c2.multiselect("Subjects", subjects_all, default=subjects_all, key="vp_subjects")
+ui.link(pair=pair_ids[choice], subjects=subjects if subjects != subjects_all else None)
 if not subjects:
     st.warning("Choose at least one subject.")
     st.stop()
@@ -74,13 +80,19 @@ sel = sel[sel["subject"].isin(subjects)]
 roi_order = list(dict.fromkeys(sel["roi"]))
 means = result_views.partition_summary(sel)
 long = result_views.partition_long(means, a, b)
-event = st.altair_chart(
-    partition_bars(long, a, b, roi_order), on_select="rerun", key="vp_bars", width="stretch"
-)
+event = ui.chart(st, partition_bars, long, a, b, roi_order, on_select="rerun", key="vp_bars")
 st.caption(f"{model} · layer {int(sel['layer'].iloc[0])} · mean over {len(subjects)} subject(s).")
 ui.downloads(means, f"partition_{a}_vs_{b}", "vp_table")
 rois = [r for r in roi_order if r != GENERAL]
 highlight = ui.roi_highlight("vp", rois, event)
+layer = int(sel["layer"].iloc[0])
+figures = [export.ExportFigure(
+    f"partition_{a}_vs_{b}_{model}", f"Variance partitioning {a} vs {b}",
+    lambda: export.stacked_parts_figure(long, a, b, roi_order, title=f"{model} · layer {layer}"),
+    {"dataset": name, "subjects": subjects, "model": model, "layer": layer, "A": a, "B": b},
+    "Unique A = R²(A∪B) − R²(B), unique B = R²(A∪B) − R²(A), shared = R²(A) + R²(B) − R²(A∪B); "
+    "mean over subjects.",
+)]  # fmt: skip
 
 st.subheader("Per ROI")
 venn_rois = [highlight] if highlight else roi_order
@@ -92,9 +104,17 @@ for k, roi in enumerate(venn_rois):
                  float(r["shared"]), float(r["unique_b"]), a, b, roi),
         width="stretch",
     )  # fmt: skip
+    figures.append(export.ExportFigure(
+        f"venn_{a}_vs_{b}_{roi}", f"{roi}: unique and shared variance",
+        lambda r=r, roi=roi: venn_figure(float(r["unique_a"]), float(r["shared"]),
+                                         float(r["unique_b"]), a, b, title=roi),
+        {"dataset": name, "subjects": subjects, "model": model, "layer": layer, "roi": roi},
+    ))  # fmt: skip
 
 st.subheader("Maps")
+ui.from_url("vp_map_subject", "subject", subjects)
 subject = st.selectbox("Subject", subjects, key="vp_map_subject")
+ui.link(subject=subject)
 arrays = result_views.partition_arrays(name, subject, model, a, b)
 if arrays is None:
     st.warning("The per-target partition of this subject is not stored.")
@@ -104,17 +124,28 @@ else:
     top = float(np.nanpercentile(np.abs(stacked), 99)) or 1e-3
     lim = (-top, top)
     mcols = [*st.columns(2), *st.columns(2)]
-    pngs = []
+    pngs, maps = [], []
     for col, (part, title) in zip(mcols, parts, strict=False):
-        png = ui.render_value_map(
-            f"vp|{name}|{subject}|{model}|{a}|{b}|{part}|{stamp}", name, subject, highlight,
-            "explained variance (R²)", f"{title} · {subject}", True, ds.simulated,
-            arrays[part], limits=lim,
+        m = BrainMap.of_values(
+            f"vp|{name}|{subject}|{model}|{a}|{b}|{part}|{stamp}", arrays[part],
+            label="explained variance (R²)", title=f"{title} · {subject}", limits=lim,
+            symmetric=True, caption=f"{title} explained variance (test R²) per target.",
         )  # fmt: skip
-        col.image(png, width="stretch")
-        pngs.append(png)
-    ui.map_downloads(pngs[1], {k: arrays[k] for k in arrays},
-                     f"partition_maps_{subject}_{a}_vs_{b}", "vp_maps")  # fmt: skip
+        maps.append(m)
+        pngs.append(ui.show_map(col, m, name, subject, highlight, ds.simulated))
+    if pngs[1] is not None:
+        ui.map_downloads(pngs[1], {k: arrays[k] for k in arrays},
+                         f"partition_maps_{subject}_{a}_vs_{b}", "vp_maps")  # fmt: skip
+    details = {"dataset": name, "subject": subject, "model": model, "layer": layer, "A": a,
+               "B": b}  # fmt: skip
+    figures += [ui.map_figure(m, name, subject, highlight, ds.simulated, details) for m in maps]
+    st.subheader("3D brain and target inspector")
+    ui.map_tools("vp", maps, name, subject, highlight, ds.simulated,
+                 inspect={"model": model, "instruction": a, "layer": layer, "stamp": stamp})
+ui.export_panel("vp", figures, {"page": "Variance partitioning", "dataset": name,
+                                "simulated": ds.simulated, "subjects": subjects, "model": model,
+                                "layer": layer, "pair": f"{a} vs {b}",
+                                **ui.grid_context(name)})  # fmt: skip
 
 with st.expander("Partition another pair"):
     new_pair_panel(gen_models)

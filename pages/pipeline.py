@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.dashboard import dashboard_jobs, home_status
 from core.data.registry import configured
 from core.models.instructions import PAPER_IDS
 from core.models.registry import DEFAULT_MODEL, available
-from core.pipeline import dashboard_jobs, home_status
 from core.pipeline.engine import progress_line, read_progress
 from core.pipeline.grid import grid_settings
 from pages import _shared as ui

@@ -157,7 +157,11 @@ _EXTENSIONS = {
 def read_upload(filename: str, data: bytes) -> Upload:
     """Decode an uploaded file with :func:`core.data.images.load_image_bytes` and explain what
     was done to it (animated: first frame; 16-bit: rescaled; extension not matching the content;
-    downscaled).
+    turned upright by its EXIF orientation; downscaled; an extreme strip padded).
+
+    Every geometry is accepted: an image longer than :data:`~core.data.images.MAX_ASPECT` times
+    its short side (e.g. 5000 x 3) is padded with white (centred, nothing cropped) so that model
+    processors and previews get a usable shape.
 
     Raises
     ------
@@ -168,7 +172,14 @@ def read_upload(filename: str, data: bytes) -> Upload:
 
     from PIL import Image
 
-    from core.data.images import ImageInputError, load_image_bytes
+    from core.data.images import (
+        MAX_ASPECT,
+        ImageInputError,
+        exif_orientation,
+        load_image_bytes,
+        pad_to_aspect,
+        upright_size,
+    )
     from core.hashing import bytes_digest
 
     image = load_image_bytes(data)
@@ -177,6 +188,8 @@ def read_upload(filename: str, data: bytes) -> Upload:
         with Image.open(io.BytesIO(data)) as probe:
             fmt, mode, size = probe.format, probe.mode, probe.size
             frames = int(getattr(probe, "n_frames", 1) or 1)
+            orientation = exif_orientation(probe)
+            upright = upright_size(probe)
     except Exception as exc:  # load_image_bytes accepted it, so this is unexpected
         raise ImageInputError(f"the image cannot be read: {exc}") from exc
     if frames > 1:
@@ -188,6 +201,29 @@ def read_upload(filename: str, data: bytes) -> Upload:
         notes.append(
             f"The file is named '.{ext or '(none)'}' but contains a {fmt} image; it was read as {fmt}."
         )
-    if image.size != size:
-        notes.append(f"Downscaled from {size[0]}×{size[1]} to {image.width}×{image.height}.")
-    return Upload(image=image, image_id=f"upload:sha256:{bytes_digest(data)}", notes=notes)
+    if orientation != 1:
+        swap = f": stored {size[0]}×{size[1]}, shown {upright[0]}×{upright[1]}" if upright != size else ""
+        notes.append(
+            f"Turned upright following its EXIF orientation ({_ORIENTATIONS[orientation]}){swap}."
+        )
+    if image.size != upright:
+        notes.append(
+            f"Downscaled from {upright[0]}×{upright[1]} to {image.width}×{image.height}."
+        )
+    padded = pad_to_aspect(image, MAX_ASPECT)
+    if padded.size != image.size:
+        shape = "wide" if image.width > image.height else "tall"
+        notes.append(
+            f"Very {shape} image ({image.width}×{image.height}): padded with white to "
+            f"{padded.width}×{padded.height} (at most {MAX_ASPECT:g}:1), nothing cropped, so the "
+            "model sees it whole."
+        )
+    return Upload(image=padded, image_id=f"upload:sha256:{bytes_digest(data)}", notes=notes)
+
+
+#: EXIF orientation values, in words.
+_ORIENTATIONS = {
+    2: "mirrored", 3: "rotated 180°", 4: "mirrored vertically",
+    5: "mirrored and rotated 90°", 6: "rotated 90°", 7: "mirrored and rotated 270°",
+    8: "rotated 270°",
+}  # fmt: skip

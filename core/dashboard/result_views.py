@@ -20,10 +20,13 @@ from core.storage import ArtifactError, load_npz, read_json
 
 
 def target_scores(
-    dataset: str, subject: str, model: str, instruction: str, layer: int
+    dataset: str, subject: str, model: str, instruction: str, layer: int, ds=None
 ) -> dict[str, np.ndarray]:
     """Per-target scores (r, r2, nalign, nalign_var, nc, p, q, best_alpha) of one stored fit,
     with the last grid run's settings.
+
+    ``ds``: the dataset already opened (its loaded subjects are reused; opened by name when
+    None).
 
     Raises
     ------
@@ -35,7 +38,8 @@ def target_scores(
     spec = FitSpec(
         dataset, subject, model, None if instruction == IMAGE else instruction, int(layer)
     )
-    return load_fit_scores(open_dataset(dataset), spec, grid_settings(dataset))
+    return load_fit_scores(ds if ds is not None else open_dataset(dataset), spec,
+                           grid_settings(dataset))  # fmt: skip
 
 
 def best_instruction_labels(
@@ -45,6 +49,7 @@ def best_instruction_labels(
     layer: int,
     instructions: list[str],
     q_threshold: float = Q_THRESHOLD,
+    ds=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per target, which instruction predicts it best (highest test r).
 
@@ -55,9 +60,12 @@ def best_instruction_labels(
         or no fit is stored.
     best_r : array of shape (n_targets,), float32
     """
+    from core.data.registry import open_dataset
+
+    ds = ds if ds is not None else open_dataset(dataset)
     rs, qs = [], []
     for ins in instructions:
-        s = target_scores(dataset, subject, model, ins, layer)
+        s = target_scores(dataset, subject, model, ins, layer, ds=ds)
         rs.append(s["r"])
         qs.append(s["q"])
     r = np.vstack(rs)

@@ -21,6 +21,13 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 #: Longest side after :func:`sanitize_image` (larger images are downscaled, aspect kept).
 MAX_SIDE = 2048
+#: Largest aspect ratio (long side / short side) :func:`pad_to_aspect` lets through; a strip of
+#: thousands of pixels by a few would make model processors (which resize the short side up)
+#: build images of hundreds of millions of pixels, and a preview scaled to a fixed width 0 px tall.
+MAX_ASPECT = 4.0
+
+#: EXIF orientation values that swap width and height (rotations by 90 or 270 degrees).
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 
 
 class ImageInputError(ValueError):
@@ -75,6 +82,45 @@ def sanitize_image(img: Image.Image, max_side: int | None = MAX_SIDE) -> Image.I
         img = img.copy()
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return img
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The image's EXIF orientation tag (1 = upright, 2-8 = mirrored and/or rotated; 1 when
+    absent or unreadable)."""
+    try:
+        value = int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block is not an error: the image is used as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def upright_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of ``img`` once turned upright by its EXIF orientation (what
+    :func:`sanitize_image` returns before any downscaling)."""
+    w, h = img.size
+    return (h, w) if exif_orientation(img) in _SWAPPING_ORIENTATIONS else (w, h)
+
+
+def pad_to_aspect(
+    img: Image.Image, max_aspect: float = MAX_ASPECT, fill=(255, 255, 255)
+) -> Image.Image:
+    """Pad ``img`` (centred on an RGB canvas of ``fill``) so that its long side is at most ``max_aspect`` times
+    its short side; an image within the ratio is returned unchanged.
+
+    The whole picture is kept (no crop, no stretch): a 2048 x 1 strip becomes 2048 x 512.
+    """
+    if max_aspect < 1:
+        raise ValueError(f"max_aspect must be >= 1, got {max_aspect}")
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageInputError(f"image has {w}x{h} pixels; nothing to show")
+    if max(w, h) <= max_aspect * min(w, h):
+        return img
+    new_w = max(w, int(np.ceil(h / max_aspect))) if w < h else w
+    new_h = max(h, int(np.ceil(w / max_aspect))) if h < w else h
+    canvas = Image.new("RGB", (new_w, new_h), tuple(fill))
+    canvas.paste(img.convert("RGB"), ((new_w - w) // 2, (new_h - h) // 2))
+    return canvas
 
 
 def load_image_bytes(

@@ -281,10 +281,10 @@ def write_report(dataset: str, config, columns: dict[str, str]) -> Path:
     ReproduceError
         When the results of this configuration are not in the results table yet.
     """
+    from core.dashboard.result_views import alpha_edge_warnings, pvalue_note
     from core.data.registry import open_dataset
     from core.pipeline.grid import load_roi_table
     from core.pipeline.partitions import load_partition_table
-    from core.pipeline.result_views import alpha_edge_warnings, pvalue_note
 
     ds = open_dataset(dataset)
     table = load_roi_table(dataset, ds)

@@ -65,10 +65,15 @@ def grouped_roi_bars(
         x=alt.X("roi:N", sort=roi_order, title="ROI"),
         xOffset=alt.XOffset(f"{group}:N", sort=group_order),
     )
+    y_scale = alt.Undefined
+    if stars is not None and not stars.empty and len(summary):
+        top = float(np.nanmax(summary["hi"]))
+        low = min(0.0, float(np.nanmin(summary["lo"])))
+        y_scale = alt.Scale(domain=[low, top + 0.22 * max(top - low, 1e-6)], nice=False)
     bars = (
         base.mark_bar()
         .encode(
-            y=alt.Y("mean:Q", title=value_title),
+            y=alt.Y("mean:Q", title=value_title, scale=y_scale),
             color=alt.Color(f"{group}:N", sort=group_order, title=group),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
             tooltip=[
@@ -84,16 +89,9 @@ def grouped_roi_bars(
     layers = [bars, errs]
     if stars is not None and not stars.empty:
         star_df = summary.merge(stars, on=["roi", group], how="inner")
-        layers.append(
-            alt.Chart(star_df)
-            .mark_text(dy=-6, fontSize=11)
-            .encode(
-                x=alt.X("roi:N", sort=roi_order),
-                xOffset=alt.XOffset(f"{group}:N", sort=group_order),
-                y="hi:Q",
-                text="stars:N",
-            )
-        )
+        star_df = star_df[star_df["stars"].fillna("").astype(str).str.len() > 0]
+        if not star_df.empty:
+            layers.append(star_marks(star_df, group, roi_order, group_order))
     if ceiling is not None:
         layers.append(
             alt.Chart(pd.DataFrame({"y": [ceiling]}))
@@ -103,8 +101,38 @@ def grouped_roi_bars(
     return alt.layer(*layers).properties(height=320)
 
 
-def heatmap(summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str) -> alt.Chart:
-    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells."""
+def star_marks(
+    star_df: pd.DataFrame, group: str, roi_order: list[str], group_order: list[str] | None
+) -> alt.Chart:
+    """Significance stars drawn vertically (rotated 90°) just above each bar's error bar, so that
+    they take one bar's width and never overlap each other or the bars; their tooltip gives the
+    instruction, the ROI and the q-value where known."""
+    tooltip = ["roi", group, "stars:N"]
+    if "q" in star_df:
+        tooltip.append(alt.Tooltip("q:Q", format=".2g", title="q (BH)"))
+    return (
+        alt.Chart(star_df)
+        # dx: along the (vertical) text, away from the error bar; dy: across it, by half a
+        # bar, since a text mark sits at the start of its offset band, not at its centre
+        .mark_text(angle=270, align="left", baseline="middle", dx=3,
+                   dy=alt.ExprRef("bandwidth('xOffset') / 2"), fontSize=10, fontWeight="bold",
+                   color="#222")  # fmt: skip
+        .encode(
+            x=alt.X("roi:N", sort=roi_order),
+            xOffset=alt.XOffset(f"{group}:N", sort=group_order),
+            y="hi:Q",
+            text="stars:N",
+            tooltip=tooltip,
+        )
+    )
+
+
+def heatmap(
+    summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str,
+    cell_height: int | None = None,
+) -> alt.Chart:  # fmt: skip
+    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells
+    (``cell_height``: of the cells' area, default 28 px per row)."""
     pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
     base = alt.Chart(summary).encode(
         x=alt.X("roi:N", sort=roi_order, title="ROI"), y=alt.Y(f"{row}:N", title=row)
@@ -122,11 +150,13 @@ def heatmap(summary: pd.DataFrame, row: str, roi_order: list[str], value_title: 
         text=alt.Text("mean:Q", format=".2f"),
         color=alt.condition("datum.mean > 0.5", alt.value("black"), alt.value("white")),
     )
-    return alt.layer(rect, text).properties(height=28 * max(summary[row].nunique(), 3))
+    return alt.layer(rect, text).properties(
+        height=cell_height if cell_height is not None else 28 * max(summary[row].nunique(), 3)
+    )
 
 
 def layer_curves(
-    summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str]
+    summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str], columns: int = 5
 ) -> alt.Chart:
     """Value against layer, one line per ``group``, one small panel per ROI.
 
@@ -140,7 +170,7 @@ def layer_curves(
     return (
         alt.layer(band, line)
         .properties(width=180, height=140)
-        .facet(facet=alt.Facet("roi:N", sort=roi_order, title=None), columns=5)
+        .facet(facet=alt.Facet("roi:N", sort=roi_order, title=None), columns=columns)
     )
 
 

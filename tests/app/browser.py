@@ -131,6 +131,8 @@ class Chromium:
         self.proc: subprocess.Popen | None = None
         self.ws = None
         self._id = 0
+        #: protocol events received so far (console messages, exceptions, downloads, ...)
+        self.events: list[dict] = []
 
     def __enter__(self) -> Chromium:
         from websockets.sync.client import connect
@@ -143,7 +145,8 @@ class Chromium:
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--no-first-run", "--hide-scrollbars", "--remote-debugging-port=0",
             "--remote-allow-origins=*", f"--user-data-dir={self.profile}",
-            f"--window-size={self.width},{self.height}", "about:blank",
+            f"--window-size={self.width},{self.height}", "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader", "about:blank",
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = self.profile / "DevToolsActivePort"
@@ -168,6 +171,7 @@ class Chromium:
         self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20)
         self.send("Page.enable")
         self.send("Runtime.enable")
+        self.send("Log.enable")
         self.set_viewport(self.width, self.height)
         return self
 
@@ -195,6 +199,8 @@ class Chromium:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
+            if "method" in msg:
+                self.events.append(msg)
 
     def eval(self, expression: str):
         res = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
@@ -202,6 +208,22 @@ class Chromium:
         if "exceptionDetails" in res:
             raise RuntimeError(f"JS error: {res['exceptionDetails']}")
         return res["result"].get("value")
+
+    def console_errors(self, since: int = 0) -> list[str]:
+        """Console errors and uncaught exceptions (of the page and its same-origin frames) among
+        the events received after event number ``since``."""
+        out = []
+        for ev in self.events[since:]:
+            method, params = ev.get("method"), ev.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                details = params.get("exceptionDetails", {})
+                out.append(str(details.get("exception", {}).get("description") or details))
+            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                out.append(" ".join(str(a.get("value", a.get("description", "")))
+                                    for a in params.get("args", [])))  # fmt: skip
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                out.append(str(params["entry"].get("text")))
+        return out
 
     # -- actions
     def set_viewport(self, width: int, height: int) -> None:
@@ -253,6 +275,41 @@ class Chromium:
         }})()"""
         return bool(self.eval(js))
 
+    def rect(self, js_element: str) -> dict | None:
+        """The viewport rectangle (x, y, width, height) of the element a JS expression returns,
+        scrolled into view first."""
+        js = f"""
+        (() => {{
+          const e = {js_element};
+          if (!e) return null;
+          e.scrollIntoView({{block: 'center'}});
+          const r = e.getBoundingClientRect();
+          return {{x: r.x, y: r.y, width: r.width, height: r.height}};
+        }})()"""
+        return self.eval(js)
+
+    def click_at(self, x: float, y: float) -> None:
+        """A real mouse click (move, press, release) at viewport coordinates."""
+        for kind, extra in (("mouseMoved", {}), ("mousePressed", {"button": "left", "clickCount": 1}),
+                            ("mouseReleased", {"button": "left", "clickCount": 1})):  # fmt: skip
+            self.send("Input.dispatchMouseEvent", type=kind, x=float(x), y=float(y), **extra)
+            time.sleep(0.05)
+
+    def capture(self, rect: dict):
+        """A PIL image of a viewport rectangle (at device scale 1)."""
+        import io
+
+        from PIL import Image
+
+        clip = {"x": rect["x"], "y": rect["y"], "width": rect["width"],
+                "height": rect["height"], "scale": 1}  # fmt: skip
+        data = self.send("Page.captureScreenshot", format="png", clip=clip)["data"]
+        return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+    def allow_downloads(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.send("Page.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
+
     def screenshot(self, path: str | Path, full_page: bool = True) -> Path:
         """Save a PNG of the page (the whole scrollable main area when ``full_page``)."""
         path = Path(path)
@@ -295,8 +352,217 @@ PAGES = [
 ]  # fmt: skip
 
 
-def tour(home: Path, outdir: Path, run_explore: bool = True) -> dict[str, dict]:
-    """Open every page, wait until rendered, check key elements, save screenshots.
+#: JS: {label: shown value} of every selectbox, and the checked option of every radio group
+SELECTIONS_JS = """
+(() => {
+  const out = {};
+  for (const e of document.querySelectorAll('[data-testid="stSelectbox"]')) {
+    const label = e.querySelector('label'), input = e.querySelector('input');
+    if (label && input) out[label.innerText.trim()] = input.value;
+  }
+  for (const e of document.querySelectorAll('[data-testid="stRadio"]')) {
+    const label = e.querySelector('label'), checked = e.querySelector('input:checked');
+    if (label && checked) out[label.innerText.trim()] = checked.closest('label').innerText.trim();
+  }
+  return out;
+})()
+"""
+
+#: JS: number of canvases inside the 3D view's iframe (0 until plotly has drawn)
+BRAIN_CANVAS_JS = """
+(() => {
+  for (const f of document.querySelectorAll('iframe')) {
+    try {
+      const d = f.contentDocument;
+      if (d && d.querySelector('[data-testid="brain3d"] canvas') && d.getElementById('brain')._fullLayout)
+        return d.querySelectorAll('[data-testid="brain3d"] canvas').length;
+    } catch (e) {}
+  }
+  return 0;
+})()
+"""
+
+
+#: JS: click the copy-link button (in its iframe); COPIED_JS: the URL it copied
+COPY_LINK_JS = """
+(() => {
+  for (const f of document.querySelectorAll('iframe')) {
+    try { const b = f.contentDocument.getElementById('copy'); if (b) { b.click(); return true; } }
+    catch (e) {}
+  }
+  return false;
+})()
+"""
+COPIED_JS = """
+(() => {
+  for (const f of document.querySelectorAll('iframe')) {
+    try { const b = f.contentDocument.getElementById('copy'); if (b && b.dataset.copied) return b.dataset.copied; }
+    catch (e) {}
+  }
+  return null;
+})()
+"""
+
+
+def _page_errors(browser: Chromium, since: int) -> list[str]:
+    """Console errors since event ``since``, without the 404s of Streamlit's own probes of
+    ``<page>/_stcore/health`` and ``host-config`` (the frontend asks them relative to a page's
+    URL when that URL is opened directly; they are retried at the root and answered)."""
+    noise = [ev for ev in browser.events[since:]
+             if ev.get("method") == "Log.entryAdded"
+             and "/_stcore/" in str(ev["params"]["entry"].get("url", ""))]  # fmt: skip
+    errors = browser.console_errors(since)
+    for ev in noise:
+        text = ev["params"]["entry"].get("text")
+        if text in errors:
+            errors.remove(text)
+    return errors
+
+
+def _open(browser: Chromium, url: str, title: str) -> None:
+    browser.open(url)
+    browser.wait_for(
+        f"document.querySelector('h1') && document.querySelector('h1').innerText"
+        f".includes({json.dumps(title)})",
+        timeout=90,
+    )
+    browser.wait_idle(timeout=90)
+
+
+def tool_checks(server: AppServer, browser: Chromium, outdir: Path) -> dict[str, dict]:
+    """The dashboard's demo features in the real browser: a deep link reopens its selections and
+    the 3D view (a WebGL canvas, no console error); clicking a bar highlights its ROI; clicking
+    the interactive flat map opens the target inspector; the figures export as a ZIP."""
+    report: dict[str, dict] = {}
+    # deep link -> the same selections, and the 3D view
+    since = len(browser.events)
+    t0 = time.time()
+    _open(browser, f"{server.url}/instructions?a=IC&b=IU1&roi=V1&tool=3d&map=1", "Compare")
+    t_page = time.time() - t0
+    canvases = browser.wait_for(BRAIN_CANVAS_JS, timeout=60)
+    report["deep_link"] = {
+        "selections": browser.eval(SELECTIONS_JS),
+        "url": browser.eval("location.href"),
+        "canvases": canvases,
+        "seconds_to_3d": round(time.time() - t0, 2),
+        "seconds_page": round(t_page, 2),
+        "errors": _page_errors(browser, since),
+    }
+    browser.screenshot(outdir / "deep_link_3d.png")
+    # the sidebar's copy-link button copies the current URL
+    browser.eval(COPY_LINK_JS)
+    report["copy_link"] = {
+        "copied": browser.wait_for(COPIED_JS, timeout=10),
+        "url": browser.eval("location.href"),
+    }
+
+    # click a bar of the Compare-instructions chart -> that ROI is highlighted
+    _open(browser, f"{server.url}/instructions", "Compare")
+    bars_js = ("document.querySelector('.st-key-ci_bars [data-testid=\\'stVegaLiteChart\\'] "
+               ":is(svg.marks, canvas)')")
+    browser.wait_for(f"!!{bars_js}", timeout=60)
+    time.sleep(1.0)
+    rect = browser.rect(bars_js)
+    img = browser.capture(rect)
+    bar = _find_bar(img)
+    picked = None
+    if bar is not None:
+        browser.click_at(rect["x"] + bar[0], rect["y"] + bar[1])
+        try:
+            picked = browser.wait_for(
+                "(() => { const v = document.querySelector('.st-key-ci_roi input');"
+                " return v && v.value !== '(none)' ? v.value : null; })()", timeout=30)
+        except TimeoutError:
+            picked = None
+        browser.wait_idle(timeout=60)
+    report["bar_click"] = {"bar_found": bar is not None, "highlighted": picked,
+                           "url": browser.eval("location.href")}  # fmt: skip
+
+    # the interactive flat map: click a target -> the inspector
+    since = len(browser.events)
+    _open(browser, f"{server.url}/instructions?tool=inspect", "Compare")
+    scatter_js = ("document.querySelector('.st-key-ci_targets_click "
+                  "[data-testid=\\'stVegaLiteChart\\'] :is(svg.marks, canvas)')")
+    browser.wait_for(f"!!{scatter_js}", timeout=60)
+    time.sleep(1.0)
+    first = browser.eval("(document.querySelector('.st-key-ci_target input') || {}).value")
+    rect = browser.rect(scatter_js)
+    browser.click_at(rect["x"] + rect["width"] * 0.3, rect["y"] + rect["height"] * 0.5)
+    try:
+        target = browser.wait_for(
+            "(() => { const v = document.querySelector('.st-key-ci_target input');"
+            f" return v && v.value !== {json.dumps(first)} ? v.value : null; }})()", timeout=30)
+    except TimeoutError:
+        target = None
+    browser.wait_idle(timeout=60)
+    text = browser.text()
+    report["inspector"] = {
+        "target": target, "first": first,
+        "card": f"Target {target}" in text if target else False,
+        "noise_ceiling": "Noise ceiling" in text, "truth": "Planted ground truth" in text,
+        "errors": _page_errors(browser, since),
+    }
+    browser.screenshot(outdir / "inspector.png")
+
+    # the 3D view on a warm page: from the click on "3D brain" to plotly's canvas
+    since = len(browser.events)
+    t0 = time.time()
+    browser.eval("[...document.querySelectorAll('[data-testid=\"stRadio\"] label')]"
+                 ".find(e => e.innerText.trim() === '3D brain').click()")
+    canvases = browser.wait_for(BRAIN_CANVAS_JS, timeout=60)
+    report["brain3d_warm"] = {"canvases": canvases, "seconds": round(time.time() - t0, 2),
+                              "errors": _page_errors(browser, since)}  # fmt: skip
+
+    # figures for slides: the ZIP
+    downloads = Path(tempfile.mkdtemp(prefix="bp-downloads-"))
+    browser.allow_downloads(downloads)
+    browser.eval("[...document.querySelectorAll('summary, [data-testid=\"stExpander\"] details > "
+                 "summary')].find(e => e.innerText.includes('Figures for slides')).click()")
+    time.sleep(0.5)
+    clicked = browser.click_button("⬇ All figures (ZIP with captions)")
+    zip_path = None
+    deadline = time.time() + 90
+    while clicked and time.time() < deadline:
+        done = [f for f in downloads.glob("*.zip")]
+        if done:
+            zip_path = done[0]
+            break
+        time.sleep(0.3)
+    files = []
+    if zip_path is not None:
+        import zipfile
+
+        time.sleep(0.5)
+        with zipfile.ZipFile(zip_path) as zf:
+            files = zf.namelist()
+            captions = zf.read("captions.md").decode() if "captions.md" in files else ""
+        report["export"] = {"files": files, "captions": captions}
+    else:
+        report["export"] = {"files": [], "captions": "", "clicked": clicked}
+    shutil.rmtree(downloads, ignore_errors=True)
+    return report
+
+
+def _find_bar(img) -> tuple[int, int] | None:
+    """(x, y) of a pixel of the chart's most frequent saturated colour (its first bars), None
+    if there is none."""
+    import numpy as np
+
+    arr = np.asarray(img).astype(int)
+    sat = arr.max(axis=2) - arr.min(axis=2) > 60
+    if sat.sum() < 20:
+        return None
+    codes = (arr[..., 0] // 8) * 1024 + (arr[..., 1] // 8) * 32 + arr[..., 2] // 8
+    values, counts = np.unique(codes[sat], return_counts=True)
+    ys, xs = np.nonzero(sat & (codes == values[np.argmax(counts)]))
+    k = np.lexsort((ys, xs))[ys.size // 2]
+    return int(xs[k]), int(ys[k])
+
+
+def tour(home: Path, outdir: Path, run_explore: bool = True,
+         tools: bool = False) -> dict[str, dict]:  # fmt: skip
+    """Open every page, wait until rendered, check key elements, save screenshots (and, with
+    ``tools``, run :func:`tool_checks`).
 
     Returns, per page, the found element counts and the screenshot path.
     """
@@ -333,6 +599,8 @@ def tour(home: Path, outdir: Path, run_explore: bool = True) -> dict[str, dict]:
             shot = browser.screenshot(outdir / f"{(path or 'explore')}.png")
             entry["screenshot"] = str(shot)
             report[path or "explore"] = entry
+        if tools:
+            report["_tools"] = tool_checks(server, browser, outdir)
         report["_server_alive"] = {"alive": server.alive()}
     return report
 

@@ -21,6 +21,7 @@ PAGES = [
     "pages/partitions.py",
     "pages/pipeline.py",
     "pages/paper.py",
+    "pages/ground_truth.py",
 ]
 
 if str(REPO) not in sys.path:

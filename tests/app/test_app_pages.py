@@ -118,7 +118,7 @@ def test_partitions_page_interactions(app):
 
 
 def test_pipeline_page_clears_inference_cache(app):
-    from core.pipeline.home_status import inference_cache_entries
+    from core.dashboard.home_status import inference_cache_entries
 
     at = page(app, PAGES[4])
     _ok(at)

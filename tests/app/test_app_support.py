@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data.images import ImageInputError
-from core.pipeline import (
+from core.dashboard import (
     dashboard_jobs,
     gallery,
     home_status,
@@ -18,6 +17,7 @@ from core.pipeline import (
     result_views,
     stored_encoders,
 )
+from core.data.images import ImageInputError
 from core.viz import views
 
 

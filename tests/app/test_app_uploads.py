@@ -60,6 +60,27 @@ CASES = [
 ]
 
 
+def exif_rotated_jpeg(size=(400, 300), orientation: int = 6) -> bytes:
+    img = Image.new("RGB", size, (30, 120, 200))
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    return buf.getvalue()
+
+
+# odd geometries: every one is used (with a note where something was done to it)
+GEOMETRY = [
+    ("wide.png", _png(Image.new("RGB", (5000, 3), "red")), "padded with white to 2048×512"),
+    ("tall.png", _png(Image.new("RGB", (2, 4000), "red")), "padded with white to 512×2048"),
+    ("strip.png", _png(Image.new("RGB", (2048, 1), "red")), "Very wide image (2048×1)"),
+    ("dot.png", _png(Image.new("RGB", (1, 1), "red")), None),
+    ("rotated.jpg", exif_rotated_jpeg(), "Turned upright following its EXIF orientation"),
+]
+
+CASES += [(name, data, "warning", needle) for name, data, needle in GEOMETRY if needle]
+
+
 @pytest.mark.parametrize(("name", "data", "kind", "needle"), CASES, ids=[c[0] for c in CASES])
 def test_upload_gives_clear_message_and_app_keeps_serving(app, name, data, kind, needle):
     at = page(app, PAGES[0])
@@ -77,3 +98,31 @@ def test_upload_gives_clear_message_and_app_keeps_serving(app, name, data, kind,
     at.button(key="ex_run").click().run()
     assert not at.exception
     assert {m.label for m in at.metric} >= {"Inference time", "From cache"}
+
+
+@pytest.mark.parametrize(("name", "data", "needle"), GEOMETRY, ids=[g[0] for g in GEOMETRY])
+def test_odd_geometry_is_used_and_reported(name, data, needle):
+    from core.dashboard.gallery import read_upload
+
+    up = read_upload(name, data)
+    w, h = up.image.size
+    assert max(w, h) <= 4 * min(w, h)  # a shape every model processor and preview accepts
+    if needle is None:
+        assert up.notes == []
+    else:
+        assert any(needle in n for n in up.notes), up.notes
+    assert not any("Downscaled" in n for n in up.notes) or max(Image.open(io.BytesIO(data)).size) > 2048
+
+
+def test_exif_rotation_is_not_called_downscaling():
+    from core.dashboard.gallery import read_upload
+
+    small = read_upload("r.jpg", exif_rotated_jpeg((400, 300), 6))
+    assert small.image.size == (300, 400)
+    assert not any("Downscaled" in n for n in small.notes)
+    big = read_upload("r.jpg", exif_rotated_jpeg((4000, 3000), 8))
+    assert big.image.size == (1536, 2048)
+    notes = " ".join(big.notes)
+    assert "rotated 270°" in notes and "Downscaled from 3000×4000 to 1536×2048" in notes
+    upright = read_upload("u.jpg", exif_rotated_jpeg((400, 300), 1))
+    assert upright.notes == []

@@ -1,4 +1,6 @@
-"""The embedded demo world: determinism, shapes and splits, planted structure, bad input."""
+"""The embedded demo world: determinism, shapes and splits, the planted model (smooth tuning,
+retinotopy, a contiguous general mask, subject variation, content no instruction names), bad
+input."""
 
 from __future__ import annotations
 
@@ -9,10 +11,17 @@ import numpy as np
 import pytest
 
 from core.data.dataset import DatasetError
+from core.data.demo import cortex
 from core.data.demo.build import build_demo
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene
 from core.data.demo.store import load_truth, open_demo
-from core.data.demo.subjects import PLANTED_DRIVERS, scene_features
+from core.data.demo.subjects import GROUPS, PLANTED_DRIVERS, group_features
+from core.data.demo.truth import (
+    early_targets,
+    load_planted_inputs,
+    mesh_autocorrelation,
+    roi_preferences,
+)
 from core.storage import ArtifactError
 
 
@@ -118,26 +127,186 @@ def test_estimated_ncsnr_recovers_planted_snr(demo_small, demo_small_root):
     assert np.median(est[~signal]) < 0.1
 
 
-def test_planted_driver_of_each_roi_is_recoverable_from_ground_truth(demo_small):
-    """A sanity check of the simulation: the planted feature group predicts each ROI best."""
+def _ridge_r(x, y, train, test, alpha=10.0):
+    x1 = np.hstack([x, np.ones((x.shape[0], 1))])
+    w = np.linalg.solve(
+        x1[train].T @ x1[train] + alpha * np.eye(x1.shape[1]), x1[train].T @ y[train]
+    )
+    pred = x1[test] @ w
+    yc, pc = y[test] - y[test].mean(0), pred - pred.mean(0)
+    return (yc * pc).sum(0) / np.sqrt((yc**2).sum(0) * (pc**2).sum(0) + 1e-12)
+
+
+@pytest.fixture(scope="module")
+def planted_inputs(demo_small_root):
+    return load_planted_inputs(demo_small_root)
+
+
+def test_planted_driver_of_each_roi_is_recoverable_from_ground_truth(demo_small, planted_inputs):
+    """A sanity check of the simulation: the planted group's drives predict each ROI best."""
     s = demo_small.subject("subj01")
-    attrs = demo_small.stimuli.attributes().loc[s.stimulus_ids]
-    low = demo_small.stimuli.low_level()[s.stimulus_ids]
-    groups = scene_features(attrs, low)
+    groups = group_features(planted_inputs.subset(s.stimulus_ids))
     train, test = s.split()
     for roi, driver in PLANTED_DRIVERS.items():
         y = s.responses[:, s.targets.roi_mask(roi)]
-        scores = {}
-        for name, x in groups.items():
-            x1 = np.hstack([x, np.ones((x.shape[0], 1))])
-            w = np.linalg.solve(
-                x1[train].T @ x1[train] + 1.0 * np.eye(x1.shape[1]), x1[train].T @ y[train]
-            )
-            pred = x1[test] @ w
-            yc, pc = y[test] - y[test].mean(0), pred - pred.mean(0)
-            r = (yc * pc).sum(0) / np.sqrt((yc**2).sum(0) * (pc**2).sum(0) + 1e-12)
-            scores[name] = float(np.mean(r))
+        scores = {name: float(np.mean(_ridge_r(x, y, train, test))) for name, x in groups.items()}
         assert max(scores, key=scores.get) == driver, (roi, scores)
+
+
+def test_planted_inputs_are_recomputed_exactly_as_built(demo_small, planted_inputs):
+    """The drives recomputed from the stored pictures and content reproduce the build: simulating
+    subj01 again from them gives its stored responses (up to the int8 storage)."""
+    from core.data.demo.build import SIZES, subject_draw
+    from core.data.demo.subjects import simulate_subject
+
+    ids = demo_small.stimuli.ids
+    is_test = np.isin(ids, demo_small.shared_test_ids())
+    seen, density, seed = subject_draw(0, 0, is_test, SIZES["small"])
+    data, _ = simulate_subject(
+        "subj01", ids[seen], is_test[seen], planted_inputs.subset(np.flatnonzero(seen)),
+        density, seed,
+    )  # fmt: skip
+    stored = demo_small.subject("subj01")
+    assert np.array_equal(data.stimulus_ids, stored.stimulus_ids)
+    scale = np.abs(data.responses).max(0) / 127
+    assert np.all(np.abs(data.responses - stored.responses) <= scale * 0.51 + 1e-6)
+
+
+def test_general_mask_is_one_contiguous_region_per_hemisphere():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from core.data.surfaces import load_flat_mesh
+
+    for hemi, name in zip(cortex.template(), ("lh", "rh"), strict=True):
+        faces = load_flat_mesh(cortex.SURFACE, name).faces
+        idx = np.flatnonzero(hemi.general)
+        lut = np.full(hemi.coords.shape[0], -1)
+        lut[idx] = np.arange(idx.size)
+        e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        a, b = lut[e[:, 0]], lut[e[:, 1]]
+        ok = (a >= 0) & (b >= 0)
+        graph = coo_matrix((np.ones(ok.sum()), (a[ok], b[ok])), shape=(idx.size, idx.size))
+        _, comp = connected_components(graph, directed=False)
+        assert np.bincount(comp).max() / idx.size > 0.99, name
+        # it covers posterior cortex well beyond the ROIs
+        assert hemi.general.sum() > 3 * np.isin(hemi.roi, np.arange(1, 11)).sum() / 2, name
+
+
+def test_targets_fill_the_mask_beyond_the_named_rois(demo_small):
+    t = demo_small.subject("subj01").targets
+    named = np.zeros(t.n_targets, bool)
+    for roi in PLANTED_DRIVERS:
+        named |= t.roi_mask(roi, within_general=False)
+    unnamed_in_mask = t.general_mask & ~named
+    assert unnamed_in_mask.sum() > 0.3 * t.general_mask.sum()
+    assert (~t.general_mask).sum() > 0  # and a rim outside it
+
+
+def test_mesh_autocorrelation_tells_smooth_from_salt_and_pepper(demo_small, rng):
+    geo = demo_small.subject("subj01").targets.geometry
+    truth = load_truth(demo_small.stimuli.root, "subj01")
+    smooth = mesh_autocorrelation(truth["unnamed_share"], geo)
+    noise = mesh_autocorrelation(rng.standard_normal(geo.vertex.size), geo)
+    assert smooth.n_pairs > 200
+    assert smooth.r > 0.9
+    assert abs(noise.r) < 0.15
+
+
+def test_planted_tuning_and_responses_are_spatially_smooth(demo_small):
+    s = demo_small.subject("subj01")
+    t = s.targets
+    truth = load_truth(demo_small.stimuli.root, "subj01")
+    for key in ("prf_ecc", "hue_pref", "numerosity_pref", "planted_ncsnr", "unnamed_share"):
+        assert mesh_autocorrelation(truth[key], t.geometry).r > 0.7, key
+    # neighbouring targets' responses correlate (shared tuning, shared BOLD point-spread)
+    from core.data.surfaces import load_flat_mesh
+
+    sel = np.flatnonzero((t.geometry.hemi == 0) & t.general_mask)
+    lut = np.full(load_flat_mesh(cortex.SURFACE, "lh").n_vertices, -1)
+    lut[t.geometry.vertex[sel]] = sel
+    f = load_flat_mesh(cortex.SURFACE, "lh").faces
+    a, b = lut[f[:, 0]], lut[f[:, 1]]
+    ok = (a >= 0) & (b >= 0)
+    y = s.responses - s.responses.mean(0)
+    y /= y.std(0)
+    near = np.mean((y[:, a[ok]] * y[:, b[ok]]).mean(0))
+    far = np.mean((y[:, a[ok]] * y[:, np.roll(b[ok], 97)]).mean(0))
+    assert near > 0.3 and near > far + 0.2, (near, far)
+
+
+def test_retinotopy_of_v1_to_v3(demo_small):
+    s = demo_small.subject("subj01")
+    truth = load_truth(demo_small.stimuli.root, "subj01")
+    t = s.targets
+    ecc, size = truth["prf_ecc"], truth["prf_size"]
+    slopes = []
+    for roi in ("V1", "V2", "V3"):
+        m = t.roi_mask(roi) & np.isfinite(ecc)
+        assert ecc[m].min() < 0.5 and ecc[m].max() > 5.0, roi  # fovea to periphery
+        assert np.corrcoef(ecc[m], size[m])[0, 1] > 0.9, roi  # size grows with eccentricity
+        slopes.append(np.polyfit(ecc[m], size[m], 1)[0])
+    assert slopes[0] < slopes[1] < slopes[2]  # and from V1 to V3
+    # each hemisphere maps the contralateral visual field
+    early = early_targets(truth, t)
+    lh = early & (t.geometry.hemi == 0)
+    rh = early & (t.geometry.hemi == 1)
+    assert (truth["prf_x"][lh] >= -1e-6).all() and (truth["prf_x"][rh] <= 1e-6).all()
+    assert (truth["prf_y"][early] > 0).mean() == pytest.approx(0.5, abs=0.15)
+
+
+def test_subject_warps_jitter_roi_size_and_position():
+    """Two subjects' warps of the template: the same areas, with different outlines and sizes."""
+    hemi = cortex.template()[0]
+    idx = np.flatnonzero(hemi.candidate)
+    labels = []
+    for seed in (1, 2):
+        warped = cortex.subject_warp(hemi, hemi.coords[idx], np.random.default_rng(seed))
+        labels.append(hemi.roi[cortex.lookup(hemi, warped)])
+    xy = hemi.coords[idx]
+    size_change = []
+    for k, roi in enumerate(cortex.ROI_NAMES, start=1):
+        a, b = labels[0] == k, labels[1] == k
+        jaccard = (a & b).sum() / (a | b).sum()
+        shift = np.linalg.norm(xy[a].mean(0) - xy[b].mean(0))
+        assert 0.05 < jaccard < 0.97, (roi, jaccard)
+        assert shift < 10.0, (roi, shift)  # mm: the same area, moved a little
+        size_change.append(abs(np.log(a.sum() / b.sum())))
+    assert np.median(size_change) > 0.03, size_change
+
+
+def test_subjects_draw_their_own_tuning(demo_small):
+    a, b = demo_small.subject("subj01").targets, demo_small.subject("subj02").targets
+    ta = load_truth(demo_small.stimuli.root, "subj01")
+    tb = load_truth(demo_small.stimuli.root, "subj02")
+    key_a = a.geometry.hemi.astype(np.int64) * 10**6 + a.geometry.vertex
+    key_b = b.geometry.hemi.astype(np.int64) * 10**6 + b.geometry.vertex
+    _, ia, ib = np.intersect1d(key_a, key_b, return_indices=True)
+    ok = np.isfinite(ta["hue_pref"][ia]) & np.isfinite(tb["hue_pref"][ib])
+    assert ok.sum() > 20
+    assert abs(np.corrcoef(ta["hue_pref"][ia][ok], tb["hue_pref"][ib][ok])[0, 1]) < 0.5
+    # while the retinotopic maps (anatomy) agree
+    assert np.corrcoef(ta["prf_ecc"][ia][ok], tb["prf_ecc"][ib][ok])[0, 1] > 0.8
+
+
+def test_no_roi_is_planted_at_the_noise_ceiling(demo_small):
+    """Every ROI's signal partly follows content no instruction names."""
+    s = demo_small.subject("subj01")
+    prefs = roi_preferences(load_truth(demo_small.stimuli.root, "subj01"), s.targets)
+    assert set(prefs["roi"]) == set(PLANTED_DRIVERS)
+    assert prefs["unnamed share"].between(0.2, 0.6).all(), prefs
+    assert (prefs["driver weight"] > 0.5).all(), prefs
+    assert set(prefs["planted driver"]) == set(GROUPS)
+
+
+def test_truth_holds_the_planted_maps(demo_small):
+    n = demo_small.subject("subj01").targets.n_targets
+    truth = load_truth(demo_small.stimuli.root, "subj01")
+    for key in ("planted_ncsnr", "driver", "unnamed_share", "prf_ecc", "prf_angle", "prf_size",
+                "prf_x", "prf_y", "hue_pref", "numerosity_pref", "environment_pref"):  # fmt: skip
+        assert truth[key].shape == (n,), key
+    assert truth["driver_weights"].shape == (n, len(GROUPS) + 1)
+    np.testing.assert_allclose(truth["driver_weights"].sum(1), 1.0, atol=1e-5)
 
 
 def test_unknown_subject_is_a_clear_error(demo_small):

@@ -39,3 +39,29 @@ def grid_table(grid_config):
     from core.pipeline.grid import run_grid
 
     return run_grid(grid_config, progress=False)
+
+
+def populate_home(root, llava_source):
+    """Fill the current BrainPrompt home (``root``) with the small demo (seed 0) and a copy of
+    a tiny LLaVA registered as ``tiny-llava``; returns the model's folder (a copy, so a test
+    may change its weights)."""
+    import shutil
+    from pathlib import Path
+
+    from core.data.demo.build import build_demo, default_demo_root
+    from core.models.registry import register_local
+
+    build_demo(root=default_demo_root(), size="small", seed=0, progress=False)
+    folder = Path(root) / "llava"
+    if not folder.exists():
+        shutil.copytree(llava_source, folder)
+    register_local("tiny-llava", folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_folder(tmp_path_factory):
+    """A tiny random LLaVA checkpoint folder (not registered)."""
+    from core.models.tiny import build_llava
+
+    return build_llava(tmp_path_factory.mktemp("tiny-src") / "llava", seed=0)

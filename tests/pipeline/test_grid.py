@@ -133,7 +133,7 @@ def test_merge_table_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path
 
 
 def test_dashboard_encoder_rows_join_the_table_and_survive_a_grid_rerun(grid_table, grid_config):
-    from core.pipeline.dashboard_jobs import compute_encoder
+    from core.dashboard.dashboard_jobs import compute_encoder
     from core.pipeline.grid import _write_table
 
     stem = results_dir("demo") / "roi_scores"
@@ -185,8 +185,8 @@ def test_best_layer_is_chosen_on_training_cv_scores_not_the_test_set():
 
 
 def test_alpha_grid_edges_are_reported_per_fit():
+    from core.dashboard.result_views import alpha_edge_warnings
     from core.pipeline.fits import FitSpec, roi_rows
-    from core.pipeline.result_views import alpha_edge_warnings
 
     alphas = np.logspace(1, 4, 20)
     best = np.array([alphas[0]] * 3 + [alphas[5]] * 90 + [alphas[-1]] * 7, np.float32)

@@ -3,8 +3,6 @@ another token budget never meets an old artifact, and no stale row reaches a res
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,7 @@ from core.encoding.store import list_encoders
 from core.features.store import list_shards
 from core.pipeline.fits import FitSettings, FitSpec, fit_key, fits_dir, fits_table, run_fit
 from core.pipeline.grid import GridConfig, load_roi_table, run_grid
+from tests.pipeline.conftest import populate_home
 
 SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
 
@@ -35,22 +34,8 @@ def _mini_config(model: str) -> GridConfig:
 @pytest.fixture
 def own_home(tmp_path, monkeypatch, tiny_llava_folder):
     """A fresh BrainPrompt home with the small demo (seed 0) and the tiny LLaVA registered."""
-    from core.data.demo.build import build_demo, default_demo_root
-    from core.models.registry import register_local
-
     monkeypatch.setenv("BRAINPROMPT_HOME", str(tmp_path / "home"))
-    build_demo(root=default_demo_root(), size="small", seed=0, progress=False)
-    folder = tmp_path / "llava"
-    shutil.copytree(tiny_llava_folder, folder)
-    register_local("tiny-llava", folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_llava_folder(tmp_path_factory):
-    from core.models.tiny import build_llava
-
-    return build_llava(tmp_path_factory.mktemp("prov") / "llava", seed=0)
+    return populate_home(tmp_path / "home", tiny_llava_folder)
 
 
 def _artifacts() -> dict[str, set[str]]:
@@ -113,7 +98,7 @@ def test_retraining_the_model_recomputes_embeddings_fits_and_encoders(own_home):
 def test_another_token_budget_gets_its_own_embeddings_fits_and_encoders(own_home):
     from dataclasses import replace
 
-    from core.pipeline.stored_encoders import encoder_table
+    from core.dashboard.stored_encoders import encoder_table
 
     config = _mini_config("tiny-llava")
     first = run_grid(config, progress=False)

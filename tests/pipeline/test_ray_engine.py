@@ -4,7 +4,6 @@ worker deaths retried with every unit present exactly once, and a restarted driv
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ ray = pytest.importorskip("ray")
 from core.encoding.alphas import alpha_grid  # noqa: E402
 from core.pipeline.fits import FitSettings  # noqa: E402
 from core.pipeline.grid import GridConfig  # noqa: E402
+from tests.pipeline.conftest import populate_home  # noqa: E402
 
 SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
 KEY = ["subject", "model", "instruction", "layer", "roi"]
@@ -37,25 +37,6 @@ def _config(engine: str) -> GridConfig:
     )
 
 
-def _new_home(root: Path, llava: Path) -> Path:
-    from core.data.demo.build import build_demo, default_demo_root
-    from core.models.registry import register_local
-
-    build_demo(root=default_demo_root(), size="small", seed=0, progress=False)
-    folder = root / "llava"
-    if not folder.exists():
-        shutil.copytree(llava, folder)
-    register_local("tiny-llava", folder)
-    return root
-
-
-@pytest.fixture(scope="module")
-def llava_folder(tmp_path_factory):
-    from core.models.tiny import build_llava
-
-    return build_llava(tmp_path_factory.mktemp("ray-llava") / "llava", seed=0)
-
-
 @pytest.fixture(scope="module")
 def cluster():
     from core.pipeline.engine import ray_init
@@ -66,7 +47,7 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory, llava_folder, cluster):
+def homes(tmp_path_factory, tiny_llava_folder, cluster):
     """The same small grid run by the local engine (home "local") and by Ray (home "ray")."""
     from core.pipeline.grid import run_grid
 
@@ -75,7 +56,7 @@ def homes(tmp_path_factory, llava_folder, cluster):
         root = tmp_path_factory.mktemp(f"home-{engine}")
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("BRAINPROMPT_HOME", str(root))
-            _new_home(root, llava_folder)
+            populate_home(root, tiny_llava_folder)
             out[engine] = (root, run_grid(_config(engine), progress=False))
     return out
 
@@ -136,13 +117,13 @@ def _shard_ids(root: Path) -> list[list[int]]:
 
 
 def test_dead_workers_are_retried_and_every_unit_lands_once(homes, tmp_path_factory,
-                                                            llava_folder, monkeypatch):  # fmt: skip
+                                                            tiny_llava_folder, monkeypatch):  # fmt: skip
     from core.data.registry import open_dataset
     from core.pipeline.grid import grid_image_ids, load_roi_table, run_grid
 
     root = tmp_path_factory.mktemp("home-chaos")
     _use(monkeypatch, root)
-    _new_home(root, llava_folder)
+    populate_home(root, tiny_llava_folder)
     (root / ".faults").mkdir()
     for kind in ("extract", "fit"):  # one extraction actor dies mid-unit, one fit task mid-fit
         (root / ".faults" / kind).touch()

@@ -10,6 +10,11 @@ Layout under the demo folder (default ``<home>/datasets/demo``)::
     stimuli/dense_labels.npy     (n_images, 16, 16) uint8 class ids
     stimuli/low_level.npy        (n_images, 19) float32 low-level image statistics
     subjects/<subj>/...          core.data.store layout (responses int8-scaled) + truth.npz
+                                 (the planted ground truth per target, see core.data.demo.subjects)
+
+The planted model's drives (pixel-grid statistics, pRF lattice, scene-level drives; see
+core.data.demo.drives) are computed from the pictures during the build and not stored: they are
+recomputed from the images when an analysis needs them.
 
 The build writes into a temporary sibling folder and renames it at the end, so an interrupted build
 never leaves a half-built demo behind.
@@ -31,12 +36,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.config import CODE_VERSION, subdir
+from core.data.demo.drives import PrfBank, pixel_grid, scene_drives
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene, low_level_features
 from core.data.demo.subjects import (
     DEMO_ROI_FAMILIES,
     DRIVER_GROUPS,
+    GROUP_INSTRUCTIONS,
     PLANTED_DRIVERS,
-    scene_features,
+    PlantedInputs,
     simulate_subject,
 )
 from core.data.store import save_subject
@@ -44,8 +51,8 @@ from core.storage import atomic_write_bytes, save_npy, save_npz, write_json
 
 #: Build sizes: images (train + shared test), subjects, and the fraction of candidate vertices kept.
 SIZES: dict[str, dict] = {
-    "small": {"n_train": 240, "n_test": 60, "n_subjects": 2, "density": 0.12, "seen": 0.9},
-    "default": {"n_train": 1000, "n_test": 200, "n_subjects": 3, "density": 0.33, "seen": 0.9},
+    "small": {"n_train": 240, "n_test": 60, "n_subjects": 2, "density": 0.08, "seen": 0.9},
+    "default": {"n_train": 1000, "n_test": 200, "n_subjects": 3, "density": 0.19, "seen": 0.9},
 }
 
 DESCRIPTION = (
@@ -92,6 +99,23 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def subject_draw(
+    seed: int, k: int, is_test: np.ndarray, cfg: dict
+) -> tuple[np.ndarray, float, int]:
+    """Which images subject ``k`` saw, its target density and its simulation seed.
+
+    Returns
+    -------
+    seen : bool array of shape (n_images,)
+        Every shared test image, and about ``cfg["seen"]`` of the train images.
+    density : float
+    subject_seed : int
+    """
+    rng = np.random.default_rng([seed, 100 + k])
+    seen = is_test | (rng.random(is_test.size) < cfg["seen"])
+    return seen, cfg["density"] * (1.0 - 0.06 * k), int(rng.integers(2**31 - 1))
+
+
 def build_demo(
     root: Path | None = None,
     size: str = "default",
@@ -133,6 +157,8 @@ def build_demo(
     pixels = hashlib.sha256()  # the stimulus set's content identity (keys response embeddings)
     dense = np.zeros((n, 16, 16), np.uint8)
     low = np.zeros((n, 19), np.float32)
+    grids = np.zeros((n, 7, 32, 32), np.float32)
+    scene_dicts = []
     for i in tqdm(ids, desc="drawing scenes", disable=not progress, unit="img"):
         scene = draw_scene(seed, "stimuli", int(i))
         buf = io.BytesIO()
@@ -142,9 +168,11 @@ def build_demo(
         rows.append({"stimulus_id": int(i), "is_test": bool(is_test_all[i]), **scene.attributes()})
         for inst, text in scene.answers().items():
             answers.append({"stimulus_id": int(i), "instruction_id": inst, "answer": text})
-        contents.append(json.dumps(scene.content.to_dict(), sort_keys=True))
+        scene_dicts.append(scene.content.to_dict())
+        contents.append(json.dumps(scene_dicts[-1], sort_keys=True))
         dense[i] = scene.dense_labels
         low[i] = low_level_features(scene.image)
+        grids[i] = pixel_grid(scene.image)
     attributes = pd.DataFrame(rows)
     attributes.to_parquet(tmp / "stimuli" / "attributes.parquet", index=False)
     pd.DataFrame(answers).to_parquet(tmp / "stimuli" / "answers.parquet", index=False)
@@ -152,19 +180,19 @@ def build_demo(
     save_npy(tmp / "stimuli" / "dense_labels.npy", dense)
     save_npy(tmp / "stimuli" / "low_level.npy", low)
 
-    features = scene_features(attributes, low)
+    inputs = PlantedInputs(scene_drives(attributes, scene_dicts, dense, grids), PrfBank(grids))
+    del grids
     subjects: dict[str, dict] = {}
     subject_names = [f"subj{k + 1:02d}" for k in range(cfg["n_subjects"])]
     for k, name in enumerate(tqdm(subject_names, desc="simulating subjects", disable=not progress)):
-        rng = np.random.default_rng([seed, 100 + k])
-        seen = is_test_all | (rng.random(n) < cfg["seen"])
+        seen, density, subject_seed = subject_draw(seed, k, is_test_all, cfg)
         data, truth = simulate_subject(
             name,
             ids[seen],
             is_test_all[seen],
-            {g: f[seen] for g, f in features.items()},
-            density=cfg["density"] * (1.0 - 0.06 * k),
-            seed=int(rng.integers(2**31 - 1)),
+            inputs.subset(np.flatnonzero(seen)),
+            density=density,
+            seed=subject_seed,
         )
         folder = tmp / "subjects" / name
         save_subject(folder, data, encoding="int8-scaled")
@@ -200,6 +228,7 @@ def build_demo(
             "roi_families": DEMO_ROI_FAMILIES,
             "planted_drivers": PLANTED_DRIVERS,
             "driver_groups": list(DRIVER_GROUPS),
+            "driver_instructions": {g: list(v) for g, v in GROUP_INSTRUCTIONS.items()},
             "surface": "pycortex:S1",
         },
     )

@@ -1,47 +1,66 @@
 """Simulated subjects on pycortex's real cortical surface S1, with a planted ground-truth model.
 
 Targets
-    Vertices of S1 within 6 flat-map units of the visual ROIs (V1, V2, V3, OFA, FFA, EBA, OPA,
-    PPA, RSC, IPS), subsampled per subject (like voxels sampling cortex), tens of thousands per
-    subject. The general visual mask (NSD's nsdgeneral) is the part within 2 units of an ROI minus
-    the anterior third of IPS, so ROI labels and the mask differ as they do in NSD.
+    Vertices of S1 sampled (like voxels sampling cortex) from the general visual mask, a
+    contiguous posterior region enclosing the ROIs, plus a 6 mm rim outside it (see
+    :mod:`core.data.demo.cortex`). Each subject sees the template cortex through its own smooth
+    warp, so ROI sizes and positions, and the maps inside them, differ between subjects.
 
-Planted model (documented in :data:`PLANTED_DRIVERS`)
-    Each target's noiseless response is a random linear read-out of one group of scene features,
-    standardised over images, times its signal SD (its true ncsnr), plus unit-variance Gaussian
-    noise per trial:
+Planted model
+    Every target's noiseless response mixes two parts, each standardised over images:
 
-    - early visual (V1, V2, V3): low-level image statistics, mostly the image's colour content
-      (dominant colour and mean RGB), partly the luminance layout within a receptive-field cell;
-    - face ROIs (OFA, FFA): people (presence and number);
-    - body ROI (EBA): people (number and what they do);
-    - place ROIs (OPA, PPA, RSC): environment type and layout (horizon height);
-    - IPS: numerosity (number of animals, and of objects in general);
-    - other targets in the mask: a weak mixture of all groups; a fraction are pure noise; targets
-      outside the mask are mostly pure noise.
+    ``signal = sqrt(1 - u) * tuned + sqrt(u) * unnamed``
 
-    Trials: 3 repetitions per image for test images, mixed 3/2/1 for train images (as in NSD
-    subjects with missing sessions); each target is z-scored over its trials (one session), the
-    repetitions are averaged, and ncsnr is estimated from the trials the NSD way.
+    - ``tuned``: what the target's area is tuned to, with per-target tuning that varies smoothly
+      over the cortex (Gaussian random fields a few mm wide) around the area's mean tuning. Areas
+      blend into each other over ~2 mm at their borders, and targets between the ROIs in the
+      general mask respond to a smooth, weak mixture of everything:
+
+      * V1, V2, V3 (``low_level``): a population receptive field per target (eccentricity and
+        polar angle from the retinotopic maps; size grows with eccentricity and from V1 to V3)
+        responding to the luminance, the (compressed) contrast and the colour within it; each
+        target prefers a hue direction (a smooth hue map over the cortex).
+      * OFA, FFA (``faces``): people, saturating in their number (1 - exp(-drive / k)), where
+        the drive sums each person's apparent size weighted by what they do (waving most).
+      * EBA (``bodies``): the same form with stronger action modulation (kicking, riding).
+      * OPA, PPA, RSC (``places``): environment (each target's preference among outdoor,
+        indoor, street), openness (visible sky) and layout (the share of navigable ground).
+      * IPS (``numerosity``): tuned to the number of animals on a compressed (log) scale, with a
+        preferred numerosity that grows along IPS (a numerotopic map), plus a weak monotonic
+        response to the number of things.
+
+    - ``unnamed``: image properties no instruction asks about (texture, clutter, object and
+      people positions, horizon detail, left-right luminance; residualised against everything
+      the instructions ask about; see :mod:`core.data.demo.drives`), and in V1-V3 the fine
+      texture inside the pRF. Its share ``u`` is a smooth field around 0.3-0.45, so no
+      instruction can reach the noise ceiling.
+
+    The signal is scaled by the target's true ncsnr (NSD-like: about 0.5-0.65 in the ROIs, 0.3
+    between them, a smooth field across cortex); most of the rim outside the mask is pure noise.
+    Trials add unit-variance Gaussian noise: 3 repetitions per test image, mixed 3/2/1 for train
+    images (as in NSD subjects with missing sessions); each target is z-scored over its trials
+    (one session), the repetitions are averaged, and ncsnr is estimated from the trials the NSD
+    way.
+
+Ground truth (``truth.npz`` per subject, :func:`simulate_subject`)
+    Per target: planted ncsnr, driver (the dominant group or ``mixed``/``none``), the driver
+    weights (membership in each group), the unnamed share, pRF eccentricity, polar angle, size
+    and visual-field position, preferred hue, preferred numerosity, preferred environment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from scipy.spatial import cKDTree
 
 from core.data.dataset import RoiFamily, SubjectData, TargetGeometry, TargetSet
-from core.data.demo.content import ACTIONS, COLOUR_NAMES, ENVIRONMENTS
+from core.data.demo import cortex as cx
+from core.data.demo.content import ACTIONS, ENVIRONMENTS
+from core.data.demo.drives import CHANNELS, UNNAMED, PrfBank, SceneDrives
 from core.data.noise_ceiling import ncsnr_from_trials
-from core.data.surfaces import load_flat_mesh
 
-ROI_ASSET = Path(__file__).resolve().parent.parent / "assets" / "s1_visual_rois.npz"
-SURFACE = "pycortex:S1"
+SURFACE = cx.SURFACE
 
 #: ROI families of the demo, mirroring NSD's files (name -> {label value: ROI name}).
 DEMO_ROI_FAMILIES: dict[str, dict[int, str]] = {
@@ -65,128 +84,357 @@ PLANTED_DRIVERS: dict[str, str] = {
     "RSC": "places",
     "IPS": "numerosity",
 }
-DRIVER_GROUPS = ("none", "low_level", "faces", "bodies", "places", "numerosity", "mixed")
+GROUPS = ("low_level", "faces", "bodies", "places", "numerosity")
+DRIVER_GROUPS = ("none", *GROUPS, "mixed")
+#: The instruction(s) whose answer names what each group is tuned to.
+GROUP_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
+    "low_level": ("IU1",),
+    "faces": ("VQ2",),
+    "bodies": ("VQ2",),
+    "places": ("CR", "SR"),
+    "numerosity": ("IU3",),
+}
 
-TARGET_RADIUS = 6.0
-GENERAL_RADIUS = 2.0
+#: True ncsnr at the centre of each group's ROIs, between them (mixed) and in the rim.
+SNR = {
+    "low_level": 0.62,
+    "faces": 0.5,
+    "bodies": 0.52,
+    "places": 0.5,
+    "numerosity": 0.46,
+    "mixed": 0.36,
+    "rim": 0.12,
+}
+#: Mean share of the explainable variance that follows unnamed content, per group.
+UNNAMED_SHARE = {
+    "low_level": 0.38,
+    "faces": 0.36,
+    "bodies": 0.36,
+    "places": 0.36,
+    "numerosity": 0.36,
+    "mixed": 0.5,
+}
+#: Spatial variation of the unnamed share (SD) and its scale (flat units, Gaussian SD).
+UNNAMED_SD = 0.14
+UNNAMED_WIDTH = 6.0
+#: pRF size (degrees) = slope * eccentricity + intercept, for V1, V2, V3.
+PRF_SLOPE = (0.12, 0.18, 0.28)
+PRF_INTERCEPT = (0.2, 0.3, 0.45)
+#: Mean action gains of the face and body areas (order of :data:`ACTIONS`).
+FACE_GAINS = {
+    "standing": 0.4,
+    "walking": 0.7,
+    "waving": 2.0,
+    "sitting on a chair": 0.4,
+    "kicking a ball": 1.3,
+    "riding a bicycle": 1.0,
+}
+BODY_GAINS = {
+    "standing": 0.3,
+    "walking": 1.0,
+    "waving": 1.0,
+    "sitting on a chair": 0.3,
+    "kicking a ball": 2.0,
+    "riding a bicycle": 1.8,
+}
+#: Saturation constants of the face and body areas (in units of summed apparent size).
+FACE_K = 1.5
+BODY_K = 1.5
+#: Mean read-out of the unnamed drives per group (:data:`~core.data.demo.drives.UNNAMED`
+#: order: texture, clutter, items_x, people_x, animals_x, horizon_detail, luminance_lr);
+#: horizontal positions are read contralaterally (sign flipped in the right hemisphere).
+UNNAMED_WEIGHTS = {
+    "low_level": (0.6, 0.3, 0.3, 0.0, 0.0, 0.0, -0.6),
+    "faces": (0.0, 0.0, 0.3, 1.0, 0.0, 0.0, -0.3),
+    "bodies": (0.0, 0.3, 0.3, 1.0, 0.0, 0.0, 0.0),
+    "places": (0.4, 0.4, 0.0, 0.0, 0.0, 1.0, -0.3),
+    "numerosity": (0.0, 0.3, 0.5, 0.0, 1.0, 0.0, 0.0),
+    "mixed": (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, -0.3),
+}
+_LATERAL = (2, 3, 4, 6)  # unnamed drives whose sign follows the hemisphere
+#: Mean environment preference of place areas (outdoor, indoor, street).
+PLACE_ENV = (1.0, -0.6, 0.3)
+#: Share of the rim (outside the general mask) that is pure noise.
+RIM_NOISE = 0.85
+#: Spatial scales (flat units ~ mm, Gaussian SD) of the tuning fields and the SNR field.
+TUNING_WIDTH = 4.0
+SNR_WIDTH = 6.0
+#: Spatial spread of the trial noise (flat units ~ mm, Gaussian SD; the BOLD point-spread).
+NOISE_SPREAD = 0.8
 
 
-@dataclass(frozen=True)
-class Cortex:
-    """The candidate target vertices of S1 and their ROI membership.
+@dataclass
+class PlantedInputs:
+    """Everything a subject's responses are computed from, one row per image."""
 
-    Attributes
-    ----------
-    hemi : array of shape (n_candidates,), int8
-    vertex : array of shape (n_candidates,), int32
-        Vertex index within the hemisphere.
-    roi : array of shape (n_candidates,), object-free str codes
-        ROI name per candidate ("" when none).
-    general : array of shape (n_candidates,), bool
-    """
+    scenes: SceneDrives
+    bank: PrfBank
+
+    def subset(self, rows: np.ndarray) -> PlantedInputs:
+        return PlantedInputs(self.scenes.subset(rows), self.bank.subset(rows))
+
+
+def _z(a: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Standardise each column (float32; one pass for the variance, no large temporaries)."""
+    a = np.asarray(a, dtype=np.float32)
+    if not inplace or not a.flags.writeable:
+        a = a.copy()
+    n = a.shape[0]
+    a -= a.mean(0)
+    sd = np.sqrt(np.einsum("ij,ij->j", a, a) / n) if a.ndim == 2 else np.sqrt((a * a).mean())
+    a *= np.where(sd > 1e-9, 1.0 / np.maximum(sd, 1e-9), 1.0).astype(np.float32)
+    return a
+
+
+@dataclass
+class _Targets:
+    """The targets of one subject and where they sit in the template."""
 
     hemi: np.ndarray
     vertex: np.ndarray
-    roi: np.ndarray
+    xy: np.ndarray  # the subject's own flat coordinates
+    warped: np.ndarray  # where they look into the template
+    roi: np.ndarray  # ROI name per target ("" when none)
     general: np.ndarray
+    member: np.ndarray  # (n_targets, n_groups) smooth membership of each group
+    ecc: np.ndarray
+    angle: np.ndarray
+    area: np.ndarray
+    ips_pos: np.ndarray
 
 
-@lru_cache(maxsize=1)
-def candidate_cortex() -> Cortex:
-    """Vertices of S1 near the visual ROIs, with ROI names and general-mask membership."""
-    rois = np.load(ROI_ASSET, allow_pickle=False)
-    lh = load_flat_mesh(SURFACE, "lh")
-    rh = load_flat_mesh(SURFACE, "rh")
-    n_lh = lh.n_vertices
-    all_roi = np.unique(np.concatenate([rois[k] for k in rois.files]))
-    hemis, verts, names, general = [], [], [], []
-    for h, mesh, off in ((0, lh, 0), (1, rh, n_lh)):
-        in_faces = np.zeros(mesh.n_vertices, bool)
-        in_faces[mesh.faces.ravel()] = True
-        members = all_roi[(all_roi >= off) & (all_roi < off + mesh.n_vertices)] - off
-        dist, _ = cKDTree(mesh.coords[members]).query(mesh.coords)
-        cand = np.flatnonzero((dist <= TARGET_RADIUS) & in_faces)
-        roi_name = np.full(mesh.n_vertices, "", dtype="<U4")
-        for name in PLANTED_DRIVERS:  # later ROIs win the few shared boundary vertices
-            idx = rois[name]
-            idx = idx[(idx >= off) & (idx < off + mesh.n_vertices)] - off
-            roi_name[idx] = name
-        gen = dist <= GENERAL_RADIUS
-        # the anterior third of IPS (furthest from V3) lies outside the general mask
-        ips = np.flatnonzero(roi_name == "IPS")
-        v3 = np.flatnonzero(roi_name == "V3")
-        if ips.size and v3.size:
-            d_v3, _ = cKDTree(mesh.coords[v3]).query(mesh.coords[ips])
-            gen[ips[d_v3 > np.quantile(d_v3, 2 / 3)]] = False
-        hemis.append(np.full(cand.size, h, np.int8))
-        verts.append(cand.astype(np.int32))
-        names.append(roi_name[cand])
-        general.append(gen[cand])
-    return Cortex(
-        hemi=np.concatenate(hemis),
-        vertex=np.concatenate(verts),
-        roi=np.concatenate(names),
-        general=np.concatenate(general),
+def _sample_targets(rng: np.random.Generator, density: float) -> _Targets:
+    parts = []
+    for hemi in cx.template():
+        idx = np.flatnonzero(hemi.reach)
+        idx = idx[rng.random(idx.size) < density]
+        xy = hemi.coords[idx]
+        warped = cx.subject_warp(hemi, xy, rng)
+        j = cx.lookup(hemi, warped)
+        keep = hemi.candidate[j]
+        idx, j, xy, warped = idx[keep], j[keep], xy[keep], warped[keep]
+        names = np.array(("",) + cx.ROI_NAMES)[hemi.roi[j]]
+        member = np.stack(
+            [hemi.raster.sample(cx.membership(hemi.index, _group_rois(g)), warped) for g in GROUPS],
+            1,
+        )
+        parts.append(
+            _Targets(
+                hemi=np.full(j.size, hemi.index, np.int8),
+                vertex=idx.astype(np.int32),
+                xy=xy,
+                warped=warped,
+                roi=names,
+                general=hemi.general[j],
+                member=np.clip(member, 0.0, 1.0),
+                ecc=hemi.ecc_fill[j],
+                angle=hemi.angle_fill[j],
+                area=hemi.area_fill[j],
+                ips_pos=hemi.ips_position(warped),
+            )
+        )
+    return _Targets(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in _Targets.__annotations__)
     )
 
 
-def scene_features(attributes: pd.DataFrame, low_level: np.ndarray) -> dict[str, np.ndarray]:
-    """The planted model's feature groups, each standardised over images.
+def _group_rois(group: str) -> tuple[str, ...]:
+    return tuple(r for r, g in PLANTED_DRIVERS.items() if g == group)
+
+
+class _Fields:
+    """Smooth random fields of one subject, sampled at its targets (native coordinates)."""
+
+    def __init__(self, targets: _Targets, rng: np.random.Generator) -> None:
+        self.t = targets
+        self.rng = rng
+
+    def __call__(self, width: float = TUNING_WIDTH) -> np.ndarray:
+        out = np.zeros(self.t.hemi.size)
+        for hemi in cx.template():
+            sel = self.t.hemi == hemi.index
+            out[sel] = cx.smooth_field(hemi, self.rng, width).at(self.t.xy[sel])
+        return out
+
+
+def _spread_noise(noise: np.ndarray, t: _Targets) -> np.ndarray:
+    """Spatially correlated trial noise (the BOLD point-spread): each target's noise is a
+    Gaussian-weighted average (SD :data:`NOISE_SPREAD` mm) of independent noise at the targets
+    within 3 SDs, scaled back to unit variance.
 
     Parameters
     ----------
-    attributes : DataFrame, one row per image
-        Columns used: dominant_colour, environment, horizon, n_people, n_animals, n_objects and
-        one ``action__<name>`` count column per action.
-    low_level : array of shape (n_images, 19)
-        Mean RGB (3) and the 4 x 4 luminance grid (16), measured on the rendered images.
+    noise : array of shape (n_targets, n_trials)
+        Independent unit-variance noise.
+
+    Returns
+    -------
+    spread : array of shape (n_targets, n_trials), float32
+    """
+    from scipy import sparse
+    from scipy.spatial import cKDTree
+
+    rows, cols, vals = [], [], []
+    for h in (0, 1):
+        sel = np.flatnonzero(t.hemi == h)
+        if sel.size == 0:
+            continue
+        pairs = cKDTree(t.xy[sel]).sparse_distance_matrix(
+            cKDTree(t.xy[sel]), 3 * NOISE_SPREAD, output_type="coo_matrix"
+        )
+        rows.append(sel[pairs.row])
+        cols.append(sel[pairs.col])
+        vals.append(np.exp(-(pairs.data**2) / (2 * NOISE_SPREAD**2)))
+        rows.append(sel)  # the distance matrix leaves out the zero diagonal
+        cols.append(sel)
+        vals.append(np.ones(sel.size))
+    n = t.hemi.size
+    a = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    norm = np.sqrt(np.asarray(a.multiply(a).sum(1)).ravel())
+    a = sparse.diags(1.0 / norm) @ a
+    return np.asarray(a.astype(np.float32) @ noise, dtype=np.float32)
+
+
+def _saturating(drive: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return 1.0 - np.exp(-drive / k[None, :])
+
+
+def _tuned_responses(
+    inputs: PlantedInputs, t: _Targets, field: _Fields, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each group's response at the targets that belong to it (membership > 0.02), and the
+    planted preferences."""
+    n_t = t.hemi.size
+    sc = inputs.scenes
+    out: dict[str, np.ndarray] = {}
+    prefs = {
+        "prf_ecc": np.full(n_t, np.nan, np.float32),
+        "prf_angle": np.full(n_t, np.nan, np.float32),
+        "prf_size": np.full(n_t, np.nan, np.float32),
+        "prf_x": np.full(n_t, np.nan, np.float32),
+        "prf_y": np.full(n_t, np.nan, np.float32),
+        "hue_pref": np.full(n_t, np.nan, np.float32),
+        "numerosity_pref": np.full(n_t, np.nan, np.float32),
+        "environment_pref": np.full(n_t, -1, np.int8),
+    }
+    # fields are drawn for every target (the draws do not depend on membership)
+    hue = np.arctan2(field(3.0), field(3.0))
+    w_col = np.exp(0.25 * field())
+    w_lum = 0.6 * np.exp(0.3 * field())
+    w_con = 0.5 * np.exp(0.3 * field())
+    size_jit = np.exp(0.08 * field())
+    k_face = FACE_K * np.exp(0.2 * field())
+    k_body = BODY_K * np.exp(0.2 * field())
+    act_dirs = rng.standard_normal((2, len(ACTIONS)))
+    act_f = np.stack([field(), field()], 1)
+    env_dirs = rng.standard_normal((2, len(ENVIRONMENTS)))
+    env_f = np.stack([field(), field()], 1)
+    w_open = 0.4 * np.exp(0.3 * field())
+    w_ground = 0.2 * field(6.0)
+    num_jit = field(6.0)
+
+    sel = np.flatnonzero(t.member[:, GROUPS.index("low_level")] > 0.02)
+    if sel.size:
+        area = t.area[sel]
+        ecc = t.ecc[sel]
+        sigma = (np.take(PRF_SLOPE, area) * ecc + np.take(PRF_INTERCEPT, area)) * size_jit[sel]
+        side = np.where(t.hemi[sel] == 0, 1.0, -1.0)  # lh maps the right hemifield
+        x = side * ecc * np.cos(t.angle[sel])
+        y = ecc * np.sin(t.angle[sel])
+        d = inputs.bank.sample(x, y, sigma)  # (n_img, channel, n_sel)
+        c = {name: d[:, k] for k, name in enumerate(CHANNELS)}
+        h = hue[sel]
+        colour = (
+            np.maximum(np.cos(h), 0) * c["red"]
+            + np.maximum(-np.cos(h), 0) * c["green"]
+            + np.maximum(np.sin(h), 0) * c["blue"]
+            + np.maximum(-np.sin(h), 0) * c["yellow"]
+        )
+        out["low_level"] = (
+            w_col[sel] * _z(colour)
+            + w_lum[sel] * _z(c["luminance"])
+            + w_con[sel] * _z(np.sqrt(np.maximum(c["contrast"], 0)))
+        )
+        out["prf_texture"] = _z(c["texture"])
+        out["_low_level_sel"] = sel
+        for key, val in (
+            ("prf_ecc", ecc),
+            ("prf_angle", t.angle[sel]),
+            ("prf_size", sigma),
+            ("prf_x", x),
+            ("prf_y", y),
+            ("hue_pref", np.mod(h, 2 * np.pi)),
+        ):
+            prefs[key][sel] = val
+    for group, base, k in (("faces", FACE_GAINS, k_face), ("bodies", BODY_GAINS, k_body)):
+        sel = np.flatnonzero(t.member[:, GROUPS.index(group)] > 0.02)
+        gains = np.array([base[a] for a in ACTIONS])[:, None] * np.exp(
+            0.25 * (act_dirs.T @ act_f[sel].T)
+        )
+        drive = sc.action_size @ gains
+        out[group] = _saturating(drive, k[sel])
+        out[f"_{group}_sel"] = sel
+    sel = np.flatnonzero(t.member[:, GROUPS.index("places")] > 0.02)
+    env_w = np.array(PLACE_ENV)[:, None] + 0.5 * (env_dirs.T @ env_f[sel].T)
+    out["places"] = (
+        sc.environment @ env_w
+        + w_open[sel] * sc.openness[:, None]
+        + w_ground[sel] * sc.ground[:, None]
+    )
+    out["_places_sel"] = sel
+    prefs["environment_pref"][sel] = np.argmax(env_w, 0)
+    sel = np.flatnonzero(t.member[:, GROUPS.index("numerosity")] > 0.02)
+    # numerotopic map: preferred numerosity from about 1 (posterior) to 4 (anterior)
+    log_pref = (
+        np.log1p(1.0) + t.ips_pos[sel] * (np.log1p(4.0) - np.log1p(1.0)) + 0.15 * num_jit[sel]
+    )
+    lnum = np.log1p(sc.n_animals)[:, None]
+    out["numerosity"] = (
+        np.exp(-((lnum - log_pref[None, :]) ** 2) / (2 * 0.35**2))
+        + 0.2 * np.log1p(sc.n_things)[:, None]
+    )
+    out["_numerosity_sel"] = sel
+    prefs["numerosity_pref"][sel] = np.expm1(log_pref)
+    return out, prefs
+
+
+def group_features(inputs: PlantedInputs) -> dict[str, np.ndarray]:
+    """Each group's planted drives as a small design matrix (for sanity checks: the planted
+    group of an ROI predicts it better than the other groups do).
 
     Returns
     -------
     groups : dict of str to array of shape (n_images, n_features)
+        ``low_level``: luminance, contrast and colour drives of pRFs (1 degree) on a 3 x 3 grid
+        over the image; ``faces`` and ``bodies``: the saturating people drive with the face or
+        body action gains at three saturation constants; ``places``: environment, openness,
+        ground; ``numerosity``: log-Gaussian tuning curves to 1-4 animals and log things.
     """
-
-    def z(a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a, dtype=np.float64)
-        sd = a.std(0)
-        return (a - a.mean(0)) / np.where(sd > 0, sd, 1.0)
-
-    colour = np.stack([(attributes["dominant_colour"] == c).to_numpy() for c in COLOUR_NAMES], 1)
-    env = np.stack([(attributes["environment"] == e).to_numpy() for e in ENVIRONMENTS], 1)
-    n_people = attributes["n_people"].to_numpy(float)
-    actions = np.stack([attributes[f"action__{a}"].to_numpy(float) for a in ACTIONS], 1)
-    n_animals = attributes["n_animals"].to_numpy(float)
-    return {
-        # colour identity dominates early visual responses; luminance layout adds local detail
-        "low_level": np.hstack([2.0 * z(colour), z(low_level[:, :3]), 0.6 * z(low_level[:, 3:])]),
-        "faces": np.hstack([2.0 * z(n_people > 0)[:, None], z(np.sqrt(n_people))[:, None]]),
-        "bodies": np.hstack([z(n_people)[:, None], z(actions)]),
-        "places": np.hstack([2.0 * z(env), 0.7 * z(attributes["horizon"].to_numpy())[:, None]]),
-        "numerosity": np.hstack(
-            [2.0 * z(n_animals)[:, None], 0.5 * z(attributes["n_objects"].to_numpy(float))[:, None]]
-        ),
-    }
-
-
-def _readout(group: np.ndarray, n_targets: int, rng: np.random.Generator) -> np.ndarray:
-    """Random per-target read-outs of a feature group, each scaled to unit variance over images.
-
-    Returns
-    -------
-    signal : array of shape (n_images, n_targets)
-    """
-    w = rng.standard_normal((group.shape[1], n_targets))
-    s = group @ w
-    s -= s.mean(0)
-    s /= np.maximum(s.std(0), 1e-12)
-    return s
+    sc = inputs.scenes
+    pos = np.array([-2.5, 0.0, 2.5])
+    gx, gy = np.meshgrid(pos, pos)
+    d = inputs.bank.sample(gx.ravel(), gy.ravel(), np.ones(gx.size))
+    chans = [CHANNELS.index(c) for c in ("luminance", "contrast", "red", "green", "blue", "yellow")]
+    out = {"low_level": d[:, chans].reshape(d.shape[0], -1)}
+    for group, gains in (("faces", FACE_GAINS), ("bodies", BODY_GAINS)):
+        drive = sc.action_size @ np.array([gains[a] for a in ACTIONS])
+        out[group] = np.stack([1 - np.exp(-drive / k) for k in (0.75, 1.5, 3.0)], 1)
+    out["places"] = np.hstack([sc.environment, sc.openness[:, None], sc.ground[:, None]])
+    lnum = np.log1p(sc.n_animals)[:, None]
+    prefs = np.log1p(np.arange(1, 5))[None, :]
+    out["numerosity"] = np.hstack(
+        [np.exp(-((lnum - prefs) ** 2) / (2 * 0.35**2)), np.log1p(sc.n_things)[:, None]]
+    )
+    return {k: _z(v).astype(np.float64) for k, v in out.items()}
 
 
 def simulate_subject(
     subject: str,
     stimulus_ids: np.ndarray,
     is_test: np.ndarray,
-    features: dict[str, np.ndarray],
+    inputs: PlantedInputs,
     density: float,
     seed: int,
 ) -> tuple[SubjectData, dict[str, np.ndarray]]:
@@ -197,7 +445,8 @@ def simulate_subject(
     subject : str
     stimulus_ids : array of shape (n_images,)
     is_test : array of shape (n_images,), bool
-    features : dict from :func:`scene_features`
+    inputs : PlantedInputs
+        Drives of exactly these images (same order).
     density : float
         Fraction of candidate vertices that become targets.
     seed : int
@@ -205,51 +454,86 @@ def simulate_subject(
     Returns
     -------
     data : SubjectData
-    truth : dict of arrays of shape (n_targets,)
-        ``planted_ncsnr`` (true signal SD / noise SD) and ``driver`` (index into
-        :data:`DRIVER_GROUPS`).
+    truth : dict of arrays, one value per target (see the module docstring)
     """
     rng = np.random.default_rng(seed)
-    cortex = candidate_cortex()
-    keep = np.sort(rng.choice(cortex.hemi.size, int(density * cortex.hemi.size), replace=False))
-    roi = cortex.roi[keep]
-    general = cortex.general[keep]
-    n_t = keep.size
+    t = _sample_targets(rng, density)
+    field = _Fields(t, rng)
+    n_t = t.hemi.size
     n_img = stimulus_ids.size
+    sc = inputs.scenes
 
-    driver = np.zeros(n_t, np.int8)  # "none"
-    snr = np.zeros(n_t)
+    # who drives each target: smooth group memberships, the rest is a mixture (or noise)
+    member = t.member
+    rest = np.clip(1.0 - member.sum(1), 0.0, 1.0)
+    total = member.sum(1) + rest
+    weights = np.hstack([member, rest[:, None]]) / np.maximum(total, 1e-9)[:, None]
+    rim = ~t.general
+    rim_field = field(5.0)
+    noise = rim & (rim_field < np.quantile(rim_field[rim], RIM_NOISE) if rim.any() else False)
+    driver = np.where(
+        weights[:, :-1].max(1) >= 0.5, 1 + weights[:, :-1].argmax(1), DRIVER_GROUPS.index("mixed")
+    ).astype(np.int8)
+    driver[noise] = DRIVER_GROUPS.index("none")
+
+    # true ncsnr: group levels blended by membership, a smooth field on top; weak in the rim
+    levels = np.array([SNR[g] for g in GROUPS] + [SNR["mixed"]])
+    snr = (weights @ levels) * np.exp(0.25 * field(SNR_WIDTH))
+    snr[rim] = SNR["rim"] * np.exp(0.25 * field(SNR_WIDTH))[rim]
+    snr[noise] = 0.0
+    shares = np.array([UNNAMED_SHARE[g] for g in GROUPS] + [UNNAMED_SHARE["mixed"]])
+    unnamed_share = np.clip((weights @ shares) + UNNAMED_SD * field(UNNAMED_WIDTH), 0.1, 0.8)
+
+    tuned, prefs = _tuned_responses(inputs, t, field, rng)
     signal = np.zeros((n_img, n_t), np.float32)
-    for name, group in PLANTED_DRIVERS.items():
-        idx = np.flatnonzero(roi == name)
-        driver[idx] = DRIVER_GROUPS.index(group)
-        snr[idx] = rng.lognormal(np.log(0.55), 0.45, idx.size)
-    other = np.flatnonzero((roi == "") & general)
-    mixed = other[rng.random(other.size) < 0.6]
-    driver[mixed] = DRIVER_GROUPS.index("mixed")
-    snr[mixed] = rng.lognormal(np.log(0.25), 0.4, mixed.size)
-    outside = np.flatnonzero((roi == "") & ~general)
-    weak = outside[rng.random(outside.size) < 0.15]
-    driver[weak] = DRIVER_GROUPS.index("mixed")
-    snr[weak] = rng.lognormal(np.log(0.15), 0.4, weak.size)
+    for g, group in enumerate(GROUPS):
+        sel = tuned[f"_{group}_sel"]
+        signal[:, sel] += weights[sel, g].astype(np.float32)[None, :] * _z(tuned[group], True)
+    # between areas: a smooth mixture of every group's mean tuning
+    mix_w = np.stack([np.exp(0.8 * field(8.0)) for _ in GROUPS], 1)
+    mix_w /= mix_w.sum(1, keepdims=True)
+    central = inputs.bank.sample(np.zeros(1), np.zeros(1), np.full(1, 2.5))[:, :, 0]
+    face_gain = np.array([FACE_GAINS[a] for a in ACTIONS])[:, None]
+    body_gain = np.array([BODY_GAINS[a] for a in ACTIONS])[:, None]
+    red, green = CHANNELS.index("red"), CHANNELS.index("green")
+    mean_group = np.stack(
+        [
+            _z(_z(central[:, 0]) + _z(central[:, red] - central[:, green])),
+            _z(_saturating(sc.action_size @ face_gain, np.full(1, FACE_K))[:, 0]),
+            _z(_saturating(sc.action_size @ body_gain, np.full(1, BODY_K))[:, 0]),
+            _z(sc.environment @ np.array(PLACE_ENV) + 0.5 * sc.openness),
+            _z(np.log1p(sc.n_animals) + 0.3 * np.log1p(sc.n_things)),
+        ],
+        1,
+    )
+    mixed = mean_group @ mix_w.T.astype(np.float32)
+    signal += weights[:, -1].astype(np.float32)[None, :] * _z(mixed, True)
 
-    for g, group in enumerate(DRIVER_GROUPS):
-        idx = np.flatnonzero(driver == g)
-        if group == "none" or idx.size == 0:
-            continue
-        if group == "mixed":
-            stacked = np.hstack([features[k] for k in PLANTED_DRIVERS.values()])
-            signal[:, idx] = _readout(stacked, idx.size, rng)
-        else:
-            signal[:, idx] = _readout(features[group], idx.size, rng)
+    # content no instruction names: smooth per-target read-outs of the unnamed drives
+    side = np.where(t.hemi == 0, 1.0, -1.0)
+    base = weights @ np.array([UNNAMED_WEIGHTS[g] for g in (*GROUPS, "mixed")])
+    base[:, list(_LATERAL)] *= side[:, None]
+    dirs = rng.standard_normal((3, len(UNNAMED)))
+    u_w = base + 0.3 * np.stack([field() for _ in range(3)], 1) @ dirs
+    unnamed = _z(sc.unnamed.astype(np.float32) @ u_w.T.astype(np.float32), True)
+    low = tuned["_low_level_sel"]
+    texture = 1.2 * weights[low, 0].astype(np.float32)[None, :] * tuned["prf_texture"]
+    unnamed[:, low] = _z(unnamed[:, low] + texture, True)
+
+    share = unnamed_share.astype(np.float32)[None, :]
+    signal = _z(signal, True)
+    signal *= np.sqrt(1.0 - share)
+    unnamed *= np.sqrt(share)
+    signal += unnamed
+    del unnamed
+    signal = _z(signal, True)
 
     # repetitions: test images 3 each; train images mostly 3, some 2 or 1 (missing sessions)
     n_rep = np.where(is_test, 3, rng.choice([3, 2, 1], size=n_img, p=[0.9, 0.07, 0.03]))
     image_index = np.repeat(np.arange(n_img), n_rep)
     trials = signal[image_index] * snr[None, :].astype(np.float32)
-    trials += rng.standard_normal(trials.shape, dtype=np.float32)
-    trials -= trials.mean(0)
-    trials /= trials.std(0)  # z-scored over the session
+    trials += _spread_noise(rng.standard_normal(trials.shape[::-1], dtype=np.float32), t).T
+    trials = _z(trials, True)  # z-scored over the session
     ncsnr = ncsnr_from_trials(trials, image_index)
     order_starts = np.concatenate([[0], np.cumsum(n_rep)[:-1]])
     sums = np.add.reduceat(trials, order_starts, axis=0)
@@ -259,15 +543,13 @@ def simulate_subject(
     for fam, names in DEMO_ROI_FAMILIES.items():
         labels = np.zeros(n_t, np.int16)
         for value, name in names.items():
-            labels[roi == name] = value
+            labels[t.roi == name] = value
         families[fam] = RoiFamily(name=fam, labels=labels, names=dict(names))
     targets = TargetSet(
         roi_families=families,
-        general_mask=general,
+        general_mask=t.general,
         ncsnr=ncsnr,
-        geometry=TargetGeometry(
-            surface=SURFACE, hemi=cortex.hemi[keep], vertex=cortex.vertex[keep]
-        ),
+        geometry=TargetGeometry(surface=SURFACE, hemi=t.hemi, vertex=t.vertex),
     )
     data = SubjectData(
         subject=subject,
@@ -277,4 +559,11 @@ def simulate_subject(
         is_test=is_test.astype(bool),
         targets=targets,
     )
-    return data, {"planted_ncsnr": snr.astype(np.float32), "driver": driver}
+    truth = {
+        "planted_ncsnr": snr.astype(np.float32),
+        "driver": driver,
+        "driver_weights": weights.astype(np.float32),
+        "unnamed_share": unnamed_share.astype(np.float32),
+        **prefs,
+    }
+    return data, truth

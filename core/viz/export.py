@@ -1,0 +1,340 @@
+"""Figures for slides: any page's figures as PNG, SVG and PDF, one at a time or together in one
+ZIP with a captions file that records what each figure shows (dataset, subjects, model,
+instruction, layer, settings).
+
+A page describes each figure as an :class:`ExportFigure` (a name, a caption and a function that
+draws it with matplotlib); nothing is drawn until a file is asked for. Charts the pages draw with
+Altair have matplotlib twins here (:func:`bars_figure`, :func:`stacked_parts_figure`,
+:func:`heatmap_figure`, :func:`curves_figure`) so that they export as vector graphics too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+
+@dataclass(frozen=True)
+class ExportFigure:
+    """One exportable figure.
+
+    Attributes
+    ----------
+    name : str
+        File stem (letters, digits, ``-`` and ``_``; other characters are replaced).
+    title : str
+        What the figure is, in a few words.
+    make : callable
+        ``make() -> matplotlib.figure.Figure``; called only when a file is made.
+    details : dict
+        What the figure shows (dataset, subjects, model, instruction, layer, measure, ...), for the
+        captions file.
+    caption : str
+        A sentence or two for the slide (what is drawn, the colour scale, the statistics).
+    """
+
+    name: str
+    title: str
+    make: Callable[[], object] = field(repr=False, compare=False)
+    details: dict = field(default_factory=dict)
+    caption: str = ""
+
+    @property
+    def stem(self) -> str:
+        return safe_stem(self.name)
+
+
+def safe_stem(name: str) -> str:
+    """A file-name-safe version of ``name``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name).replace("·", "_")).strip("-._")
+    stem = re.sub(r"-?_-?", "_", stem)
+    return stem or "figure"
+
+
+def render(fig, fmt: str, dpi: int = 200, clear: bool = True) -> bytes:
+    """Encode a matplotlib figure as ``png``, ``svg`` or ``pdf`` bytes (the figure is cleared
+    afterwards unless ``clear`` is False)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown figure format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+        fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=dpi if fmt == "png" else None)
+    if clear:
+        fig.clear()
+    return buf.getvalue()
+
+
+def figure_bytes(figure: ExportFigure, fmt: str) -> bytes:
+    """One figure as ``fmt`` bytes."""
+    return render(figure.make(), fmt)
+
+
+def captions_text(figures: list[ExportFigure], context: dict) -> str:
+    """The captions file (Markdown): the page's context, then per figure its files, title,
+    caption and details."""
+    lines = ["# Figures", ""]
+    for key, value in context.items():
+        lines.append(f"- **{key}**: {_fmt(value)}")
+    lines.append("")
+    for k, fig in enumerate(figures, start=1):
+        files = ", ".join(f"`{fig.stem}.{ext}`" for ext in FORMATS)
+        lines += [f"## {k}. {fig.title}", "", f"Files: {files}", ""]
+        if fig.caption:
+            lines += [fig.caption, ""]
+        for key, value in fig.details.items():
+            lines.append(f"- {key}: {_fmt(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def figures_zip(
+    figures: list[ExportFigure], context: dict, formats: tuple[str, ...] = tuple(FORMATS)
+) -> bytes:
+    """A ZIP of every figure in every format, ``captions.md`` and ``captions.json``."""
+    buf = io.BytesIO()
+    seen: dict[str, int] = {}
+    records = []
+    unique = []
+    for fig in figures:
+        stem = fig.stem
+        if stem in seen:
+            seen[stem] += 1
+            stem = f"{stem}-{seen[stem]}"
+        else:
+            seen[stem] = 1
+        unique.append(ExportFigure(stem, fig.title, fig.make, fig.details, fig.caption))
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for fig in unique:
+            made = fig.make()  # drawn once, saved in every format
+            files = []
+            for fmt in formats:
+                zf.writestr(f"{fig.stem}.{fmt}", render(made, fmt, clear=False))
+                files.append(f"{fig.stem}.{fmt}")
+            made.clear()
+            records.append({"files": files, "title": fig.title, "caption": fig.caption,
+                            "details": _jsonable(fig.details)})  # fmt: skip
+        zf.writestr("captions.md", captions_text(unique, context))
+        zf.writestr(
+            "captions.json",
+            json.dumps({"context": _jsonable(context), "figures": records}, indent=1),
+        )
+    return buf.getvalue()
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- matplotlib twins
+
+
+def _palette(n: int):
+    from core.viz.maps import category_colours
+
+    return category_colours(n)
+
+
+def _new(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100)
+
+
+def bars_figure(
+    summary: pd.DataFrame,
+    group: str,
+    value_title: str,
+    roi_order: list[str],
+    group_order: list[str] | None = None,
+    stars: pd.DataFrame | None = None,
+    ceiling: float | None = None,
+    title: str = "",
+    highlight: str | None = None,
+):
+    """Grouped bars per ROI with s.e.m. error bars and significance stars (vertical, above each
+    bar's error bar), as :func:`core.viz.charts.grouped_roi_bars` draws them.
+
+    ``summary`` columns: ``roi``, ``group``, ``mean``, ``lo``, ``hi``; ``stars``: ``roi``,
+    ``group``, ``stars``.
+    """
+    groups = group_order or list(dict.fromkeys(summary[group]))
+    rois = [r for r in roi_order if r in set(summary["roi"])]
+    colours = _palette(len(groups))
+    fig = _new(max(6.0, 0.22 * len(rois) * len(groups) + 2.5), 3.6)
+    ax = fig.add_axes((0.08, 0.2, 0.74, 0.68))
+    width = 0.8 / max(len(groups), 1)
+    star_of = {}
+    if stars is not None and not stars.empty:
+        star_of = {(r, g): s for r, g, s in stars[["roi", group, "stars"]].itertuples(index=False)
+                   if isinstance(s, str) and s}  # fmt: skip
+    top = float(np.nanmax(summary["hi"])) if len(summary) else 1.0
+    bottom = min(0.0, float(np.nanmin(summary["lo"])) if len(summary) else 0.0)
+    span = max(top - bottom, 1e-6)
+    for gi, g in enumerate(groups):
+        rows = summary[summary[group] == g].set_index("roi")
+        xs, ys, lo, hi = [], [], [], []
+        for ri, roi in enumerate(rois):
+            if roi not in rows.index:
+                continue
+            r = rows.loc[roi]
+            xs.append(ri - 0.4 + width * (gi + 0.5))
+            ys.append(float(r["mean"]))
+            lo.append(float(r["lo"]))
+            hi.append(float(r["hi"]))
+        alpha = [1.0 if (highlight is None or rois[int(round(x))] == highlight) else 0.35
+                 for x in xs]  # fmt: skip
+        for x, y, a in zip(xs, ys, alpha, strict=True):
+            ax.bar(x, y, width=width * 0.92, color=colours[gi], alpha=a,
+                   label=g if x == xs[0] else None)  # fmt: skip
+        ax.vlines(xs, lo, hi, color="black", lw=0.8)
+        for x, h in zip(xs, hi, strict=True):
+            s = star_of.get((rois[int(round(x))], g))
+            if s:
+                ax.text(x, h + 0.015 * span, s, rotation=90, ha="center", va="bottom",
+                        fontsize=8, linespacing=0.8)  # fmt: skip
+    if ceiling is not None:
+        ax.axhline(ceiling, color="#b3261e", ls="--", lw=1)
+    ax.set_xticks(range(len(rois)), rois, rotation=45, ha="right")
+    ax.set_ylabel(value_title)
+    ax.set_ylim(bottom, top + (0.18 if star_of else 0.06) * span)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(title=group, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              title_fontsize=8, frameon=False)  # fmt: skip
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def stacked_parts_figure(long: pd.DataFrame, a: str, b: str, roi_order: list[str], title: str = ""):
+    """Stacked bars per ROI of unique-A, shared and unique-B explained variance (``long``:
+    ``roi``, ``part``, ``value``)."""
+    order = [f"unique {a}", "shared", f"unique {b}"]
+    colours = ["#1f77b4", "#8c6bb1", "#ff7f0e"]
+    rois = [r for r in roi_order if r in set(long["roi"])]
+    fig = _new(max(5.0, 0.5 * len(rois) + 2.5), 3.4)
+    ax = fig.add_axes((0.1, 0.2, 0.7, 0.68))
+    pos = np.zeros(len(rois))
+    neg = np.zeros(len(rois))
+    for part, colour in zip(order, colours, strict=True):
+        vals = np.array([
+            float(long[(long["roi"] == r) & (long["part"] == part)]["value"].sum()) for r in rois
+        ])  # fmt: skip
+        base = np.where(vals >= 0, pos, neg)
+        ax.bar(range(len(rois)), vals, bottom=base, color=colour, label=part, width=0.7)
+        pos += np.where(vals >= 0, vals, 0)
+        neg += np.where(vals < 0, vals, 0)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(range(len(rois)), rois, rotation=45, ha="right")
+    ax.set_ylabel("explained variance (R², test)")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def heatmap_figure(summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str,
+                   title: str = ""):  # fmt: skip
+    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells."""
+    rows = list(dict.fromkeys(summary[row]))
+    rois = [r for r in roi_order if r in set(summary["roi"])]
+    grid = np.full((len(rows), len(rois)), np.nan)
+    for r, c, v in summary[[row, "roi", "mean"]].itertuples(index=False):
+        if r in rows and c in rois:
+            grid[rows.index(r), rois.index(c)] = v
+    fig = _new(max(5.0, 0.55 * len(rois) + 2.5), max(2.5, 0.32 * len(rows) + 1.4))
+    ax = fig.add_axes((0.15, 0.22, 0.68, 0.7))
+    im = ax.imshow(grid, aspect="auto", cmap="viridis")
+    finite = grid[np.isfinite(grid)]
+    mid = float(np.nanmean(finite)) if finite.size else 0.0
+    for i in range(len(rows)):
+        for j in range(len(rois)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if grid[i, j] > mid else "white")  # fmt: skip
+    ax.set_xticks(range(len(rois)), rois, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    cax = fig.add_axes((0.85, 0.22, 0.02, 0.7))
+    fig.colorbar(im, cax=cax).set_label(value_title, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def curves_figure(summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str],
+                  title: str = ""):  # fmt: skip
+    """Value against layer, one line per ``group``, one small panel per ROI (``summary``:
+    ``roi``, ``layer``, ``group``, ``mean``, ``lo``, ``hi``)."""
+    rois = [r for r in roi_order if r in set(summary["roi"])]
+    groups = list(dict.fromkeys(summary[group]))
+    colours = _palette(len(groups))
+    ncol = min(4, max(len(rois), 1))
+    nrow = int(np.ceil(max(len(rois), 1) / ncol))
+    fig = _new(2.6 * ncol + 1.6, 2.0 * nrow + 0.6)
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
+    for k, roi in enumerate(rois):
+        ax = axes[k // ncol][k % ncol]
+        sub = summary[summary["roi"] == roi]
+        for g, colour in zip(groups, colours, strict=True):
+            s = sub[sub[group] == g].sort_values("layer")
+            if s.empty:
+                continue
+            ax.fill_between(s["layer"], s["lo"], s["hi"], color=colour, alpha=0.2, lw=0)
+            ax.plot(s["layer"], s["mean"], marker="o", ms=3, color=colour, label=g)
+        ax.set_title(roi, fontsize=9)
+        ax.set_xlabel("layer", fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    for k in range(len(rois), nrow * ncol):
+        axes[k // ncol][k % ncol].set_visible(False)
+    axes[0][0].set_ylabel(value_title, fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_figure(png: bytes, title: str = ""):
+    """A figure holding an already rendered PNG (e.g. a stimulus image)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = img.size
+    fig = _new(4.0, 4.0 * h / max(w, 1) + (0.3 if title else 0))
+    ax = fig.add_axes((0, 0, 1, 0.92 if title else 1))
+    ax.imshow(np.asarray(img))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
