@@ -138,8 +138,11 @@ class PrfBank:
             norm = 2 * np.pi * sigma**2 / CELL_DEG**2  # the whole Gaussian's weight, in cells
             gx = (gx / np.sqrt(norm)).astype(np.float32)
             gy = (gy / np.sqrt(norm)).astype(np.float32)
-            tmp = np.einsum("nkrc,xc->nkrx", g, gx, optimize=True)
-            out[:, :, s] = np.einsum("yr,nkrx->nkyx", gy, tmp, optimize=True)
+            # separable: first along the columns (x), then along the rows (y), as two matmuls
+            tmp = (g.reshape(-1, PIX) @ gx.T).reshape(g.shape[0], g.shape[1], PIX, n_pos)
+            tmp = np.ascontiguousarray(tmp.transpose(2, 0, 1, 3)).reshape(PIX, -1)
+            rows = (gy @ tmp).reshape(n_pos, g.shape[0], g.shape[1], n_pos)
+            out[:, :, s] = rows.transpose(1, 2, 0, 3)
         #: (n_lattice, n_images, n_channels), lattice index = (size * n_pos + y) * n_pos + x
         self.lattice = np.ascontiguousarray(
             out.reshape(out.shape[0], len(CHANNELS), -1).transpose(2, 0, 1)

@@ -35,7 +35,7 @@ Planted model
       texture inside the pRF. Its share ``u`` is a smooth field around 0.3-0.45, so no
       instruction can reach the noise ceiling.
 
-    The signal is scaled by the target's true ncsnr (NSD-like: about 0.5-0.65 in the ROIs, 0.3
+    The signal is scaled by the target's true ncsnr (NSD-like: about 0.45-0.6 in the ROIs, 0.35
     between them, a smooth field across cortex); most of the rim outside the mask is pure noise.
     Trials add unit-variance Gaussian noise: 3 repetitions per test image, mixed 3/2/1 for train
     images (as in NSD subjects with missing sessions); each target is z-scored over its trials
@@ -531,13 +531,20 @@ def simulate_subject(
     # repetitions: test images 3 each; train images mostly 3, some 2 or 1 (missing sessions)
     n_rep = np.where(is_test, 3, rng.choice([3, 2, 1], size=n_img, p=[0.9, 0.07, 0.03]))
     image_index = np.repeat(np.arange(n_img), n_rep)
-    trials = signal[image_index] * snr[None, :].astype(np.float32)
-    trials += _spread_noise(rng.standard_normal(trials.shape[::-1], dtype=np.float32), t).T
-    trials = _z(trials, True)  # z-scored over the session
-    ncsnr = ncsnr_from_trials(trials, image_index)
+    # trials are built target-major (n_targets, n_trials): every per-target step is contiguous
+    trials_t = np.ascontiguousarray(signal.T)
+    del signal
+    trials_t = np.take(trials_t, image_index, axis=1)
+    trials_t *= snr.astype(np.float32)[:, None]
+    trials_t += _spread_noise(rng.standard_normal(trials_t.shape, dtype=np.float32), t)
+    trials_t -= trials_t.mean(1, keepdims=True)  # z-scored over the session
+    sd = np.sqrt(np.einsum("ij,ij->i", trials_t, trials_t) / trials_t.shape[1])
+    trials_t *= (1.0 / np.maximum(sd, 1e-9)).astype(np.float32)[:, None]
+    ncsnr = ncsnr_from_trials(trials_t.T, image_index)
     order_starts = np.concatenate([[0], np.cumsum(n_rep)[:-1]])
-    sums = np.add.reduceat(trials, order_starts, axis=0)
-    responses = (sums / n_rep[:, None]).astype(np.float32)
+    sums = np.add.reduceat(trials_t, order_starts, axis=1)
+    del trials_t
+    responses = np.ascontiguousarray((sums / n_rep[None, :]).T, dtype=np.float32)
 
     families = {}
     for fam, names in DEMO_ROI_FAMILIES.items():
