@@ -137,7 +137,9 @@ def demo_stimulus_identity(root: Path, info: dict) -> dict:
 
 
 def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:
-    """The planted truth of a simulated subject (planted_ncsnr, driver per target)."""
+    """The planted truth of a simulated subject: per target the planted ncsnr, driver, driver
+    weights, unnamed share and planted preferences (pRF eccentricity, angle, size and position,
+    preferred hue, numerosity and environment; see :mod:`core.data.demo.subjects`)."""
     root = Path(root) if root is not None else default_demo_root()
     return load_npz(root / "subjects" / subject / "truth.npz")
 
