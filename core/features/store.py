@@ -4,19 +4,23 @@ Layout under ``<home>/features/<dataset>/<model-slug>/<instruction-id>/<key>/``:
 
     manifest.json        what made the shard (model identity, instruction text, options, code
                          version), hidden-state indices, width, and the committed chunk list
-    chunk-000000.npz     ids (k,) int64, n_tokens (k,) int32, texts (k,) unicode,
+    chunk-000000-<random>.npz   ids (k,) int64, n_tokens (k,) int32, texts (k,) unicode,
                          layer_000 ... layer_NNN (k, d) float32   (one member per kept layer)
     .lock                advisory lock held during each append (any number of writers)
 
-Writes are append-only: a chunk file is written atomically, then the manifest is atomically rewritten
-to list it. A crash between the two leaves an unlisted chunk that the next writer overwrites, so a
-killed run resumes with nothing lost (beyond its unflushed buffer) and nothing duplicated. No pickle:
+Writes are append-only: a chunk file is written atomically under a name no other writer can
+choose (its index plus a random suffix), then the manifest is atomically rewritten to list it.
+A crash between the two leaves an unlisted chunk that readers never see, so a killed run
+resumes with nothing lost (beyond its unflushed buffer) and nothing duplicated. Readers check
+each chunk's ids against the manifest's, so even where the file lock does not exclude (a
+filesystem whose locks are node-local), a manifest can never describe another writer's rows. No pickle:
 ``np.load(allow_pickle=False)`` and JSON only. Reading one layer reads only that member of each chunk.
 """
 
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,7 +217,7 @@ class ShardWriter:
             if not keep.any():
                 return 0
             index = len(self.manifest["chunks"])
-            name = f"chunk-{index:06d}.npz"
+            name = f"chunk-{index:06d}-{secrets.token_hex(6)}.npz"
             arrays = {"ids": ids[keep], "n_tokens": n_tokens[keep], "texts": texts[keep]}
             for pos, layer in enumerate(layers):
                 arrays[f"layer_{layer:03d}"] = emb[keep, pos]
@@ -244,6 +248,25 @@ def _chunk_member(path: Path, name: str) -> np.ndarray:
         raise ArtifactError(f"corrupt chunk {path}: {exc}") from exc
 
 
+def _chunk_ids(shard: Path, chunk: dict) -> np.ndarray:
+    """A chunk's ids, checked against the manifest's record of that chunk.
+
+    Raises
+    ------
+    ArtifactError
+        When the file holds other rows than the manifest lists (two writers wrote one name).
+    """
+    file = shard / chunk["file"]
+    ids = _chunk_member(file, "ids")
+    if not np.array_equal(ids, np.asarray(chunk["ids"], dtype=ids.dtype)):
+        raise ArtifactError(
+            f"{file} holds other rows than its manifest lists ({ids.size} ids vs "
+            f"{len(chunk['ids'])}): two writers wrote one chunk; delete the shard {shard} and "
+            "extract again"
+        )
+    return ids
+
+
 def read_layer(path: Path, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """One layer of a shard, rows sorted by image id.
 
@@ -260,9 +283,8 @@ def read_layer(path: Path, layer: int) -> tuple[np.ndarray, np.ndarray]:
         raise ArtifactError(f"layer {layer} not stored in {path}; stored: {layers}")
     ids, xs = [], []
     for chunk in info.manifest["chunks"]:
-        file = info.path / chunk["file"]
-        ids.append(_chunk_member(file, "ids"))
-        xs.append(_chunk_member(file, f"layer_{idx:03d}"))
+        ids.append(_chunk_ids(info.path, chunk))
+        xs.append(_chunk_member(info.path / chunk["file"], f"layer_{idx:03d}"))
     if not ids:
         return np.zeros(0, np.int64), np.zeros((0, info.manifest.get("dim", 0)), np.float32)
     all_ids = np.concatenate(ids)
@@ -282,8 +304,8 @@ def read_texts(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     info = open_shard(path)
     ids, texts, ntok = [], [], []
     for chunk in info.manifest["chunks"]:
+        ids.append(_chunk_ids(info.path, chunk))
         data = load_npz(info.path / chunk["file"])
-        ids.append(data["ids"])
         texts.append(data["texts"])
         ntok.append(data["n_tokens"])
     if not ids:

@@ -130,6 +130,7 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
     DatasetError
         For a layer out of range of the model.
     """
+    from core.models.layers import layer_index
     from core.pipeline.grid import is_generative, model_layers
 
     instruction = spec.instruction
@@ -139,12 +140,7 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
         from core.models.instructions import resolve_instruction
 
         instruction = resolve_instruction(instruction).id
-    layer = int(spec.layer)
-    if layer < 0:
-        n = len(model_layers(spec.model, dataset.name))
-        if layer < -n:
-            raise DatasetError(f"layer {layer} out of range for {spec.model} ({n} hidden states)")
-        layer += n
+    layer = layer_index(spec.layer, len(model_layers(spec.model, dataset.name)), spec.model)
     return FitSpec(spec.dataset, spec.subject, spec.model, instruction, layer)
 
 

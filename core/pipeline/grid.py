@@ -220,36 +220,44 @@ def model_layers(model: str, dataset: str | None = None) -> list[int]:
     Read from a stored shard's manifest when the model's embeddings of ``dataset`` exist (no
     weights are loaded), else from the loaded model.
     """
+    import json
+
+    from core.models.registry import describe, resolve
+
+    spec = resolve(model)
+    memo = (dataset, json.dumps(describe(spec)["identity"], sort_keys=True, default=str))
+    if memo in _N_STATES:  # a model identity's depth never changes
+        return list(range(_N_STATES[memo]))
+    n = None
     if dataset is not None:
         from core.features.store import stored_hidden_states
-        from core.models.registry import resolve
 
-        n = stored_hidden_states(dataset, resolve(model))
-        if n is not None:
-            return list(range(n))
-    from core.models.adapters import load_adapter
+        n = stored_hidden_states(dataset, spec)
+    if n is None:
+        from core.models.adapters import load_adapter
 
-    adapter = load_adapter(model, device="cpu")
-    return list(range(adapter.n_hidden_states))
+        n = load_adapter(model, device="cpu").n_hidden_states
+    _N_STATES[memo] = int(n)
+    return list(range(int(n)))
+
+
+_N_STATES: dict[tuple, int] = {}
 
 
 def fit_specs(
     config: GridConfig, subjects: list[str], layers_of: dict[str, list[int]]
 ) -> list[FitSpec]:
     """Every fit of the grid, in a stable order."""
+    from core.models.layers import layer_indices
     from core.models.registry import resolve
 
     specs = []
     for model in config.models:
         generative = resolve(model).role == "vlm" and not model.startswith("vision:")
         instructions = config.instructions if generative else [None]
-        n_states = len(layers_of[model])
-        # negative layers count from the end; stored under their positive index (one key per fit)
-        layers = (
-            sorted({int(x) % n_states for x in config.layers})
-            if config.layers is not None
-            else layers_of[model]
-        )
+        # negative layers count from the end; stored under their positive index (one key per
+        # fit); a layer outside the model's range is an error, never wrapped around
+        layers = layer_indices(config.layers, len(layers_of[model]), model)
         for subject in subjects:
             for ins in instructions:
                 for layer in layers:

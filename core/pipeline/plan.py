@@ -139,6 +139,7 @@ def plan_grid(config) -> GridPlan:
     """
     from core.data.registry import open_dataset
     from core.models.instructions import resolve_instructions
+    from core.models.layers import layer_indices
     from core.pipeline.engine import plan_extraction
     from core.pipeline.fits import FitSpec, is_stored
     from core.pipeline.grid import grid_image_ids, is_generative
@@ -161,8 +162,7 @@ def plan_grid(config) -> GridPlan:
             n_ins = len(instructions) if is_generative(model) else 1
             mp.pending_responses = len(image_ids) * n_ins
         if n_states is not None:
-            layers = (sorted({int(x) % n_states for x in config.layers})
-                      if config.layers is not None else range(n_states))  # fmt: skip
+            layers = layer_indices(config.layers, n_states, model)
             ins_list = config.instructions if is_generative(model) else [None]
             for s in subjects:
                 for ins in ins_list:

@@ -97,7 +97,7 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
     # an orphan chunk (written, never listed in the manifest) must not be read or duplicated
     first = shard_dir(fake_dataset, llava.spec, resolve_instructions(INS)[0], OPTS)
     info = open_shard(first)
-    (first / f"chunk-{len(info.manifest['chunks']):06d}.npz").write_bytes(b"garbage")
+    (first / f"chunk-{len(info.manifest['chunks']):06d}-0rphan.npz").write_bytes(b"garbage")
     paths = _run(fake_dataset, llava, prefix_reuse=False)
     for path in paths:
         info = open_shard(path)
@@ -175,3 +175,29 @@ def test_two_phase_extraction_stores_the_same_embeddings(fake_dataset, llava):
         assert ia.tolist() == ib.tolist()
         np.testing.assert_allclose(xb, xa, atol=1e-4, rtol=1e-4)
         assert ex.read_texts(a)[1] == ex.read_texts(b)[1]
+
+
+def test_chunk_names_are_unique_per_writer(fake_dataset, llava):
+    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
+    header = {"fields_key": "x", "layers": [0]}
+    with ShardWriter(path, header) as a:
+        a.append([1], np.zeros((1, 1, 4)), [1], ["a"])
+        a.append([2], np.zeros((1, 1, 4)), [1], ["b"])
+    files = [c["file"] for c in open_shard(path).manifest["chunks"]]
+    assert len(set(files)) == 2 and all(f.startswith("chunk-00000") for f in files)
+    assert all(len(f.split("-")) == 3 for f in files)  # index plus a random suffix
+
+
+def test_chunk_holding_other_rows_than_its_manifest_is_refused(fake_dataset, llava):
+    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
+    header = {"fields_key": "x", "layers": [0]}
+    with ShardWriter(path, header) as a:
+        a.append([1, 2], np.zeros((2, 1, 4)), [1, 1], ["a", "b"])
+    chunk = open_shard(path).manifest["chunks"][0]["file"]
+    # another writer (a lock that did not exclude) overwrote the file with its own rows
+    np.savez(path / chunk, ids=np.array([7, 8]), n_tokens=np.array([1, 1], np.int32),
+             texts=np.array(["x", "y"]), layer_000=np.ones((2, 4), np.float32))  # fmt: skip
+    with pytest.raises(ArtifactError, match="other rows than its manifest"):
+        ex.read_layer(path, 0)
+    with pytest.raises(ArtifactError, match="other rows than its manifest"):
+        ex.read_texts(path)
