@@ -3,7 +3,8 @@
 Per subject, for the chosen sessions (default: every session on disk):
 
 1. trial -> image from ``nsd_expdesign.mat`` (``img73k = subjectim[s-1, masterordering[k]-1] - 1``);
-2. betas b3 streamed session by session (func1pt8mm NIfTI or HDF5, or fsaverage MGH), int16 / 300;
+2. betas b3 read session by session (func1pt8mm NIfTI or HDF5 by :mod:`core.data.nsd_volume`, only
+   the kept voxels, in the order the file's chunks favour; or fsaverage MGH), int16 / 300;
 3. each target z-scored over the session's 750 trials (``zscore=True``, NSD's convention);
 4. trials of the same image summed into one running image x target array and divided by the
    repetition count at the end (counts kept as ``n_repeats``);
@@ -40,9 +41,7 @@ from core.data.nsd_files import (
     read_expdesign,
     read_surface_map,
     read_volume,
-    stream_hdf5_betas,
     stream_mgh_betas,
-    stream_nifti_betas,
     volume_index,
 )
 from core.data.nsd_layout import (
@@ -58,6 +57,7 @@ from core.data.nsd_layout import (
     session_gaps,
 )
 from core.data.nsd_stimuli import NsdStimuli
+from core.data.nsd_volume import read_volume_session
 
 TARGET_CHOICES = ("nsdgeneral", "brain")
 Progress = Callable[[str, int, int], None]
@@ -290,12 +290,16 @@ def average_repetitions(
 
 
 def _session_stream(layout, subject, space, fmt, session, geometry_args, chunk) -> np.ndarray:
-    """One session's betas of the kept targets, shape (750, n_targets), float32."""
+    """One session's betas of the kept targets, shape (750, n_targets), float32.
+
+    func1pt8mm sessions are read by :func:`core.data.nsd_volume.read_volume_session` (HDF5 in
+    the order of its chunks, NIfTI one block of volumes at a time); fsaverage ones ``chunk``
+    trials at a time.
+    """
     if space == "func1pt8mm":
         shape, index = geometry_args
         path = layout.volume_betas(subject, session, fmt)
-        reader = stream_nifti_betas if fmt == "nifti" else stream_hdf5_betas
-        return np.concatenate(list(reader(path, shape, index, chunk)), axis=0)
+        return read_volume_session(path, fmt, shape, index)
     n_vertices, index = geometry_args
     parts = [
         np.concatenate(
@@ -352,7 +356,8 @@ def read_nsd_subject(
     zscore : bool
         Z-score each target within session before averaging (NSD's convention).
     chunk : int
-        Trials read at once.
+        Trials read at once from an fsaverage MGH session (func1pt8mm sessions are read as
+        :mod:`core.data.nsd_volume` plans).
     progress : callable, optional
         ``progress(subject, sessions_done, n_sessions)``.
 

@@ -5,14 +5,12 @@
 - ``nsd_stim_info_merged.csv``;
 - ROI volumes (``.nii.gz``), surface labels (``.mgz``) and their ``.mgz.ctab`` names;
 - per-target maps (``ncsnr.nii.gz``, ``{lh,rh}.ncsnr.mgh``);
-- beta sessions streamed in chunks of trials: NIfTI ``(X, Y, Z, 750)`` int16 (read sequentially
-  through the gzip stream, never the whole session at once), HDF5 ``/betas`` ``(750, Z, Y, X)``,
-  MGH ``(V, 1, 1, 750)`` float32.
+- fsaverage beta sessions streamed in chunks of trials: MGH ``(V, 1, 1, 750)`` float32 (the
+  func1pt8mm NIfTI and HDF5 sessions are read by :mod:`core.data.nsd_volume`).
 """
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,8 @@ from core.data.nsd_layout import N_STIMULI, TRIALS_PER_SESSION
 BETA_SCALE = 300.0
 
 
-def _fail(path: Path, expected: str, found: str | Exception) -> DatasetError:
+def file_error(path: Path, expected: str, found: str | Exception) -> DatasetError:
+    """A :class:`DatasetError` naming the file, what was expected and what was found."""
     return DatasetError(f"{path}: expected {expected}; found {found}")
 
 
@@ -102,13 +101,13 @@ def read_expdesign(path: Path) -> ExpDesign:
     """
     path = Path(path)
     if not path.exists():
-        raise _fail(
+        raise file_error(
             path, "the NSD experiment design (masterordering, subjectim, sharedix)", "no file"
         )
     try:
         mat = _load_mat(path)
     except Exception as exc:  # truncated or not a mat file
-        raise _fail(path, "a MATLAB .mat file", exc) from exc
+        raise file_error(path, "a MATLAB .mat file", exc) from exc
     specs = {
         "masterordering": ((30000,), 10000),
         "subjectim": ((8, 10000), N_STIMULI),
@@ -117,7 +116,7 @@ def read_expdesign(path: Path) -> ExpDesign:
     out: dict[str, np.ndarray] = {}
     for field, (shape, upper) in specs.items():
         if field not in mat:
-            raise _fail(
+            raise file_error(
                 path,
                 f"a field {field!r}",
                 f"fields {sorted(k for k in mat if not k.startswith('__'))}",
@@ -125,9 +124,11 @@ def read_expdesign(path: Path) -> ExpDesign:
         arr = np.asarray(mat[field])
         arr = arr.reshape(-1) if len(shape) == 1 else arr
         if arr.shape != shape:
-            raise _fail(path, f"{field} of shape {shape}", f"shape {np.asarray(mat[field]).shape}")
+            raise file_error(
+                path, f"{field} of shape {shape}", f"shape {np.asarray(mat[field]).shape}"
+            )
         if not np.all(np.isfinite(arr)) or arr.min() < 1 or arr.max() > upper:
-            raise _fail(
+            raise file_error(
                 path,
                 f"{field} holding 1-based indices in 1..{upper}",
                 f"values in {arr.min()}..{arr.max()}",
@@ -146,14 +147,14 @@ def read_stim_info(path: Path) -> pd.DataFrame:
     """Read ``nsd_stim_info_merged.csv``, indexed by the 0-based ``nsdId``."""
     path = Path(path)
     if not path.exists():
-        raise _fail(path, "the stimulus info CSV", "no file")
+        raise file_error(path, "the stimulus info CSV", "no file")
     try:
         df = pd.read_csv(path)
     except Exception as exc:
-        raise _fail(path, "a CSV file", exc) from exc
+        raise file_error(path, "a CSV file", exc) from exc
     missing = [c for c in STIM_INFO_COLUMNS if c not in df.columns]
     if missing:
-        raise _fail(path, f"columns {list(STIM_INFO_COLUMNS)}", f"no column(s) {missing}")
+        raise file_error(path, f"columns {list(STIM_INFO_COLUMNS)}", f"no column(s) {missing}")
     df = df.drop(columns=[c for c in df.columns if c.startswith("Unnamed")])
     df["shared1000"] = df["shared1000"].astype(str).str.lower().isin(["true", "1", "1.0"])
     return df.set_index("nsdId", drop=False).rename_axis("stimulus_id")
@@ -172,7 +173,7 @@ def read_ctab(path: Path) -> dict[int, str]:
     """
     path = Path(path)
     if not path.exists():
-        raise _fail(path, "a colour table with 'index name' lines", "no file")
+        raise file_error(path, "a colour table with 'index name' lines", "no file")
     names: dict[int, str] = {}
     for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         line = line.strip()
@@ -182,9 +183,9 @@ def read_ctab(path: Path) -> dict[int, str]:
         try:
             value = int(parts[0])
         except ValueError:
-            raise _fail(path, "'index name' lines", f"line {n}: {line!r}") from None
+            raise file_error(path, "'index name' lines", f"line {n}: {line!r}") from None
         if len(parts) < 2:
-            raise _fail(path, "'index name' lines", f"line {n}: {line!r}")
+            raise file_error(path, "'index name' lines", f"line {n}: {line!r}")
         if value > 0:
             names[value] = parts[1]
     return names
@@ -209,16 +210,16 @@ def read_volume(path: Path, what: str, shape: tuple[int, ...] | None = None) -> 
 
     path = Path(path)
     if not path.exists():
-        raise _fail(path, what, "no file")
+        raise file_error(path, what, "no file")
     try:
         img = nib.load(path)
         data = np.asarray(img.dataobj)
     except Exception as exc:
-        raise _fail(path, f"{what} as a readable NIfTI volume", exc) from exc
+        raise file_error(path, f"{what} as a readable NIfTI volume", exc) from exc
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3 or (shape is not None and data.shape != tuple(shape)):
-        raise _fail(path, f"{what} of shape {shape or '(X, Y, Z)'}", f"shape {data.shape}")
+        raise file_error(path, f"{what} of shape {shape or '(X, Y, Z)'}", f"shape {data.shape}")
     return data
 
 
@@ -233,16 +234,16 @@ def read_surface_map(path: Path, what: str, n_vertices: int | None = None) -> np
 
     path = Path(path)
     if not path.exists():
-        raise _fail(path, what, "no file")
+        raise file_error(path, what, "no file")
     try:
         data = np.asarray(nib.load(path).dataobj)
     except Exception as exc:
-        raise _fail(path, f"{what} as a readable MGH/MGZ file", exc) from exc
+        raise file_error(path, f"{what} as a readable MGH/MGZ file", exc) from exc
     if data.ndim < 1 or int(np.prod(data.shape[1:])) != 1:
-        raise _fail(path, f"{what} of shape (V, 1, 1)", f"shape {data.shape}")
+        raise file_error(path, f"{what} of shape (V, 1, 1)", f"shape {data.shape}")
     values = data.reshape(-1)
     if n_vertices is not None and values.shape[0] != n_vertices:
-        raise _fail(path, f"{what} with {n_vertices} vertices", f"{values.shape[0]} vertices")
+        raise file_error(path, f"{what} with {n_vertices} vertices", f"{values.shape[0]} vertices")
     return values
 
 
@@ -251,7 +252,7 @@ def as_labels(values: np.ndarray, path: Path) -> np.ndarray:
     values = np.asarray(values)
     if values.dtype.kind == "f":
         if not np.all(np.isfinite(values)):
-            raise _fail(Path(path), "integer label values", "NaN or infinite values")
+            raise file_error(Path(path), "integer label values", "NaN or infinite values")
         values = np.rint(values)
     return values.astype(np.int16)
 
@@ -259,10 +260,16 @@ def as_labels(values: np.ndarray, path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # beta sessions, streamed
 # --------------------------------------------------------------------------------------------
-def _to_percent(raw: np.ndarray) -> np.ndarray:
+def to_percent(raw: np.ndarray) -> np.ndarray:
+    """int16 betas / 300 as float32 (float input is returned as float32 unchanged)."""
     if raw.dtype.kind in "iu":
         return raw.astype(np.float32) / np.float32(BETA_SCALE)
     return raw.astype(np.float32, copy=False)
+
+
+def plain_shape(shape) -> tuple[int, ...]:
+    """A shape as plain ints (nibabel's MGH shapes are numpy int32, which print as np.int32(..))."""
+    return tuple(int(s) for s in shape)
 
 
 def volume_index(mask: np.ndarray) -> np.ndarray:
@@ -281,97 +288,6 @@ def volume_index(mask: np.ndarray) -> np.ndarray:
     x, y, z = np.nonzero(mask)
     nx, ny, _ = mask.shape
     return (z.astype(np.int64) * ny + y) * nx + x
-
-
-def stream_nifti_betas(
-    path: Path, shape: tuple[int, int, int], index: np.ndarray, chunk: int = 50
-) -> Iterator[np.ndarray]:
-    """Stream one NIfTI beta session, ``chunk`` trials at a time.
-
-    Reads the (gzip) stream sequentially; memory is ``chunk`` volumes.
-
-    Parameters
-    ----------
-    path : Path
-        ``betas_sessionNN.nii.gz``, shape (X, Y, Z, 750), int16.
-    shape : (X, Y, Z)
-        Expected volume shape (from ``nsdgeneral``).
-    index : array of shape (n_voxels,)
-        From :func:`volume_index`.
-
-    Yields
-    ------
-    betas : array of shape (n_chunk, n_voxels), float32
-        Percent signal change (int16 / 300).
-    """
-    import nibabel as nib
-
-    path = Path(path)
-    expected = f"betas of shape {tuple(shape) + (TRIALS_PER_SESSION,)}"
-    if not path.exists():
-        raise _fail(path, expected, "no file")
-    try:
-        proxy = nib.load(path).dataobj
-    except Exception as exc:
-        raise _fail(path, f"a NIfTI file with {expected}", exc) from exc
-    full = tuple(int(s) for s in proxy.shape)
-    if full != tuple(shape) + (TRIALS_PER_SESSION,):
-        raise _fail(path, expected, f"shape {full}")
-    dtype = np.dtype(proxy.dtype)
-    slope, inter = float(proxy.slope), float(proxy.inter)
-    offset = int(proxy.offset)
-    vox = int(np.prod(shape))
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as fh:
-            fh.read(offset)
-            for t0 in range(0, TRIALS_PER_SESSION, chunk):
-                n = min(chunk, TRIALS_PER_SESSION - t0)
-                nbytes = n * vox * dtype.itemsize
-                buf = fh.read(nbytes)
-                if len(buf) != nbytes:
-                    raise EOFError(
-                        f"file ends after trial {t0 + len(buf) // (vox * dtype.itemsize)}"
-                    )
-                raw = np.frombuffer(buf, dtype=dtype).reshape(n, vox)[:, index]
-                if np.isfinite(slope) and (slope not in (0.0, 1.0) or inter not in (0.0,)):
-                    raw = raw * slope + (inter if np.isfinite(inter) else 0.0)
-                yield _to_percent(raw)
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise _fail(path, f"{expected} (complete)", f"a truncated or corrupt file: {exc}") from exc
-
-
-def stream_hdf5_betas(
-    path: Path, shape: tuple[int, int, int], index: np.ndarray, chunk: int = 50
-) -> Iterator[np.ndarray]:
-    """Stream one HDF5 beta session (dataset ``/betas`` of shape (750, Z, Y, X), int16).
-
-    Parameters and yields as :func:`stream_nifti_betas`.
-    """
-    import h5py
-
-    path = Path(path)
-    x, y, z = shape
-    expected = f"dataset /betas of shape {(TRIALS_PER_SESSION, z, y, x)}"
-    if not path.exists():
-        raise _fail(path, expected, "no file")
-    try:
-        fh = h5py.File(path, "r")
-    except Exception as exc:
-        raise _fail(path, f"an HDF5 file with {expected}", exc) from exc
-    with fh:
-        if "betas" not in fh:
-            raise _fail(path, expected, f"datasets {list(fh.keys())}")
-        dset = fh["betas"]
-        if dset.shape != (TRIALS_PER_SESSION, z, y, x):
-            raise _fail(path, expected, f"shape {dset.shape}")
-        for t0 in range(0, TRIALS_PER_SESSION, chunk):
-            t1 = min(t0 + chunk, TRIALS_PER_SESSION)
-            try:
-                block = dset[t0:t1]
-            except Exception as exc:
-                raise _fail(path, f"{expected} (complete)", exc) from exc
-            yield _to_percent(block.reshape(t1 - t0, -1)[:, index])
 
 
 def stream_mgh_betas(
@@ -396,19 +312,19 @@ def stream_mgh_betas(
     path = Path(path)
     expected = f"betas of shape {(n_vertices, 1, 1, TRIALS_PER_SESSION)}"
     if not path.exists():
-        raise _fail(path, expected, "no file")
+        raise file_error(path, expected, "no file")
     try:
         img = nib.load(path)
     except Exception as exc:
-        raise _fail(path, f"an MGH file with {expected}", exc) from exc
-    if tuple(img.shape) != (n_vertices, 1, 1, TRIALS_PER_SESSION):
-        raise _fail(path, expected, f"shape {tuple(img.shape)}")
+        raise file_error(path, f"an MGH file with {expected}", exc) from exc
+    if plain_shape(img.shape) != (n_vertices, 1, 1, TRIALS_PER_SESSION):
+        raise file_error(path, expected, f"shape {plain_shape(img.shape)}")
     for t0 in range(0, TRIALS_PER_SESSION, chunk):
         t1 = min(t0 + chunk, TRIALS_PER_SESSION)
         try:
             block = np.asarray(img.dataobj[:, 0, 0, t0:t1])
         except Exception as exc:
-            raise _fail(
+            raise file_error(
                 path, f"{expected} (complete)", f"a truncated or corrupt file: {exc}"
             ) from exc
-        yield _to_percent(block[index].T)
+        yield to_percent(block[index].T)

@@ -25,6 +25,7 @@ import pandas as pd
 from core.data.dataset import DatasetError
 from core.data.nsd_files import (
     as_labels,
+    plain_shape,
     read_ctab,
     read_expdesign,
     read_stim_info,
@@ -209,7 +210,7 @@ def _probe_volume_betas(path: Path, shape: tuple | None, fmt: str):
             with h5py.File(path, "r") as fh:
                 if "betas" not in fh:
                     raise DatasetError(f"datasets {list(fh.keys())}")
-                dshape = tuple(fh["betas"].shape)
+                dshape = plain_shape(fh["betas"].shape)
         except OSError as exc:
             raise DatasetError(f"unreadable HDF5 ({exc})") from exc
         want = (TRIALS_PER_SESSION,) + tuple(reversed(shape)) if shape else None
@@ -219,7 +220,7 @@ def _probe_volume_betas(path: Path, shape: tuple | None, fmt: str):
     import nibabel as nib
 
     proxy = nib.load(path).dataobj
-    full = tuple(int(s) for s in proxy.shape)
+    full = plain_shape(proxy.shape)
     if len(full) != 4 or full[3] != TRIALS_PER_SESSION or (shape and full[:3] != tuple(shape)):
         raise DatasetError(f"shape {full}, expected {expected_shape}")
     nbytes = int(proxy.offset) + int(np.prod(full)) * np.dtype(proxy.dtype).itemsize
@@ -230,14 +231,14 @@ def _probe_volume_betas(path: Path, shape: tuple | None, fmt: str):
             )
     elif path.stat().st_size < nbytes:
         raise DatasetError(f"{path.stat().st_size} bytes, header needs {nbytes} (truncated)")
-    return None, f"{full} {np.dtype(proxy.dtype)}"
+    return None, f"{full} {np.dtype(proxy.dtype).name}"
 
 
 def _probe_mgh_betas(path: Path, n_vertices: int | None):
     import nibabel as nib
 
     img = nib.load(path)
-    shape = tuple(img.shape)
+    shape = plain_shape(img.shape)
     if (
         len(shape) != 4
         or shape[1:] != (1, 1, TRIALS_PER_SESSION)
@@ -247,7 +248,7 @@ def _probe_mgh_betas(path: Path, n_vertices: int | None):
     nbytes = 284 + int(np.prod(shape)) * img.get_data_dtype().itemsize
     if not path.name.endswith(".mgz") and path.stat().st_size < nbytes:
         raise DatasetError(f"{path.stat().st_size} bytes, header needs {nbytes} (truncated)")
-    return None, f"{shape} {img.get_data_dtype()}"
+    return None, f"{shape} {np.dtype(img.get_data_dtype()).name}"
 
 
 def validate_nsd(

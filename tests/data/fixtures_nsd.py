@@ -8,7 +8,8 @@ NSD (:func:`write_nsd`):
   (``N3`` images x3, ``N2`` x2, ``N1`` x1; the first ``N_SHARED_POOL`` pool entries are shared
   images), shuffled across the 2,250 trials; later sessions draw at random.
 - betas b3: func1pt8mm ``betas_sessionNN.nii.gz`` (X, Y, Z, 750) int16 and ``.hdf5`` with
-  ``/betas`` (750, Z, Y, X); fsaverage ``{lh,rh}.betas_sessionNN.mgh`` (V, 1, 1, 750) float32
+  ``/betas`` (750, Z, Y, X) chunked like NSD's (MATLAB ``ChunkSize [1 1 1 750]``: one voxel's 750
+  trials per chunk, ``NSD_HDF5_CHUNKS``; other chunkings on request); fsaverage ``{lh,rh}.betas_sessionNN.mgh`` (V, 1, 1, 750) float32
   with a small V (a nested fsaverage vertex count) to stay tiny.
 - ROIs: ``nsdgeneral`` and all six families as ``.nii.gz`` and ``{lh,rh}.<name>.mgz`` with
   ``<name>.mgz.ctab``; ``ncsnr.nii.gz`` and ``{lh,rh}.ncsnr.mgh``.
@@ -29,6 +30,8 @@ BETAS = "betas_fithrf_GLMdenoise_RR"
 N3, N2, N1 = 500, 300, 150  # 3*500 + 2*300 + 150 = 2250 trials = sessions 1..3
 N_SHARED_POOL = 100
 VOLUME_SHAPE = (5, 4, 3)
+#: NSD's HDF5 beta chunking in h5py's (trials, z, y, x) order: one voxel's 750 trials per chunk.
+NSD_HDF5_CHUNKS = (750, 1, 1, 1)
 N_VERTICES = 162  # fsaverage2's vertex count; nested in fsaverage, so its vertex ids are valid
 FAMILIES = {
     "prf-visualrois": {1: "V1v", 2: "V1d", 3: "V2v", 4: "V2d", 5: "V3v", 6: "V3d", 7: "hV4"},
@@ -116,8 +119,12 @@ def write_nsd(
     n_vertices: int = N_VERTICES,
     image_ids: tuple[int, ...] | None = None,
     seed: int = 0,
+    hdf5_chunks: tuple[int, int, int, int] | None = NSD_HDF5_CHUNKS,
 ) -> NsdFixture:
-    """Write a tiny NSD folder under ``root``; return its ground truth."""
+    """Write a tiny NSD folder under ``root``; return its ground truth.
+
+    ``hdf5_chunks`` is ``/betas``'s chunk shape in (trials, z, y, x) order (None: contiguous).
+    """
     import h5py
     import nibabel as nib
     import pandas as pd
@@ -169,7 +176,9 @@ def write_nsd(
                 nib.save(nib.Nifti1Image(betas, affine), bdir / f"betas_session{s:02d}.nii.gz")
             if "hdf5" in volume_formats:
                 with h5py.File(bdir / f"betas_session{s:02d}.hdf5", "w") as fh:
-                    fh.create_dataset("betas", data=np.transpose(betas, (3, 2, 1, 0)))
+                    fh.create_dataset(
+                        "betas", data=np.transpose(betas, (3, 2, 1, 0)), chunks=hdf5_chunks
+                    )
     # fsaverage labels (shared by subjects) and per-subject fsaverage betas
     label_dir = root / "nsddata/freesurfer/fsaverage/label"
     label_dir.mkdir(parents=True, exist_ok=True)
@@ -329,3 +338,40 @@ def write_algonauts(
             # the real mapping files are pickled dicts; the reader never unpickles them
             np.save(roi_dir / f"mapping_{family}.npy", {0: "Unknown", **names}, allow_pickle=True)  # pickle-test
     return fx
+
+
+# --------------------------------------------------------------------------------------------
+# NSD at full size (benchmarks and plan checks)
+# --------------------------------------------------------------------------------------------
+#: subj01's func1pt8mm grid (X, Y, Z) and nsdgeneral voxel count.
+SUBJ01_SHAPE = (81, 104, 83)
+SUBJ01_GENERAL = 15724
+
+
+def realistic_general(
+    shape: tuple[int, int, int] = SUBJ01_SHAPE, n_voxels: int = SUBJ01_GENERAL, seed: int = 0
+) -> np.ndarray:
+    """An ``nsdgeneral``-like label volume: -1 outside an ellipsoidal brain, 0 inside, 1 on
+    ``n_voxels`` voxels of a patchy cortical ribbon leaning posterior (low y), spread over many
+    planes and rows like the real mask.
+
+    Returns
+    -------
+    labels : array of shape (X, Y, Z), int16
+    """
+    from scipy import ndimage
+
+    grid = np.indices(shape).astype(np.float32)
+    centre = ((np.array(shape, dtype=np.float32) - 1) / 2)[:, None, None, None]
+    radii = (np.array([0.45, 0.46, 0.42], dtype=np.float32) * np.array(shape))[:, None, None, None]
+    dist = np.sqrt((((grid - centre) / radii) ** 2).sum(axis=0))
+    brain = dist < 1
+    labels = np.full(shape, -1, dtype=np.int16)
+    labels[brain] = 0
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), 3)
+    score = field - 0.25 * grid[1] / shape[1] - 0.5 * np.abs(dist - 0.85)
+    score[~brain] = -np.inf
+    threshold = np.sort(score[brain])[-n_voxels]
+    labels[score >= threshold] = 1
+    return labels

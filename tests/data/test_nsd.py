@@ -138,9 +138,10 @@ def test_int16_over_300_scaling_without_zscore(nsd):
 
 
 def test_hdf5_betas_equal_nifti(nsd, subj01):
+    # the fixture's HDF5 is chunked like NSD's (one voxel's 750 trials per chunk)
     h5 = read_nsd_subject(nsd.root, SUBJ, fmt="hdf5")
     np.testing.assert_array_equal(h5.stimulus_ids, subj01.stimulus_ids)
-    np.testing.assert_allclose(h5.responses, subj01.responses, atol=1e-6)
+    np.testing.assert_array_equal(h5.responses, subj01.responses)
 
 
 def test_session_subset(nsd):
@@ -369,6 +370,14 @@ def test_validation_report_of_a_good_folder(nsd):
     assert report.summary["subj01 sessions"] == "3 of 40 sessions"
     fs = validate_nsd(nsd.root, space="fsaverage")
     assert fs.ok and fs.summary["subjects"] == "subj01"
+
+
+def test_check_prints_shapes_as_plain_ints(nsd):
+    text = validate_nsd(nsd.root, space="fsaverage").format_text()
+    assert "np.int" not in text
+    assert "found:    (162, 1, 1, 750) float32" in text
+    text = validate_nsd(nsd.root, fmt="hdf5").format_text()
+    assert "np.int" not in text and "/betas (750, 3, 4, 5)" in text
 
 
 def test_cli_add_check_list(nsd, nsd_copy, capsys):
