@@ -18,6 +18,16 @@ recomputed from the images when an analysis needs them.
 
 The build writes into a temporary sibling folder and renames it at the end, so an interrupted build
 never leaves a half-built demo behind.
+
+Worlds (``--world``; see :mod:`core.data.demo.subjects`): ``planted`` (the default demo, named
+``demo``) and the negative controls ``null`` and ``uniform``, the same stimuli, targets and
+noise with the signal unrelated to the images or the same in every area. A control world is
+its own dataset (default name ``demo-null`` / ``demo-uniform`` under ``<home>/datasets/<name>``,
+registered so ``--dataset demo-null`` opens it) and never replaces the default demo; its
+``dataset.json`` records ``world`` (absent means planted: the planted build is byte-identical to
+what it was before worlds existed), and its subjects' content digests fold the world in. The null
+world also writes ``stimuli/null_signal_source.npy``: for each stimulus id, the id of the image
+whose content drives the responses to it.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ from core.data.demo.subjects import (
     DRIVER_GROUPS,
     GROUP_INSTRUCTIONS,
     PLANTED_DRIVERS,
+    UNIFORM_MIX,
+    UNIFORM_UNNAMED_SHARE,
+    WORLDS,
     PlantedInputs,
     simulate_subject,
 )
@@ -73,11 +86,15 @@ class BuildSummary:
     subjects: dict[str, dict]
     seconds: float
     size_bytes: int
+    world: str = "planted"
 
     def lines(self) -> list[str]:
+        label = (
+            "" if self.world == "planted" else f", {self.world.upper()} WORLD (negative control)"
+        )
         out = [
             f"demo world built at {self.root} in {self.seconds:.1f} s "
-            f"({self.size_bytes / 1e6:.1f} MB) [SIMULATED]",
+            f"({self.size_bytes / 1e6:.1f} MB) [SIMULATED{label}]",
             f"images: {self.n_images} ({self.n_train} train, {self.n_test} shared test)",
         ]
         for name, s in self.subjects.items():
@@ -91,8 +108,57 @@ class BuildSummary:
         return out
 
 
+#: What each control world plants, in words (recorded in its dataset.json).
+WORLD_NOTES = {
+    "null": (
+        "NEGATIVE CONTROL (null world): the same stimuli, targets, SNR map and noise as the "
+        "planted world of this seed, but every response follows the content of another, "
+        "independently drawn image (a derangement of the stimulus ids shared by all targets and "
+        "subjects, stimuli/null_signal_source.npy): realistic noise ceilings, subjects agree, "
+        "nothing follows the image shown."
+    ),
+    "uniform": (
+        "NEGATIVE CONTROL (uniform world): every target of every area gets the same signal (the "
+        "same retinotopy-free mixture of the five tuning groups and the same unnamed content), "
+        "so an instruction's advantage is the same everywhere; areas differ only in SNR."
+    ),
+}
+
+
 def default_demo_root() -> Path:
     return subdir("datasets") / "demo"
+
+
+def default_world_name(world: str) -> str:
+    """The dataset name of a world built without ``--name``: ``demo`` for the planted world,
+    ``demo-<world>`` for a control."""
+    return "demo" if world == "planted" else f"demo-{world}"
+
+
+def world_root(name: str) -> Path:
+    """Where the demo world named ``name`` lives by default: ``<home>/datasets/<name>``."""
+    return default_demo_root() if name == "demo" else subdir("datasets") / name
+
+
+def null_signal_source(seed: int, n: int) -> np.ndarray:
+    """The null world's image derangement: ``source[i]`` is the stimulus whose content drives
+    the responses to stimulus ``i`` (never ``i`` itself: one random cycle through all ids).
+
+    Parameters
+    ----------
+    seed : int
+        World seed.
+    n : int
+        Number of stimuli.
+
+    Returns
+    -------
+    source : array of shape (n,), int64
+    """
+    order = np.random.default_rng([seed, 2100]).permutation(n)
+    source = np.empty(n, np.int64)
+    source[order] = np.roll(order, -1)
+    return source
 
 
 def _folder_size(path: Path) -> int:
@@ -121,28 +187,41 @@ def build_demo(
     size: str = "default",
     seed: int = 0,
     progress: bool = True,
+    world: str = "planted",
+    name: str | None = None,
 ) -> BuildSummary:
     """Build the demo world into ``root`` (replacing what is there).
 
     Parameters
     ----------
     root : Path, optional
-        Target folder; default :func:`default_demo_root`.
+        Target folder; default :func:`world_root` of ``name``.
     size : {"small", "default"}
     seed : int
         World seed; the same seed gives byte-identical files.
     progress : bool
         Show a progress bar.
+    world : {"planted", "null", "uniform"}
+        The planted model or a negative control (see the module docstring).
+    name : str, optional
+        Dataset name recorded in dataset.json; default :func:`default_world_name`. A name
+        other than ``demo`` is registered (:func:`core.data.demo.store.register_world`), so
+        ``open_dataset(name)`` and ``--dataset name`` find the world.
 
     Raises
     ------
     ValueError
-        For an unknown size.
+        For an unknown size or world, or a control world named ``demo``.
     """
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; expected one of {tuple(SIZES)}")
+    if world not in WORLDS:
+        raise ValueError(f"unknown demo world {world!r}; expected one of {WORLDS}")
+    dataset_name = name or default_world_name(world)
+    if world != "planted" and dataset_name == "demo":
+        raise ValueError("the name 'demo' is the planted demo; name a control world otherwise")
     cfg = SIZES[size]
-    root = Path(root) if root is not None else default_demo_root()
+    root = Path(root) if root is not None else world_root(dataset_name)
     t0 = time.perf_counter()
     tmp = root.with_name(f".{root.name}.building-{os.getpid()}")
     if tmp.exists():
@@ -182,6 +261,10 @@ def build_demo(
 
     inputs = PlantedInputs(scene_drives(attributes, scene_dicts, dense, grids), PrfBank(grids))
     del grids
+    source = ids
+    if world == "null":
+        source = null_signal_source(seed, n)
+        save_npy(tmp / "stimuli" / "null_signal_source.npy", source)
     subjects: dict[str, dict] = {}
     subject_names = [f"subj{k + 1:02d}" for k in range(cfg["n_subjects"])]
     for k, name in enumerate(tqdm(subject_names, desc="simulating subjects", disable=not progress)):
@@ -190,9 +273,10 @@ def build_demo(
             name,
             ids[seen],
             is_test_all[seen],
-            inputs.subset(np.flatnonzero(seen)),
+            inputs.subset(source[np.flatnonzero(seen)]),
             density=density,
             seed=subject_seed,
+            world=world,
         )
         folder = tmp / "subjects" / name
         save_subject(folder, data, encoding="int8-scaled")
@@ -207,34 +291,44 @@ def build_demo(
             "targets_per_roi": {r: int(t.roi_mask(r).sum()) for r in t.roi_names()},
         }
 
-    write_json(
-        tmp / "dataset.json",
-        {
-            "name": "demo",
-            "kind": "demo",
-            "simulated": True,
-            "description": DESCRIPTION,
-            "seed": seed,
-            "size": size,
-            "config": cfg,
-            "code_version": CODE_VERSION,
-            "n_images": n,
-            "stimuli_digest": pixels.hexdigest()[:32],
-            "n_train": n_train,
-            "n_test": n_test,
-            "subjects": subject_names,
-            "subjects_summary": subjects,
-            "instruction_ids": list(INSTRUCTION_IDS),
-            "roi_families": DEMO_ROI_FAMILIES,
-            "planted_drivers": PLANTED_DRIVERS,
-            "driver_groups": list(DRIVER_GROUPS),
-            "driver_instructions": {g: list(v) for g, v in GROUP_INSTRUCTIONS.items()},
-            "surface": "pycortex:S1",
-        },
-    )
+    record = {
+        "name": dataset_name,
+        "kind": "demo",
+        "simulated": True,
+        "description": DESCRIPTION,
+        "seed": seed,
+        "size": size,
+        "config": cfg,
+        "code_version": CODE_VERSION,
+        "n_images": n,
+        "stimuli_digest": pixels.hexdigest()[:32],
+        "n_train": n_train,
+        "n_test": n_test,
+        "subjects": subject_names,
+        "subjects_summary": subjects,
+        "instruction_ids": list(INSTRUCTION_IDS),
+        "roi_families": DEMO_ROI_FAMILIES,
+        "planted_drivers": PLANTED_DRIVERS,
+        "driver_groups": list(DRIVER_GROUPS),
+        "driver_instructions": {g: list(v) for g, v in GROUP_INSTRUCTIONS.items()},
+        "surface": "pycortex:S1",
+    }
+    if world != "planted":  # the planted record stays as it was (absent world = planted)
+        record["world"] = world
+        record["description"] = f"{WORLD_NOTES[world]} {DESCRIPTION}"
+        record["planted_drivers"] = {}
+        record["planted_world_drivers"] = PLANTED_DRIVERS
+        if world == "uniform":
+            record["uniform_mix"] = dict(zip(DRIVER_GROUPS[1:-1], UNIFORM_MIX, strict=True))
+            record["uniform_unnamed_share"] = UNIFORM_UNNAMED_SHARE
+    write_json(tmp / "dataset.json", record)
     if root.exists():
         shutil.rmtree(root)
     os.replace(tmp, root)
+    if dataset_name != "demo":
+        from core.data.demo.store import register_world
+
+        register_world(dataset_name, root)
     return BuildSummary(
         root=root,
         n_images=n,
@@ -243,4 +337,5 @@ def build_demo(
         subjects=subjects,
         seconds=time.perf_counter() - t0,
         size_bytes=_folder_size(root),
+        world=world,
     )

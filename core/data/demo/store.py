@@ -136,6 +136,35 @@ def demo_stimulus_identity(root: Path, info: dict) -> dict:
     return {"kind": "demo", "stimuli_digest": digest}
 
 
+def demo_world(info: dict) -> str:
+    """The world of a built demo from its dataset.json record: ``planted`` (the default, also
+    for worlds built before worlds existed), ``null`` or ``uniform``."""
+    return str(info.get("world", "planted"))
+
+
+def register_world(name: str, root: Path) -> None:
+    """Record a demo world other than the default (``demo-null``, a seed's copy, ...) in the
+    dataset registry, so ``open_dataset(name)`` opens it with :func:`open_demo`.
+
+    (:func:`core.data.registry.register` accepts real datasets only; this writes the same
+    registry entry, ``{"kind": "demo", "path": root}``.)
+
+    Raises
+    ------
+    DatasetError
+        For the name ``demo`` (reserved for the default demo) or a bad name.
+    """
+    from core.data import registry
+    from core.storage import write_json
+
+    if name == "demo":
+        raise DatasetError("the name 'demo' is reserved for the embedded demo")
+    registry.check_name(name)
+    entries = {k: v for k, v in registry.configured().items() if k != "demo"}
+    entries[name] = {"kind": "demo", "path": str(Path(root).resolve())}
+    write_json(registry._registry_path(), entries)
+
+
 def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:
     """The planted truth of a simulated subject: per target the planted ncsnr, driver, driver
     weights, unnamed share and planted preferences (pRF eccentricity, angle, size and position,

@@ -46,6 +46,27 @@ Ground truth (``truth.npz`` per subject, :func:`simulate_subject`)
     Per target: planted ncsnr, driver (the dominant group or ``mixed``/``none``), the driver
     weights (membership in each group), the unnamed share, pRF eccentricity, polar angle, size
     and visual-field position, preferred hue, preferred numerosity, preferred environment.
+
+Worlds (negative controls; :data:`WORLDS`)
+    ``planted`` is the model above. Two controls keep the same stimuli, targets, SNR map, noise
+    draws and repetition structure (the random stream is consumed identically) and change only
+    the signal:
+
+    - ``null``: the signal of every target to image ``i`` is the planted signal to another,
+      independently drawn image (a derangement of the stimulus ids, the same for every target
+      and every subject; see :func:`core.data.demo.build.null_signal_source`). Responses keep
+      their realistic spatial structure, within-subject noise ceiling and agreement between
+      subjects, but nothing in them follows the image shown. The truth records no driver
+      (``none``), zero driver weights, an unnamed share of 1 and no preferences.
+    - ``uniform``: every target in every area gets the same noiseless signal: the same mixture
+      (:data:`UNIFORM_MIX`) of the five groups' retinotopy-free mean tunings (the drives the
+      planted model uses between the areas) and the same read-out of the unnamed drives, with
+      the same unnamed share (:data:`UNIFORM_UNNAMED_SHARE`); areas differ only in SNR and
+      noise, so any instruction's advantage is the same everywhere. The truth records driver
+      ``mixed`` and the same driver weights for every signal target, no pRFs.
+
+    Both keep ``planted_world_driver``: the driver the planted world of the same seed plants at
+    each target (a reference for chance levels, not planted here), and a 0-d ``world`` array.
 """
 
 from __future__ import annotations
@@ -161,6 +182,14 @@ TUNING_WIDTH = 4.0
 SNR_WIDTH = 6.0
 #: Spatial spread of the trial noise (flat units ~ mm, Gaussian SD; the BOLD point-spread).
 NOISE_SPREAD = 0.8
+
+#: The worlds :func:`simulate_subject` can simulate (see the module docstring).
+WORLDS = ("planted", "null", "uniform")
+#: The uniform world's tuning: the weight of each group's mean tuning (order of :data:`GROUPS`),
+#: the same at every target.
+UNIFORM_MIX = (0.2, 0.2, 0.2, 0.2, 0.2)
+#: The uniform world's share of the signal that follows unnamed content, at every target.
+UNIFORM_UNNAMED_SHARE = 0.4
 
 
 @dataclass
@@ -437,6 +466,7 @@ def simulate_subject(
     inputs: PlantedInputs,
     density: float,
     seed: int,
+    world: str = "planted",
 ) -> tuple[SubjectData, dict[str, np.ndarray]]:
     """Simulate one subject's responses.
 
@@ -446,16 +476,28 @@ def simulate_subject(
     stimulus_ids : array of shape (n_images,)
     is_test : array of shape (n_images,), bool
     inputs : PlantedInputs
-        Drives of exactly these images (same order).
+        Drives of exactly these images (same order). For the ``null`` world the caller passes
+        the drives of *other* images (see :func:`core.data.demo.build.null_signal_source`).
     density : float
         Fraction of candidate vertices that become targets.
     seed : int
+    world : {"planted", "null", "uniform"}
+        Which world (see the module docstring). ``planted`` gives exactly the planted model;
+        the others record their world in the subject's content digest.
 
     Returns
     -------
     data : SubjectData
-    truth : dict of arrays, one value per target (see the module docstring)
+    truth : dict of arrays, one value per target (see the module docstring), plus the 0-d
+        ``world`` and ``planted_world_driver`` for the control worlds
+
+    Raises
+    ------
+    ValueError
+        For an unknown world.
     """
+    if world not in WORLDS:
+        raise ValueError(f"unknown demo world {world!r}; expected one of {WORLDS}")
     rng = np.random.default_rng(seed)
     t = _sample_targets(rng, density)
     field = _Fields(t, rng)
@@ -508,6 +550,9 @@ def simulate_subject(
     )
     mixed = mean_group @ mix_w.T.astype(np.float32)
     signal += weights[:, -1].astype(np.float32)[None, :] * _z(mixed, True)
+    if world == "uniform":  # the same retinotopy-free mixture at every target
+        shared = _z(mean_group @ np.asarray(UNIFORM_MIX, np.float32))
+        signal = np.repeat(shared[:, None].astype(np.float32), n_t, axis=1)
 
     # content no instruction names: smooth per-target read-outs of the unnamed drives
     side = np.where(t.hemi == 0, 1.0, -1.0)
@@ -519,6 +564,10 @@ def simulate_subject(
     low = tuned["_low_level_sel"]
     texture = 1.2 * weights[low, 0].astype(np.float32)[None, :] * tuned["prf_texture"]
     unnamed[:, low] = _z(unnamed[:, low] + texture, True)
+    if world == "uniform":  # the same read-out everywhere (no hemifield, no pRF texture)
+        u_shared = _z(sc.unnamed.astype(np.float32) @ np.asarray(UNNAMED_WEIGHTS["mixed"]))
+        unnamed = np.repeat(u_shared[:, None].astype(np.float32), n_t, axis=1)
+        unnamed_share = np.full(n_t, UNIFORM_UNNAMED_SHARE)
 
     share = unnamed_share.astype(np.float32)[None, :]
     signal = _z(signal, True)
@@ -573,4 +622,59 @@ def simulate_subject(
         "unnamed_share": unnamed_share.astype(np.float32),
         **prefs,
     }
+    if world != "planted":
+        truth = _control_truth(truth, world)
+        data.content_digest = world_digest(data.digest(), world)
     return data, truth
+
+
+def world_digest(digest: str, world: str) -> str:
+    """A control world's subject content key: the content digest with the world folded in (the
+    planted world keeps its plain digest, so existing artifacts stay valid).
+
+    Parameters
+    ----------
+    digest : str
+        :meth:`~core.data.dataset.SubjectData.digest` of the simulated arrays.
+    world : str
+
+    Returns
+    -------
+    digest : str
+        24 hex characters.
+    """
+    from core.hashing import array_digest
+
+    if world == "planted":
+        return digest
+    return array_digest(np.frombuffer(f"{digest}|world={world}".encode(), dtype=np.uint8))[:24]
+
+
+def _control_truth(truth: dict[str, np.ndarray], world: str) -> dict[str, np.ndarray]:
+    """What a control world planted (see the module docstring), keeping the planted world's
+    driver map of the same seed as ``planted_world_driver``."""
+    n_t = truth["driver"].size
+    noise = truth["driver"] == DRIVER_GROUPS.index("none")
+    out = dict(truth)
+    out["planted_world_driver"] = truth["driver"].copy()
+    for key in ("prf_ecc", "prf_angle", "prf_size", "prf_x", "prf_y", "hue_pref",
+                "numerosity_pref"):  # fmt: skip
+        out[key] = np.full(n_t, np.nan, np.float32)
+    if world == "null":
+        out["driver"] = np.zeros(n_t, np.int8)  # "none": nothing follows the image shown
+        out["driver_weights"] = np.zeros_like(truth["driver_weights"])
+        out["unnamed_share"] = np.ones(n_t, np.float32)
+        out["environment_pref"] = np.full(n_t, -1, np.int8)
+    else:  # uniform
+        driver = np.full(n_t, DRIVER_GROUPS.index("mixed"), np.int8)
+        driver[noise] = DRIVER_GROUPS.index("none")
+        out["driver"] = driver
+        w = np.zeros_like(truth["driver_weights"])
+        w[:, : len(GROUPS)] = np.asarray(UNIFORM_MIX, np.float32)
+        out["driver_weights"] = w
+        out["unnamed_share"] = np.full(n_t, UNIFORM_UNNAMED_SHARE, np.float32)
+        env = np.full(n_t, int(np.argmax(PLACE_ENV)), np.int8)
+        env[noise] = -1
+        out["environment_pref"] = env
+    out["world"] = np.array(world)
+    return out
