@@ -29,8 +29,8 @@ equals a per-resample recomputation to ~1e-12 (tested to 1e-9).
 Intervals and p-values
 ----------------------
 * Percentile intervals (default) or BCa (bias-corrected and accelerated; the acceleration
-  comes from the leave-one-image-out jackknife, which adds ``n_test`` rows to ``C``, i.e.
-  about doubles the cost at ``n_boot ~ n_test``).
+  comes from the leave-one-image-out jackknife, whose sums are the all-image sums minus one
+  image's moments: ``n_test`` more rows of element-wise work, no extra matrix product).
 * Two-sided bootstrap p-value of a difference ``d`` (percentile-interval inversion):
   ``p = min(1, 2 min(1 + #{d* <= 0}, 1 + #{d* >= 0}) / (n_boot + 1))``: the smallest
   two-sided level at which the percentile interval excludes 0. Its floor is
@@ -127,11 +127,6 @@ def resample_counts(n_test: int, n_boot: int = 1000, seed: int = 0) -> np.ndarra
         Each row sums to ``n_test``.
     """
     return counts_from_indices(resample_indices(n_test, n_boot, seed), n_test)
-
-
-def jackknife_counts(n_test: int) -> np.ndarray:
-    """Leave-one-image-out count rows, shape (n_test, n_test): ones with a zero diagonal."""
-    return 1.0 - np.eye(n_test)
 
 
 # --------------------------------------------------------------------------- the result
@@ -236,7 +231,10 @@ def _as_instructions(y_pred: Any, names: Sequence[str] | None) -> list[tuple[str
 
 
 def _check_responses(y_true: Any, min_samples: int) -> np.ndarray:
-    y = np.asarray(y_true, dtype=np.float64)
+    """Responses as a 2-D float array (float32 kept: blocks are cast to float64 when used)."""
+    y = np.asarray(y_true)
+    if not np.issubdtype(y.dtype, np.floating):
+        y = y.astype(np.float64)
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2:
@@ -331,20 +329,55 @@ def _safe_ratio(num: np.ndarray, var_a: np.ndarray, var_b: np.ndarray) -> np.nda
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def _resampled_variance(counts: np.ndarray, n: np.ndarray, moments: np.ndarray) -> np.ndarray:
-    """Resampled sum of squared deviations from ``C @ [x, x**2]``; zero when numerically so.
+def _resampled_sums(counts: np.ndarray, moments: np.ndarray, jackknife: bool) -> np.ndarray:
+    """Sums of per-image moments over every row: all images, each resample, each jackknife.
 
     Parameters
     ----------
-    counts : (n_rows, n_test); n : (n_rows, 1) draws per row
+    counts : (n_boot, n_test) resample counts
+    moments : (n_test, k) per-image moments of a target block
+    jackknife : bool
+        Add the ``n_test`` leave-one-image-out rows (total minus one image: no product needed).
+
+    Returns
+    -------
+    sums : (1 + n_boot [+ n_test], k), float64. Row 0 sums all images once.
+    """
+    n_boot, n_test = counts.shape
+    total = moments.sum(0)
+    out = np.empty((1 + n_boot + (n_test if jackknife else 0), moments.shape[1]))
+    out[0] = total
+    np.matmul(counts, moments, out=out[1 : 1 + n_boot])
+    if jackknife:
+        np.subtract(total, moments, out=out[1 + n_boot :])
+    return out
+
+
+def _draws_per_row(n_boot: int, n_test: int, jackknife: bool) -> np.ndarray:
+    """Images drawn in each row of :func:`_resampled_sums`, shape (n_rows, 1)."""
+    n = np.full(1 + n_boot + (n_test if jackknife else 0), float(n_test))
+    n[1 + n_boot :] = n_test - 1
+    return n[:, None]
+
+
+def _resampled_variance(
+    counts: np.ndarray, n: np.ndarray, moments: np.ndarray, jackknife: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled sum of squared deviations from the sums of ``[x, x**2]``; zero when
+    numerically so.
+
+    Parameters
+    ----------
+    counts : (n_boot, n_test); n : (n_rows, 1) draws per row (:func:`_draws_per_row`)
     moments : (n_test, 2 * B): ``[x, x**2]`` of a centred block ``x``
+    jackknife : bool
 
     Returns
     -------
     s_x : (n_rows, B) resampled sums of x; ss : (n_rows, B) sums of squared deviations
     """
     b = moments.shape[1] // 2
-    sums = counts @ moments
+    sums = _resampled_sums(counts, moments, jackknife)
     s_x, s_xx = sums[:, :b], sums[:, b:]
     ss = s_xx - s_x * s_x / n
     ss[ss <= _ZERO_VARIANCE * s_xx] = 0.0
@@ -358,6 +391,7 @@ def _resampled_r(
     s_y: np.ndarray,
     ss_y: np.ndarray,
     pc: np.ndarray,
+    jackknife: bool,
 ) -> np.ndarray:
     """Per-resample Pearson r of one instruction's block, shape (n_rows, B).
 
@@ -365,7 +399,7 @@ def _resampled_r(
     ``ss_y``: the shared response sums of :func:`_resampled_variance`.
     """
     b = pc.shape[1]
-    sums = counts @ np.concatenate([pc, pc * pc, yc * pc], axis=1)
+    sums = _resampled_sums(counts, np.concatenate([pc, pc * pc, yc * pc], axis=1), jackknife)
     s_p, s_pp, s_yp = sums[:, :b], sums[:, b : 2 * b], sums[:, 2 * b :]
     ss_p = s_pp - s_p * s_p / n
     ss_p[ss_p <= _ZERO_VARIANCE * s_pp] = 0.0
@@ -419,7 +453,7 @@ def bootstrap_roi_scores(
     Parameters
     ----------
     y_true : array-like of shape (n_test, n_targets)
-        Measured test responses.
+        Measured test responses (float32 is kept and cast to float64 one block at a time).
     y_pred : array of shape (n_test, n_targets) (one instruction), array of shape
         (n_instructions, n_test, n_targets), a sequence of such 2-D arrays, or a mapping
         instruction name -> 2-D array
@@ -440,8 +474,8 @@ def bootstrap_roi_scores(
     instructions : sequence of str, optional
         Names of the predictions (not with a mapping); default "0", "1", ...
     jackknife : bool
-        Also compute leave-one-image-out ROI means (for BCa intervals); adds ``n_test`` rows
-        to the count matrix.
+        Also compute leave-one-image-out ROI means (for BCa intervals): ``n_test`` more rows,
+        each the all-image sums minus one image's moments (no extra matrix product).
     target_block : int, optional
         Targets per block; default sized to a ~256 MB float64 working set.
     min_samples : int
@@ -483,24 +517,24 @@ def bootstrap_roi_scores(
     else:
         boot = _check_counts(counts, n_test)
         used_seed = None
-    rows = [np.ones((1, n_test)), boot] + ([jackknife_counts(n_test)] if jackknife else [])
-    all_counts = np.ascontiguousarray(np.concatenate(rows))
-    n_draws = all_counts.sum(1, keepdims=True)
+    boot = np.ascontiguousarray(boot)
+    n_draws = _draws_per_row(boot.shape[0], n_test, jackknife)
     weights = _roi_weights(roi_masks, nc)
     cols_all = np.flatnonzero(used)
     if target_block is None:
-        target_block = _block_size(all_counts.shape[0], n_test, DEFAULT_BLOCK_BYTES)
+        target_block = _block_size(n_draws.shape[0], n_test, DEFAULT_BLOCK_BYTES)
     if target_block < 1:
         raise ValueError("target_block must be >= 1")
-    acc = np.zeros((len(items), all_counts.shape[0], weights.shape[1]))
+    acc = np.zeros((len(items), n_draws.shape[0], weights.shape[1]))
     for start in range(0, cols_all.size, target_block):
         cols = cols_all[start : start + target_block]
-        yc = _centred(y[:, cols])
-        s_y, ss_y = _resampled_variance(all_counts, n_draws, np.concatenate([yc, yc * yc], 1))
+        yc = _centred(np.asarray(y[:, cols], dtype=np.float64))
+        s_y, ss_y = _resampled_variance(boot, n_draws, np.concatenate([yc, yc * yc], 1),
+                                        jackknife)
         w = weights[cols]
         for i, (name, arr) in enumerate(items):
             pc = _centred(_prediction_block(name, arr, cols))
-            acc[i] += _resampled_r(all_counts, n_draws, yc, s_y, ss_y, pc) @ w
+            acc[i] += _resampled_r(boot, n_draws, yc, s_y, ss_y, pc, jackknife) @ w
     return _package(acc, items, roi_names, roi_masks, n_test, boot.shape[0], used_seed, nc,
                     jackknife)
 

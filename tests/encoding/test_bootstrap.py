@@ -70,6 +70,17 @@ def test_observed_score_is_roi_mean_of_pearson_r():
         np.testing.assert_allclose(scores.observed_r[i], expected, rtol=0, atol=1e-12)
 
 
+def test_jackknife_equals_leave_one_image_out_recomputation():
+    y, p, masks, nc = small_world(offset=1e5)
+    scores = bootstrap_roi_scores(y, p, masks, noise_ceiling=nc, n_boot=5, jackknife=True)
+    keep = ~np.eye(N_TEST, dtype=bool)
+    indices = np.stack([np.flatnonzero(row) for row in keep])  # (n_test, n_test - 1)
+    for i in range(p.shape[0]):
+        ref_r, ref_n = naive_roi_means(y, p[i], masks, nc, indices)
+        np.testing.assert_allclose(scores.jackknife_r[i], ref_r, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(scores.jackknife_normalized[i], ref_n, rtol=0, atol=1e-9)
+
+
 def test_block_size_does_not_change_the_result():
     y, p, masks, nc = small_world()
     a = bootstrap_roi_scores(y, p, masks, noise_ceiling=nc, n_boot=50, target_block=1)
