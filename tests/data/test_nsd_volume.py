@@ -140,3 +140,29 @@ def test_readers_name_the_file_on_errors(tmp_path, session):
     nii.write_bytes(nii.read_bytes()[: nii.stat().st_size // 2])
     with pytest.raises(DatasetError, match="betas_session02.nii.gz.*truncated or corrupt"):
         read_nifti_session(nii, SHAPE, index)
+
+
+@pytest.mark.parametrize("backend", ["gzip", "isal"])
+def test_nifti_reader_gzip_backends_agree(tmp_path, session, monkeypatch, backend):
+    import gzip
+    import zlib
+
+    import core.data.nsd_volume as nsd_volume
+
+    betas, mask = session
+    path = tmp_path / "betas_session01.nii.gz"
+    nib.save(nib.Nifti1Image(betas, np.eye(4)), path)
+    if backend == "isal":
+        pytest.importorskip("isal")
+        assert nsd_volume.gzip_opener()[0].__module__ == "isal.igzip"
+    else:
+        errors = (EOFError, OSError, zlib.error)
+        monkeypatch.setattr(nsd_volume, "gzip_opener", lambda: (gzip.open, errors))
+    got = read_nifti_session(path, SHAPE, volume_index(mask))
+    np.testing.assert_array_equal(got, whole_volume_read(betas, mask))
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(range(64))  # corrupt deflate data, intact header
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="betas_session01.nii.gz.*truncated or corrupt"):
+        read_nifti_session(path, SHAPE, volume_index(mask))
