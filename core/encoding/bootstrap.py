@@ -173,7 +173,7 @@ class BootstrapScores:
     def n_boot(self) -> int:
         return int(self.r.shape[1])
 
-    def kind(self, kind: str = "normalized") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def arrays(self, kind: str = "normalized") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(observed, resampled, jackknife)`` arrays of one score kind.
 
         Parameters
@@ -206,7 +206,7 @@ def _check_n_boot(n_boot: int) -> None:
 def _as_instructions(y_pred: Any, names: Sequence[str] | None) -> list[tuple[str, Any]]:
     """``[(name, array of shape (n_test, n_targets))]`` without copying the arrays."""
     if isinstance(y_pred, Mapping):
-        items = [(str(k), v) for k, v in y_pred.items()]
+        items = [(str(k), v if hasattr(v, "shape") else np.asarray(v)) for k, v in y_pred.items()]
         if names is not None:
             raise ValueError("instruction names come from the mapping keys; drop `instructions`")
     else:
@@ -502,6 +502,22 @@ def bootstrap_roi_scores(
     _check_prediction_shapes(items, (n_test, n_targets))
     roi_names, roi_masks = _check_masks(masks, n_targets)
     used = roi_masks.any(0)
+    _check_varying_responses(y, used)
+    nc = None if noise_ceiling is None else _check_noise_ceiling(noise_ceiling, n_targets, used)
+    if counts is None:
+        _check_n_boot(n_boot)
+        boot, used_seed = resample_counts(n_test, n_boot, seed), seed
+    else:
+        boot, used_seed = _check_counts(counts, n_test), None
+    if target_block is not None and target_block < 1:
+        raise ValueError("target_block must be >= 1")
+    acc = _accumulate_roi_means(y, items, np.flatnonzero(used), _roi_weights(roi_masks, nc),
+                                np.ascontiguousarray(boot), jackknife, target_block)
+    return _package(acc, items, roi_names, roi_masks, n_test, boot.shape[0], used_seed, nc,
+                    jackknife)
+
+
+def _check_varying_responses(y: np.ndarray, used: np.ndarray) -> None:
     const = used & (np.ptp(y, axis=0) == 0)
     if const.any():
         idx = np.flatnonzero(const)
@@ -509,22 +525,36 @@ def bootstrap_roi_scores(
             f"{idx.size} target(s) inside an ROI have constant responses over the test set "
             f"(first: {idx[:10].tolist()}); their correlation is undefined"
         )
-    nc = None if noise_ceiling is None else _check_noise_ceiling(noise_ceiling, n_targets, used)
-    if counts is None:
-        _check_n_boot(n_boot)
-        boot = resample_counts(n_test, n_boot, seed)
-        used_seed: int | None = seed
-    else:
-        boot = _check_counts(counts, n_test)
-        used_seed = None
-    boot = np.ascontiguousarray(boot)
+
+
+def _accumulate_roi_means(
+    y: np.ndarray,
+    items: list[tuple[str, Any]],
+    cols_all: np.ndarray,
+    weights: np.ndarray,
+    boot: np.ndarray,
+    jackknife: bool,
+    target_block: int | None,
+) -> np.ndarray:
+    """ROI means of every row's per-target r, block by block of targets.
+
+    Parameters
+    ----------
+    y : (n_test, n_targets) responses; items : [(name, (n_test, n_targets) predictions)]
+    cols_all : (n_used,) targets inside some ROI
+    weights : (n_targets, n_cols) from :func:`_roi_weights`
+    boot : (n_boot, n_test) resample counts
+    jackknife : bool
+    target_block : int or None
+
+    Returns
+    -------
+    acc : (n_instructions, n_rows, n_cols), rows as in :func:`_resampled_sums`
+    """
+    n_test = y.shape[0]
     n_draws = _draws_per_row(boot.shape[0], n_test, jackknife)
-    weights = _roi_weights(roi_masks, nc)
-    cols_all = np.flatnonzero(used)
     if target_block is None:
         target_block = _block_size(n_draws.shape[0], n_test, DEFAULT_BLOCK_BYTES)
-    if target_block < 1:
-        raise ValueError("target_block must be >= 1")
     acc = np.zeros((len(items), n_draws.shape[0], weights.shape[1]))
     for start in range(0, cols_all.size, target_block):
         cols = cols_all[start : start + target_block]
@@ -535,8 +565,7 @@ def bootstrap_roi_scores(
         for i, (name, arr) in enumerate(items):
             pc = _centred(_prediction_block(name, arr, cols))
             acc[i] += _resampled_r(boot, n_draws, yc, s_y, ss_y, pc, jackknife) @ w
-    return _package(acc, items, roi_names, roi_masks, n_test, boot.shape[0], used_seed, nc,
-                    jackknife)
+    return acc
 
 
 def _package(
@@ -709,7 +738,7 @@ def score_intervals(
         instruction, roi, n_targets, kind, score (on all test images), ci_low, ci_high,
         se (bootstrap standard deviation), level, method, n_boot.
     """
-    obs, res, jack = scores.kind(kind)
+    obs, res, jack = scores.arrays(kind)
     rows = []
     for i, name in enumerate(scores.instructions):
         ci = _interval(res[i], obs[i], None if jack is None else jack[i], level, method)
@@ -756,7 +785,7 @@ def paired_differences(
     """
     if reference not in scores.instructions:
         raise ValueError(f"reference {reference!r} not among {scores.instructions}")
-    obs, res, jack = scores.kind(kind)
+    obs, res, jack = scores.arrays(kind)
     ref = scores.instructions.index(reference)
     rows = []
     for i, name in enumerate(scores.instructions):
