@@ -59,7 +59,7 @@ def _run_engine(engine: str, size: str, models: list[str], layers: list[str]) ->
 
 def _responses(home: str) -> int:
     n = 0
-    for manifest in Path(home, "features", "demo").rglob("manifest.json"):
+    for manifest in Path(home, "features").rglob("manifest.json"):
         n += sum(c["n"] for c in json.loads(manifest.read_text())["chunks"])
     return n
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.pipeline.commands.grid import settings_args
 from core.pipeline.fits import IMAGE, FitSettings, FitSpec, roi_masks, run_fit
 from core.pipeline.grid import FIT_KEY, grid_settings, merge_table, model_role, results_dir
 
@@ -29,12 +30,7 @@ def encoder_job_args(
     args = ["encoder", "--dataset", dataset, "--subject", subject, "--model", model]
     if instruction != IMAGE:
         args += ["--instruction", instruction]
-    args += [
-        "--layer", str(int(layer)), "--alphas", s.alphas, "--folds", str(s.cv),
-        "--solver", s.solver, "--backend", s.backend, "--permutations", str(s.n_permutations),
-        "--p-values", s.p_values, "--max-new-tokens", str(s.max_new_tokens),
-    ]  # fmt: skip
-    return args
+    return [*args, "--layer", str(int(layer)), *settings_args(s)]
 
 
 def compute_encoder(
@@ -59,11 +55,11 @@ def compute_encoder(
     from core.models.instructions import resolve_instruction
 
     ds = open_dataset(dataset)
-    adapter = get_adapter(model)
+    ext = settings.extraction()
+    adapter = get_adapter(model, ext.device, ext.dtype)
     ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
-    extract_model(
-        ds, adapter, [ins] if ins else [], settings.generation_options(), progress=progress
-    )
+    extract_model(ds, adapter, [ins] if ins else [], settings.generation_options(),
+                  prefix_reuse=ext.prefix_reuse, method=ext.method, progress=progress)  # fmt: skip
     spec = FitSpec(dataset, subject, model, ins.id if ins else None, int(layer))
     rows = run_fit(ds, spec, settings, keep_encoder=True)
     if rows and settings == grid_settings(dataset):
@@ -77,11 +73,8 @@ def compute_encoder(
 
 def partition_job_args(dataset: str, model: str, a: str, b: str) -> list[str]:
     """``python -m core`` arguments that compute a new instruction pair's partition."""
-    s = grid_settings(dataset)
-    return [
-        "partition", "--dataset", dataset, "--model", model, "--a", a, "--b", b,
-        "--alphas", s.alphas, "--backend", s.backend, "--max-new-tokens", str(s.max_new_tokens),
-    ]  # fmt: skip
+    return ["partition", "--dataset", dataset, "--model", model, "--a", a, "--b", b,
+            *settings_args(grid_settings(dataset))]  # fmt: skip
 
 
 def compute_partition(
@@ -102,9 +95,11 @@ def compute_partition(
     )
 
     ds = open_dataset(dataset)
-    adapter = get_adapter(model)
+    ext = settings.extraction()
+    adapter = get_adapter(model, ext.device, ext.dtype)
     ins = [resolve_instruction(a), resolve_instruction(b)]
-    extract_model(ds, adapter, ins, settings.generation_options(), progress=progress)
+    extract_model(ds, adapter, ins, settings.generation_options(), prefix_reuse=ext.prefix_reuse,
+                  method=ext.method, progress=progress)  # fmt: skip
     layer = adapter.n_hidden_states - 1
     rows = []
     for subject in ds.subject_names:

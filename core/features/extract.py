@@ -19,7 +19,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.data.dataset import Dataset
-from core.features.store import ShardWriter, read_layer, read_texts, shard_dir, shard_header
+from core.features.identity import ExtractionSettings, adapter_extraction
+from core.features.store import (
+    ShardWriter,
+    find_shard,
+    read_layer,
+    read_texts,
+    shard_dir,
+    shard_header,
+)
 from core.models.adapters import GenerationOptions, load_adapter
 from core.models.adapters.base import Adapter
 from core.models.instructions import Instruction, resolve_instruction, resolve_instructions
@@ -133,15 +141,17 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
     layers = adapter.resolve_layers(options.layers)
     paths = []
     generation = adapter.effective_generation(options)
+    extraction = adapter_extraction(adapter, method, prefix_reuse)
     with ExitStack() as stack:
         writers = []
         for ins in ins_list:
-            path = shard_dir(dataset, adapter.spec, ins, options)
+            path = shard_dir(dataset, adapter.spec, ins, options, extraction)
             header = shard_header(
                 dataset,
                 adapter.spec,
                 ins,
                 options,
+                extraction,
                 layers,
                 adapter.n_hidden_states,
                 adapter.family,
@@ -171,8 +181,10 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
                 buffers[j].flush(writers[j])
             bar.update(1)
 
-        use_prefix = (prefix_reuse and method == "one-pass" and adapter.supports_prefix_cache
-                      and len(ins_list) > 1)  # fmt: skip
+        # the shard key records extraction["prefix_reuse"]; an image with a single pending
+        # instruction has no prefix to share and runs the ordinary path (equal within float
+        # tolerance, tests/features/test_extraction.py)
+        use_prefix = bool(extraction["prefix_reuse"]) and len(ins_list) > 1
         if use_prefix:
             pending_sets = [set(p) for p in pending]
             order = [int(i) for i in ids if any(int(i) in s for s in pending_sets)]
@@ -233,10 +245,10 @@ def extract_dataset(
     return out
 
 
-def _shard_for(dataset, model, instruction, options) -> Path:
+def _shard_for(dataset, model, instruction, options, extraction=None) -> Path:
     spec = resolve(model)
     ins = None if instruction is None else resolve_instruction(instruction)
-    return shard_dir(_open_dataset(dataset), spec, ins, options)
+    return find_shard(_open_dataset(dataset), spec, ins, options, extraction)
 
 
 def load_embeddings(
@@ -245,6 +257,7 @@ def load_embeddings(
     instruction: str | Instruction | None,
     layer: int,
     options: GenerationOptions = GenerationOptions(),
+    extraction: ExtractionSettings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stored response embeddings of one layer.
 
@@ -259,6 +272,9 @@ def load_embeddings(
         Hidden-state index (negative counts from the end).
     options : GenerationOptions
         Must equal the extraction's settings.
+    extraction : ExtractionSettings, optional
+        How the embeddings were computed (default: all ``"auto"``; see
+        :func:`core.features.store.find_shard`).
 
     Returns
     -------
@@ -271,7 +287,7 @@ def load_embeddings(
     ArtifactError
         When nothing was extracted for these settings.
     """
-    return read_layer(_shard_for(dataset, model, instruction, options), layer)
+    return read_layer(_shard_for(dataset, model, instruction, options, extraction), layer)
 
 
 def load_responses(
@@ -279,6 +295,7 @@ def load_responses(
     model: str,
     instruction: str | Instruction,
     options: GenerationOptions = GenerationOptions(),
+    extraction: ExtractionSettings | None = None,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Stored response texts: ``(ids (n,), texts (n,), n_generated_tokens (n,))``, by id."""
-    return read_texts(_shard_for(dataset, model, instruction, options))
+    return read_texts(_shard_for(dataset, model, instruction, options, extraction))

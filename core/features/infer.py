@@ -87,14 +87,20 @@ def image_identity(
     return img, f"pixels:{array_digest(np.asarray(img))}"
 
 
-def inference_key(model: str, instruction: str, image_identity: str, options) -> str:
-    """The cache key of one inference."""
+def inference_key(
+    model: str, instruction: str, image_identity: str, options, device: str = "auto"
+) -> str:
+    """The cache key of one inference (with how it is computed on ``device``: device class,
+    dtype, one-pass without prefix reuse, the embedding code version)."""
+    from core.features.identity import ExtractionSettings, planned_extraction
+
     spec = resolve(model)
     fields = {
         "model": spec.identity(),
         "instruction": instruction,
         "image": image_identity,
         "options": options.to_dict(),
+        "extraction": planned_extraction(spec, ExtractionSettings(device, prefix_reuse=False)),
     }
     return content_key("inference", fields)
 
@@ -131,7 +137,7 @@ def infer(
         store = default_cache()
     else:
         store = cache if isinstance(cache, InferenceCache) else None
-    key = inference_key(model_name, ins.text, ident, options)
+    key = inference_key(model_name, ins.text, ident, options, device)
     if store is not None:
         hit = store.get(key)
         if hit is not None:

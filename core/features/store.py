@@ -1,6 +1,8 @@
-"""The response-embedding store: one shard per (dataset, model, instruction, settings).
+"""The response-embedding store: one shard per (stimuli, model, instruction, settings, extraction).
 
-Layout under ``<home>/features/<dataset>/<model-slug>/<instruction-id>/<key>/``::
+Layout under ``<home>/features/stimuli-<stimulus key>/<model-slug>/<instruction-id>/<key>/``
+(see :func:`shard_dir`; the key holds everything that determines the embeddings, including how
+they were computed: :mod:`core.features.identity`)::
 
     manifest.json        what made the shard (model identity, instruction text, options, code
                          version), hidden-state indices, width, and the committed chunk list
@@ -45,25 +47,43 @@ from core.storage import (
 MANIFEST = "manifest.json"
 
 
-def shard_fields(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
+def shard_fields(
+    dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options, extraction: dict
+) -> dict:
     """Everything that determines a shard's content (hashed into its key): the stimuli's content
     identity (never the dataset's name), the model's identity (weights fingerprint or hub
-    commit, random-init seed), the instruction's text and the generation options."""
-    fields = {
+    commit, random-init seed), the instruction's text, the generation options and how the
+    embeddings were computed (``extraction``: device class, dtype, method, prefix reuse and the
+    embedding code version, see :mod:`core.features.identity`)."""
+    return {
+        **base_fields(dataset, spec, instruction, options),
+        "extraction": dict(extraction),
+    }
+
+
+def base_fields(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
+    """The fields of :func:`shard_fields` without the extraction identity: shards that differ
+    only in how they were computed share them (see :func:`find_shard`)."""
+    return {
         "stimuli": dataset.stimulus_key(),
         "model": spec.identity(),
         "instruction": instruction.text if instruction is not None else None,
         "options": options.to_dict(),
     }
-    if spec.family == "vision_tower":
-        # v2: pooled per tower type (CLS, or mean over valid patches of real tiles / images)
-        fields["tower_pooling_version"] = 2
-    return fields
 
 
-def shard_key(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> str:
+def shard_key(
+    dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options, extraction: dict
+) -> str:
     """The content key of one shard."""
-    return content_key("response_embeddings", shard_fields(dataset, spec, instruction, options))
+    return content_key(
+        "response_embeddings", shard_fields(dataset, spec, instruction, options, extraction)
+    )
+
+
+def base_key(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> str:
+    """The key of :func:`base_fields` (recorded in each manifest)."""
+    return content_key("response_embeddings_base", base_fields(dataset, spec, instruction, options))
 
 
 def shard_header(
@@ -71,6 +91,7 @@ def shard_header(
     spec: ModelSpec,
     instruction: Instruction | None,
     options,
+    extraction: dict,
     layers: Sequence[int],
     n_hidden_states: int,
     family: str,
@@ -82,7 +103,8 @@ def shard_header(
     pooled, e.g. a vision tower's ``"cls"`` or ``"mean_patch"``; both recorded for readers)."""
     return {
         "kind": "response_embeddings",
-        "fields_key": shard_key(dataset, spec, instruction, options),
+        "fields_key": shard_key(dataset, spec, instruction, options, extraction),
+        "base_key": base_key(dataset, spec, instruction, options),
         "dataset": dataset.name,
         "stimuli": dataset.stimulus_key(),
         "model": describe(spec),
@@ -91,6 +113,7 @@ def shard_header(
         if instruction is None
         else {"id": instruction.id, "task": instruction.task, "text": instruction.text},
         "options": options.to_dict(),
+        "extraction": dict(extraction),
         "generation": generation,
         "pooling_rule": pooling_rule,
         "layers": [int(x) for x in layers],
@@ -98,12 +121,73 @@ def shard_header(
     }
 
 
-def shard_dir(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> Path:
-    """The folder of one shard (not created): ``features/<dataset name>/<model>/<ins>/<key>``;
-    the name only groups folders for people, the key is content."""
-    key = shard_key(dataset, spec, instruction, options)
+def stimuli_folder(dataset: Dataset) -> str:
+    """The top folder of a dataset's shards: named by its stimuli's content, so registrations
+    that show the same images (two spaces of one NSD folder, NSD and its Algonauts derivative
+    when their stimulus keys agree) share one extraction."""
+    return "stimuli-" + content_key("stimuli", dataset.stimulus_key(), length=16)
+
+
+def shard_dir(
+    dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options, extraction: dict
+) -> Path:
+    """The folder of one shard (not created):
+    ``features/stimuli-<stimulus key>/<model>/<ins>/<key>``; model and instruction names only
+    group folders for people, the key is content."""
+    key = shard_key(dataset, spec, instruction, options, extraction)
     ins = instruction.id.replace(":", "_") if instruction is not None else "image"
-    return subdir("features") / dataset.name / spec.slug() / ins / key
+    return subdir("features") / stimuli_folder(dataset) / spec.slug() / ins / key
+
+
+def find_shard(
+    dataset: Dataset,
+    spec: ModelSpec,
+    instruction: Instruction | None,
+    options,
+    settings=None,
+) -> Path:
+    """The shard a reader should use for ``settings`` (an
+    :class:`~core.features.identity.ExtractionSettings`; default: all ``"auto"``).
+
+    The shard of the identity ``settings`` plan on this machine when it exists. Otherwise, when
+    the device or dtype was left ``"auto"``, the one stored shard of the same data, model,
+    instruction and options that agrees with every field given explicitly (e.g. embeddings a
+    GPU cluster extracted in bfloat16, read on a laptop). Nothing stored: the planned folder
+    (its reader then says nothing was extracted).
+
+    Raises
+    ------
+    ArtifactError
+        When several stored variants fit (say which with ``--device`` / ``--dtype``).
+    """
+    from core.features.identity import ExtractionSettings, planned_extraction
+
+    settings = settings or ExtractionSettings()
+    planned = planned_extraction(spec, settings)
+    exact = shard_dir(dataset, spec, instruction, options, planned)
+    if (exact / MANIFEST).exists():
+        return exact
+    free = {f for f in ("device", "dtype") if getattr(settings, f) == "auto"}
+    if not free:
+        return exact
+    want = base_key(dataset, spec, instruction, options)
+    fixed = {k: v for k, v in planned.items() if k not in free}
+    found = []
+    for manifest in sorted(exact.parent.glob(f"*/{MANIFEST}")) if exact.parent.exists() else []:
+        try:
+            info = read_json(manifest)
+        except ArtifactError:
+            continue
+        ext = info.get("extraction") or {}
+        if info.get("base_key") == want and all(ext.get(k) == v for k, v in fixed.items()):
+            found.append((manifest.parent, ext))
+    if len(found) > 1:
+        variants = ", ".join(f"{e.get('device')}/{e.get('dtype')}" for _, e in found)
+        raise ArtifactError(
+            f"{spec.display_name()}: embeddings stored in several variants ({variants}); choose "
+            "one with --device and --dtype"
+        )
+    return found[0][0] if found else exact
 
 
 @dataclass
@@ -319,37 +403,42 @@ def read_texts(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     )
 
 
-def list_shards(dataset: str | None = None, spec: ModelSpec | None = None) -> list[ShardInfo]:
-    """Every shard with a manifest (optionally of one dataset, and of one model's folder)."""
+def list_shards(dataset: Dataset | str | None = None, spec: ModelSpec | None = None) -> list[ShardInfo]:
+    """Every shard with a manifest: optionally of one dataset's stimuli (a :class:`Dataset` or a
+    registered name) and of one model's folder."""
     root = subdir("features")
-    base = root / dataset if dataset else root
-    if dataset and spec is not None:
-        base = base / spec.slug()
+    if isinstance(dataset, str):
+        from core.data.registry import open_dataset
+
+        dataset = open_dataset(dataset)
+    bases = [root / stimuli_folder(dataset)] if dataset is not None else sorted(root.glob("*"))
+    if spec is not None:
+        bases = [b / spec.slug() for b in bases]
     out = []
-    for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
-        try:
-            out.append(open_shard(manifest.parent))
-        except ArtifactError:
-            continue
+    for base in bases:
+        for manifest in sorted(base.rglob(MANIFEST)) if base.exists() else []:
+            try:
+                out.append(open_shard(manifest.parent))
+            except ArtifactError:
+                continue
     return out
 
 
-def stored_hidden_states(dataset: str, spec: ModelSpec) -> int | None:
+def stored_hidden_states(spec: ModelSpec) -> int | None:
     """How many hidden states a model has, read from any of its stored shards (no weights loaded).
 
     Parameters
     ----------
-    dataset : str
     spec : ModelSpec
 
     Returns
     -------
     n_hidden_states : int or None
         None when no shard of this model (same identity: source, revision, random-init seed)
-        exists for the dataset.
+        exists in the store.
     """
     identity = describe(spec)["identity"]
-    for info in list_shards(dataset, spec):
+    for info in list_shards(None, spec):
         if info.manifest.get("model", {}).get("identity") == identity:
             return int(info.manifest["n_hidden_states"])
     return None
@@ -362,6 +451,8 @@ __all__ = [
     "open_shard",
     "read_layer",
     "read_texts",
+    "base_key",
+    "find_shard",
     "shard_dir",
     "shard_fields",
     "shard_header",

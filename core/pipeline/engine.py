@@ -14,8 +14,8 @@ Extraction units
     are handed to actors that already hold their model when possible. A unit is committed in
     chunks by :class:`~core.features.store.ShardWriter` (locked, deduplicating appends), so a
     worker that dies mid-unit loses only its unflushed rows; the unit is retried (at most
-    :data:`MAX_ATTEMPTS` times) on a restarted or another actor and completes every image
-    exactly once.
+    :data:`MAX_ATTEMPTS` times) on the next free actor other than the one it failed on, and
+    completes every image exactly once; an actor whose restarts are used up is dropped.
 
 Fits and partitions
     Ray tasks (``num_cpus``, or fractional ``num_gpus`` so several fits share a GPU) running the
@@ -25,7 +25,8 @@ Fits and partitions
 
 Ray moves task arguments between processes with its own serialiser; nothing BrainPrompt stores
 is pickled. Chaos testing: a worker that finds the file ``<home>/.faults/<kind>`` (kind
-``extract`` or ``fit``) deletes it and exits at once, mid-unit (used by the test suite).
+``extract`` or ``fit``) deletes it and exits at once, mid-unit; the actor that finds
+``extract-forever`` dies at every call until its restarts are used up (used by the test suite).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ UNIT_SIZE = 256
 MAX_ATTEMPTS = 3
 #: Retries Ray grants a fit or partition task whose worker died.
 TASK_RETRIES = 3
+#: Restarts Ray grants an extraction actor whose process died.
+ACTOR_RESTARTS = 3
+#: Seconds the driver waits for a failed actor to answer a ping (a restart included) before
+#: treating it as gone.
+PING_TIMEOUT = 120.0
 
 
 class EngineError(RuntimeError):
@@ -103,6 +109,7 @@ def plan_extraction(
     options,
     image_ids: Sequence[int] | None = None,
     unit_size: int = UNIT_SIZE,
+    extraction=None,
 ) -> list[ExtractionUnit]:
     """The extraction units whose responses are not all stored yet, model by model.
 
@@ -116,22 +123,29 @@ def plan_extraction(
         Default: every stimulus of the dataset.
     unit_size : int
         Images per unit.
+    extraction : ExtractionSettings, optional
+        How the workers will compute the embeddings (their shards are the ones checked);
+        default all ``"auto"`` on this machine.
 
     Returns
     -------
     units : list of ExtractionUnit
         Only pending (image, instruction) pairs; a block whose pairs are all stored is absent.
     """
+    from core.features.identity import ExtractionSettings, planned_extraction
     from core.features.store import shard_dir
     from core.models.registry import resolve
     from core.pipeline.grid import is_generative
+
+    extraction = extraction or ExtractionSettings()
 
     ids = np.asarray(ds.stimuli.ids if image_ids is None else image_ids, dtype=np.int64)
     units = []
     for model in models:
         spec = resolve(model)
         ins_list = list(instructions) if is_generative(model) else [None]
-        done = {i: stored_ids(shard_dir(ds, spec, i, options)) for i in ins_list}
+        planned = planned_extraction(spec, extraction)
+        done = {i: stored_ids(shard_dir(ds, spec, i, options, planned)) for i in ins_list}
         for start in range(0, ids.size, unit_size):
             block = [int(x) for x in ids[start : start + unit_size]]
             pending = tuple(i for i in ins_list if not set(block) <= done[i])
@@ -210,6 +224,22 @@ def _enter_home(home_path: str) -> None:
     setup_environment()
 
 
+def maybe_doomed() -> None:
+    """Chaos hook for Ray actors: the actor that claims ``<home>/.faults/extract-forever``
+    dies at every call, in every restarted incarnation, until its restarts are used up (an
+    actor that "died for good"); ``<home>/.faults/doomed-<actor id>`` marks it."""
+    import ray
+
+    faults = home() / ".faults"
+    actor = ray.get_runtime_context().get_actor_id()
+    try:
+        (faults / "extract-forever").rename(faults / f"doomed-{actor}")
+    except FileNotFoundError:
+        pass
+    if (faults / f"doomed-{actor}").exists():
+        os._exit(18)
+
+
 def maybe_fault(kind: str) -> None:
     """Chaos hook: exit this worker at once if ``<home>/.faults/<kind>`` exists (claimed by
     deleting it, so exactly one worker dies per file)."""
@@ -237,17 +267,28 @@ def worker_dataset(name: str, subject: str | None = None, subject_key: str | Non
 
 
 def extract_unit(
-    ds: Dataset, adapter, unit: ExtractionUnit, options, batch_size: int, chunk_size: int = 16
+    ds: Dataset,
+    adapter,
+    unit: ExtractionUnit,
+    options,
+    batch_size: int,
+    chunk_size: int = 16,
+    extraction=None,
 ) -> int:
     """Run one unit with a loaded adapter (rows already stored are skipped); returns the
-    number of responses the unit covers. Commits in chunks of ``chunk_size`` rows."""
+    number of responses the unit covers. Commits in chunks of ``chunk_size`` rows.
+    ``extraction`` (an ExtractionSettings) gives the method and prefix reuse."""
     from core.features.extract import extract_model
+    from core.features.identity import ExtractionSettings
 
+    extraction = extraction or ExtractionSettings()
     half = max(1, len(unit.image_ids) // 2)
     for part in (unit.image_ids[:half], unit.image_ids[half:]):
         if part:
             extract_model(ds, adapter, list(unit.instructions), options, batch_size=batch_size,
-                          chunk_size=chunk_size, image_ids=part, progress=False)  # fmt: skip
+                          chunk_size=chunk_size, image_ids=part, progress=False,
+                          prefix_reuse=extraction.prefix_reuse,
+                          method=extraction.method)  # fmt: skip
             maybe_fault("extract")  # chaos hook: dies mid-unit, after half was committed
     return unit.n_responses
 
@@ -284,22 +325,43 @@ def _ray_worker_class():
     class ExtractionWorker:
         """Holds one model at a time; runs extraction units."""
 
-        def __init__(self, home_path: str, device: str, dtype: str | None) -> None:
+        def __init__(self, home_path: str, extraction) -> None:
             _enter_home(home_path)
-            self.device, self.dtype = device, dtype
+            self.extraction = extraction
             self.model_name: str | None = None
             self.adapter = None
+
+        def ping(self) -> bool:
+            """Liveness probe (the driver's check after a failed unit)."""
+            return True
 
         def run(self, dataset: str, unit: ExtractionUnit, options, batch_size: int) -> int:
             from core.models.adapters import load_adapter
 
+            maybe_doomed()
             if self.model_name != unit.model:
                 self.adapter = None  # free the previous model first
-                self.adapter = load_adapter(unit.model, device=self.device, dtype=self.dtype)
+                self.adapter = load_adapter(unit.model, device=self.extraction.device,
+                                            dtype=self.extraction.dtype)  # fmt: skip
                 self.model_name = unit.model
-            return extract_unit(worker_dataset(dataset), self.adapter, unit, options, batch_size)
+            return extract_unit(worker_dataset(dataset), self.adapter, unit, options, batch_size,
+                                extraction=self.extraction)  # fmt: skip
 
     return ray.remote(ExtractionWorker)
+
+
+def ray_extraction(extraction=None):
+    """``extraction`` (ExtractionSettings) with an ``"auto"`` device resolved to the cluster's
+    workers' (``cuda`` when it has GPUs, else ``cpu``), so the driver plans and keys the shards
+    the workers will write."""
+    from dataclasses import replace
+
+    from core.features.identity import ExtractionSettings
+
+    extraction = extraction or ExtractionSettings()
+    if extraction.device != "auto":
+        return extraction
+    return replace(extraction, device="cuda" if _cluster_slots()[1] else "cpu")
 
 
 def _cluster_slots() -> tuple[int, bool]:
@@ -318,13 +380,18 @@ def ray_extract(
     options,
     *,
     batch_size: int = 8,
-    device: str = "auto",
-    dtype: str | None = None,
+    extraction=None,
     workers: int | None = None,
     progress: bool = True,
     on_unit_done: Callable[[ExtractionUnit], None] | None = None,
 ) -> dict:
     """Run extraction units on long-lived Ray actors (see the module docstring).
+
+    ``extraction`` (ExtractionSettings; default all ``"auto"``) says how the workers compute
+    (an ``"auto"`` device becomes the workers' GPU or CPU, :func:`ray_extraction`). A unit that
+    fails is queued again and goes to the next actor that is free, whichever it is; an actor
+    that died for good (restarts used up) is dropped from the pool, and the run fails only when
+    a unit failed :data:`MAX_ATTEMPTS` times or no actor is left.
 
     Returns
     -------
@@ -340,16 +407,16 @@ def ray_extract(
     import ray
 
     t0 = time.time()
-    stats = {"units": 0, "attempts": 0, "failures": 0}
+    stats = {"units": 0, "attempts": 0, "failures": 0, "dead_actors": 0}
     if not units:
         return {**stats, "seconds": 0.0}
     slots, gpu = _cluster_slots()
     n = max(1, min(len(units), workers or slots))
     Worker = _ray_worker_class().options(
-        num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=MAX_ATTEMPTS
+        num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=ACTOR_RESTARTS
     )
-    worker_device = device if device != "auto" else ("cuda" if gpu else "cpu")
-    actors = [Worker.remote(str(home()), worker_device, dtype) for _ in range(n)]
+    extraction = ray_extraction(extraction)
+    actors = [Worker.remote(str(home()), extraction) for _ in range(n)]
     holds: list[str | None] = [None] * n
     queue = list(units)
     attempts: dict[ExtractionUnit, int] = {}
@@ -357,18 +424,45 @@ def ray_extract(
     bar = Progress(ds.name, "extraction", sum(u.n_responses for u in units), "resp", "ray",
                    progress)  # fmt: skip
 
-    def submit(k: int) -> None:
-        pick = next((j for j, u in enumerate(queue) if u.model == holds[k]), 0)
+    avoid: dict[ExtractionUnit, set[int]] = {}  # actors a unit failed on
+    dead: set[int] = set()
+
+    def busy() -> set[int]:
+        return {k for k, _ in running.values()}
+
+    def eligible(k: int) -> list[int]:
+        """Queue positions actor ``k`` may take: not a unit that failed on it, unless every
+        live actor has failed it (then any may retry it)."""
+        live = set(range(n)) - dead
+        return [j for j, u in enumerate(queue)
+                if k not in avoid.get(u, ()) or live <= avoid.get(u, set())]  # fmt: skip
+
+    def submit(k: int) -> bool:
+        options_k = eligible(k)
+        if not options_k:
+            return False
+        pick = next((j for j in options_k if queue[j].model == holds[k]), options_k[0])
         unit = queue.pop(pick)
         attempts[unit] = attempts.get(unit, 0) + 1
         stats["attempts"] += 1
         holds[k] = unit.model
         running[actors[k].run.remote(ds.name, unit, options, batch_size)] = (k, unit)
+        return True
+
+    def dispatch() -> None:
+        for k in range(n):
+            if queue and k not in dead and k not in busy():
+                submit(k)
+
+    def alive(k: int) -> bool:
+        try:
+            ray.get(actors[k].ping.remote(), timeout=PING_TIMEOUT)
+            return True
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return False
 
     try:
-        for k in range(n):
-            if queue:
-                submit(k)
+        dispatch()
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             k, unit = running.pop(ready[0])
@@ -381,14 +475,22 @@ def ray_extract(
                         f"extraction unit {unit.label()} failed {attempts[unit]} times: {exc}"
                     ) from exc
                 holds[k] = None
-                queue.insert(0, unit)  # retried first, on this actor once it has restarted
+                avoid.setdefault(unit, set()).add(k)
+                queue.insert(0, unit)  # retried first, on the next free live actor
+                if not alive(k):  # its restarts are used up: never hand it work again
+                    dead.add(k)
+                    stats["dead_actors"] = len(dead)
             else:
                 stats["units"] += 1
                 bar.update(unit.n_responses, unit.label())
                 if on_unit_done is not None:
                     on_unit_done(unit)
-            if queue:
-                submit(k)
+            dispatch()
+            if queue and not running:
+                raise EngineError(
+                    f"no extraction actor is left to run {len(queue)} units "
+                    f"({len(dead)} of {n} died for good)"
+                )
     except BaseException:
         for ref in running:
             ray.cancel(ref, force=True)

@@ -70,11 +70,27 @@ class FitSettings:
     p_values: str = "analytic"
     #: Generation budget of the response embeddings the fits read (part of the features' identity).
     max_new_tokens: int = 48
+    #: How the embeddings are computed (see :class:`core.features.identity.ExtractionSettings`):
+    #: device ("auto" follows ``backend``: torch_cuda -> cuda, numpy/torch -> cpu), dtype,
+    #: method and prefix reuse; all part of the features' identity.
+    device: str = "auto"
+    dtype: str = "auto"
+    method: str = "one-pass"
+    prefix_reuse: bool = True
 
     def generation_options(self):
         from core.models.adapters.base import GenerationOptions
 
         return GenerationOptions(max_new_tokens=self.max_new_tokens)
+
+    def extraction(self):
+        """The :class:`~core.features.identity.ExtractionSettings` of the embeddings."""
+        from core.features.identity import ExtractionSettings
+
+        device = self.device
+        if device == "auto":
+            device = {"torch_cuda": "cuda", "numpy": "cpu", "torch": "cpu"}.get(self.backend, "auto")
+        return ExtractionSettings(device, self.dtype, self.method, self.prefix_reuse)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,13 +162,14 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
 
 def features_key(dataset: Dataset, model: str, instruction: str | None, settings: FitSettings) -> str:
     """The content key of the response-embedding shard a fit reads (see
-    :func:`core.features.store.shard_key`)."""
-    from core.features.store import shard_key
+    :func:`core.features.store.shard_key` and :func:`~core.features.store.find_shard`)."""
+    from core.features.store import find_shard
     from core.models.instructions import resolve_instruction
     from core.models.registry import resolve
 
     ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
-    return shard_key(dataset, resolve(model), ins, settings.generation_options())
+    return find_shard(dataset, resolve(model), ins, settings.generation_options(),
+                      settings.extraction()).name  # fmt: skip
 
 
 def fit_identity(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> dict:
@@ -191,9 +208,10 @@ def aligned_features(
     DatasetError
         When some of the subject's images have no embedding (extraction incomplete).
     """
-    options = (settings or FitSettings()).generation_options()
+    settings = settings or FitSettings()
+    options = settings.generation_options()
     try:
-        ids, X = load_embeddings(dataset, model, instruction, layer, options)
+        ids, X = load_embeddings(dataset, model, instruction, layer, options, settings.extraction())
     except ArtifactError as exc:
         raise DatasetError(
             f"no embeddings of {model} {instruction or '(image)'} on {dataset.name} with "

@@ -217,22 +217,20 @@ def merge_table(
 def model_layers(model: str, dataset: str | None = None) -> list[int]:
     """Hidden-state indices available for a model.
 
-    Read from a stored shard's manifest when the model's embeddings of ``dataset`` exist (no
-    weights are loaded), else from the loaded model.
+    Read from any stored shard's manifest of the same model identity (no weights are loaded),
+    else from the loaded model; remembered per identity for the process. ``dataset`` is kept
+    for callers and no longer needed.
     """
     import json
 
+    from core.features.store import stored_hidden_states
     from core.models.registry import describe, resolve
 
     spec = resolve(model)
-    memo = (dataset, json.dumps(describe(spec)["identity"], sort_keys=True, default=str))
+    memo = json.dumps(describe(spec)["identity"], sort_keys=True, default=str)
     if memo in _N_STATES:  # a model identity's depth never changes
         return list(range(_N_STATES[memo]))
-    n = None
-    if dataset is not None:
-        from core.features.store import stored_hidden_states
-
-        n = stored_hidden_states(dataset, spec)
+    n = stored_hidden_states(spec)
     if n is None:
         from core.models.adapters import load_adapter
 
@@ -241,7 +239,7 @@ def model_layers(model: str, dataset: str | None = None) -> list[int]:
     return list(range(int(n)))
 
 
-_N_STATES: dict[tuple, int] = {}
+_N_STATES: dict[str, int] = {}
 
 
 def fit_specs(
@@ -284,31 +282,33 @@ def run_extraction(
     subjects = subjects or config.subjects or ds.subject_names
     image_ids = grid_image_ids(ds, subjects)
     instructions = resolve_instructions(config.instructions)
-    device = {"torch_cuda": "cuda", "numpy": "cpu", "torch": "cpu"}.get(
-        config.settings.backend, "auto"
-    )
+    extraction = config.settings.extraction()
     options = config.settings.generation_options()
     if config.engine == "ray":
-        from core.pipeline.engine import plan_extraction, ray_extract
+        from core.pipeline.engine import plan_extraction, ray_extract, ray_extraction
 
+        extraction = ray_extraction(extraction)  # "auto" resolved on the workers' devices
         units = plan_extraction(ds, config.models, instructions, options, image_ids,
-                                config.unit_size)  # fmt: skip
-        ray_extract(ds, units, options, batch_size=config.extract_batch_size, progress=progress)
+                                config.unit_size, extraction)  # fmt: skip
+        ray_extract(ds, units, options, batch_size=config.extract_batch_size, progress=progress,
+                    extraction=extraction)  # fmt: skip
         return {m: model_layers(m, config.dataset) for m in config.models}
     from core.features.extract import extract_model
     from core.models.adapters import load_adapter
 
     layers_of = {}
     for model in config.models:
-        adapter = load_adapter(model, device=device)
+        adapter = load_adapter(model, device=extraction.device, dtype=extraction.dtype)
         extract_model(
             ds,
             adapter,
             instructions,
             options,
             batch_size=config.extract_batch_size,
+            prefix_reuse=extraction.prefix_reuse,
             image_ids=image_ids,
             progress=progress,
+            method=extraction.method,
         )
         layers_of[model] = list(range(adapter.n_hidden_states))
     return layers_of

@@ -45,6 +45,9 @@ def fake_dataset(request) -> Dataset:
         stimuli=FakeStimuli(),
         subject_names=[],
         loader=None,
+        # each test's images are its own stimulus set (shards are keyed by stimulus content,
+        # and the fake images are the same in every test)
+        stimulus_identity={"kind": "fake", "test": name},
     )
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from core.features import extract as ex
+from core.features.identity import adapter_extraction
 from core.features.store import ShardWriter, open_shard, shard_dir
 from core.models.adapters import GenerationOptions, load_adapter
 from core.models.instructions import resolve_instructions
@@ -22,6 +23,18 @@ def llava(tiny_llava):
 def _run(dataset, adapter, **kw):
     kw = {"batch_size": 4, "chunk_size": 2, "progress": False, **kw}
     return ex.extract_model(dataset, adapter, resolve_instructions(INS), OPTS, **kw)
+
+
+def _dir(dataset, adapter, instruction, prefix_reuse: bool = False):
+    """The shard folder of a one-pass extraction with or without prefix reuse."""
+    return shard_dir(dataset, adapter.spec, instruction, OPTS,
+                     adapter_extraction(adapter, "one-pass", prefix_reuse))  # fmt: skip
+
+
+def _as_new_stimulus_set(dataset, name: str) -> None:
+    """Give the fake dataset another stimulus identity (shards are keyed by stimulus content)."""
+    dataset.name = name
+    dataset.stimulus_identity = {"kind": "fake", "test": name}
 
 
 def test_extract_and_read_back(fake_dataset, llava, tiny_llava):
@@ -68,10 +81,10 @@ def test_prefix_reuse_on_and_off_store_the_same(fake_dataset, llava):
 def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, monkeypatch):
     reference = {}
     clean = fake_dataset.name + "-clean"
-    fake_dataset.name = clean
+    _as_new_stimulus_set(fake_dataset, clean)
     for path in _run(fake_dataset, llava, prefix_reuse=False):
         reference[open_shard(path).manifest["instruction"]["id"]] = ex.read_layer(path, 1)
-    fake_dataset.name = clean + "-crash"
+    _as_new_stimulus_set(fake_dataset, clean + "-crash")
 
     calls = {"n": 0}
     real = type(llava).generate
@@ -89,13 +102,13 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
     partial = sum(
         open_shard(p).n_rows
         for p in [
-            shard_dir(fake_dataset, llava.spec, i, OPTS) for i in resolve_instructions(INS)
+            _dir(fake_dataset, llava, i) for i in resolve_instructions(INS)
         ]
         if (p / "manifest.json").exists()
     )
     assert 0 < partial < 18
     # an orphan chunk (written, never listed in the manifest) must not be read or duplicated
-    first = shard_dir(fake_dataset, llava.spec, resolve_instructions(INS)[0], OPTS)
+    first = _dir(fake_dataset, llava, resolve_instructions(INS)[0])
     info = open_shard(first)
     (first / f"chunk-{len(info.manifest['chunks']):06d}-0rphan.npz").write_bytes(b"garbage")
     paths = _run(fake_dataset, llava, prefix_reuse=False)
@@ -115,7 +128,7 @@ def test_resume_after_crash_loses_and_duplicates_nothing(fake_dataset, llava, mo
 
 
 def test_concurrent_writers_never_duplicate_a_row(fake_dataset, llava):
-    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
+    path = _dir(fake_dataset, llava, None)
     header = {"fields_key": "x", "layers": [0]}
     with ShardWriter(path, header) as a, ShardWriter(path, header) as b:
         assert a.append([1, 2], np.zeros((2, 1, 4)), [1, 1], ["a", "b"]) == 2
@@ -178,7 +191,7 @@ def test_two_phase_extraction_stores_the_same_embeddings(fake_dataset, llava):
 
 
 def test_chunk_names_are_unique_per_writer(fake_dataset, llava):
-    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
+    path = _dir(fake_dataset, llava, None)
     header = {"fields_key": "x", "layers": [0]}
     with ShardWriter(path, header) as a:
         a.append([1], np.zeros((1, 1, 4)), [1], ["a"])
@@ -189,7 +202,7 @@ def test_chunk_names_are_unique_per_writer(fake_dataset, llava):
 
 
 def test_chunk_holding_other_rows_than_its_manifest_is_refused(fake_dataset, llava):
-    path = shard_dir(fake_dataset, llava.spec, None, OPTS)
+    path = _dir(fake_dataset, llava, None)
     header = {"fields_key": "x", "layers": [0]}
     with ShardWriter(path, header) as a:
         a.append([1, 2], np.zeros((2, 1, 4)), [1, 1], ["a", "b"])

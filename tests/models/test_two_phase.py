@@ -18,6 +18,7 @@ from core.models.adapters import (
     adapter_class,
     load_adapter,
 )
+from core.models.pooling import pooled_counts
 
 ATOL = RTOL = 1e-4
 OPTS = GenerationOptions(max_new_tokens=8)
@@ -209,18 +210,19 @@ def test_teacher_forced_inputs_reuse_generated_ids(adapters, images, questions):
     with stop_at(a, stops), torch.inference_mode():
         seq = a.model.generate(**inputs, **a.generation_kwargs(OPTS, hidden_states=False))
     new = seq[:, n_prompt:]
-    full = a.teacher_forced_inputs(inputs, new, np.array(lengths))
-    width = max(lengths) - 1
+    counts = pooled_counts(new, np.array(lengths), stops)  # EOS dropped, truncated answers whole
+    full = a.teacher_forced_inputs(inputs, new, counts)
+    width = int(max(counts))
     assert full["input_ids"].shape == (3, n_prompt + width)
     assert torch.equal(full["input_ids"][:, :n_prompt], inputs["input_ids"])
     assert torch.equal(full["input_ids"][:, n_prompt:], new[:, :width])
     assert torch.equal(full["pixel_values"], inputs["pixel_values"])
-    for i, n in enumerate(lengths):
+    for i, c in enumerate(counts):
         fed = full["attention_mask"][i, n_prompt:]
-        assert fed.tolist() == [1] * (n - 1) + [0] * (width - n + 1)
+        assert fed.tolist() == [1] * c + [0] * (width - c)
         real = int(inputs["attention_mask"][i].sum())
-        pos = full["position_ids"][i, n_prompt : n_prompt + n - 1]
-        assert pos.tolist() == list(range(real, real + n - 1))
+        pos = full["position_ids"][i, n_prompt : n_prompt + c]
+        assert pos.tolist() == list(range(real, real + c))
 
 
 def test_phase_one_generates_ids_only_with_the_same_config(
@@ -231,7 +233,9 @@ def test_phase_one_generates_ids_only_with_the_same_config(
     ids = a.generation_kwargs(OPTS, hidden_states=False)["generation_config"].to_dict()
     assert one["output_hidden_states"] and one["return_dict_in_generate"]
     assert not ids["output_hidden_states"] and not ids["return_dict_in_generate"]
-    drop = ("output_hidden_states", "return_dict_in_generate")
+    # one-pass asks for one token beyond the budget (the last answer token's state)
+    assert one["max_new_tokens"] == ids["max_new_tokens"] + 1 == OPTS.max_new_tokens + 1
+    drop = ("output_hidden_states", "return_dict_in_generate", "max_new_tokens")
     assert {k: v for k, v in one.items() if k not in drop} == {
         k: v for k, v in ids.items() if k not in drop
     }
@@ -297,3 +301,27 @@ def test_methods_are_checked(adapters, tiny_models, images, questions):
     assert all(np.array_equal(p.embeddings, q.embeddings) for p, q in zip(x, y, strict=True))
     with pytest.raises(ValueError, match="method"):
         vit.generate(images, ["ignored"] * 3, method="fast")
+
+
+def test_truncated_answers_keep_their_last_token_in_both_methods(adapters, images, questions):
+    """An answer cut at the budget pools all of its tokens: one-pass (one step beyond the
+    budget) and two-phase (the answer's ids fed back) pool the same 4 positions."""
+    a = adapters("llava")
+    opts = GenerationOptions(max_new_tokens=4)
+    with stop_at(a, [-1]):  # no token ends an answer: every answer is cut at the budget
+        one = a.generate(images, questions, opts)
+        two = a.generate(images, questions, opts, method="two-phase")
+    assert all(r.n_generated_tokens == 4 and len(r.token_ids) == 4 for r in one)
+    assert_same(one, two)
+    # the 4th token's state is in the mean: pooling only 3 gives another embedding
+    inputs = a.to_device(a.encode(images, [a.prompt(q) for q in questions]))
+    new = torch.tensor([r.token_ids for r in one])
+    with torch.inference_mode():
+        states = a.teacher_forced_states(inputs, new, np.array([4] * len(one)))
+    n_prompt = inputs["input_ids"].shape[1]
+    layer = one[0].layers[-1]
+    four = states[layer][:, n_prompt : n_prompt + 4].float().mean(1).numpy()
+    three = states[layer][:, n_prompt : n_prompt + 3].float().mean(1).numpy()
+    got = np.stack([r.embeddings[-1] for r in one])
+    np.testing.assert_allclose(got, four, atol=ATOL, rtol=RTOL)
+    assert not np.allclose(got, three, atol=ATOL)

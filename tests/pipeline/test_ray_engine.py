@@ -110,7 +110,7 @@ def test_a_rerun_on_ray_does_no_work(homes, monkeypatch):
 
 def _shard_ids(root: Path) -> list[list[int]]:
     out = []
-    for manifest in sorted((root / "features" / "demo").rglob("manifest.json")):
+    for manifest in sorted((root / "features").rglob("manifest.json")):
         chunks = json.loads(manifest.read_text())["chunks"]
         out.append([i for c in chunks for i in c["ids"]])
     return out
@@ -188,3 +188,29 @@ def test_unknown_engine_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown engine"):
         run_grid(replace(_config("local"), engine="spark"), progress=False)
 
+
+
+def test_a_unit_whose_actor_died_for_good_completes_on_another(tmp_path_factory,
+                                                               tiny_llava_folder, monkeypatch):  # fmt: skip
+    from core.data.registry import open_dataset
+    from core.models.instructions import resolve_instructions
+    from core.pipeline.engine import ACTOR_RESTARTS, plan_extraction, ray_extract
+    from core.pipeline.grid import grid_image_ids
+
+    root = tmp_path_factory.mktemp("home-doomed")
+    _use(monkeypatch, root)
+    populate_home(root, tiny_llava_folder)
+    (root / ".faults").mkdir()
+    (root / ".faults" / "extract-forever").touch()  # one actor dies at every call, for good
+    ds = open_dataset("demo")
+    ids = grid_image_ids(ds, ds.subject_names)
+    ins = resolve_instructions(["IU1"])
+    opts = SETTINGS.generation_options()
+    units = plan_extraction(ds, ["tiny-llava"], ins, opts, ids, unit_size=8)
+    assert len(units) > ACTOR_RESTARTS + 1  # enough work for the doomed actor to die for good
+    stats = ray_extract(ds, units, opts, batch_size=8, workers=2, progress=False)
+    assert stats["dead_actors"] == 1 and stats["failures"] == ACTOR_RESTARTS + 1
+    assert stats["units"] == len(units)  # every unit completed, on the other actor
+    assert plan_extraction(ds, ["tiny-llava"], ins, opts, ids, unit_size=8) == []
+    (shard,) = _shard_ids(root)
+    assert sorted(shard) == sorted(int(i) for i in ids)  # every image exactly once

@@ -33,6 +33,7 @@ from core.models.pooling import (
     generated_lengths,
     pool_hidden_states,
     pool_sequence_states,
+    pooled_counts,
 )
 from core.models.registry import ModelSpec
 
@@ -77,7 +78,9 @@ class Response:
     text : str
         The decoded response (special tokens removed).
     n_generated_tokens : int
-        Tokens generated, end-of-sequence included; the embedding averages ``n - 1`` states.
+        Tokens of the answer, end-of-sequence included (at most the token budget); the
+        embedding averages the states of its content tokens: ``n - 1`` when it ended with the
+        end-of-sequence token, ``n`` when it was cut at the budget.
     embeddings : array of shape (n_selected_layers, d), float32
         Pooled response states per selected layer.
     layers : tuple of int
@@ -198,15 +201,18 @@ class Adapter:
         ----------
         options : GenerationOptions
         hidden_states : bool
-            True (one-pass): return a dict output with the per-step hidden states. False
-            (two-phase, phase 1): return the token ids only, everything else identical.
+            True (one-pass): return a dict output with the per-step hidden states, and generate
+            one token beyond the budget (``generate`` computes no state for its last token, so
+            this is how an answer cut at the budget keeps its last token's state; the extra
+            token is not part of the answer). False (two-phase, phase 1): the token ids of the
+            budget only, everything else identical.
         """
         gc = copy.deepcopy(self.model.generation_config)
         for name in ("temperature", "top_p", "top_k"):
             setattr(gc, name, None)
         gc.do_sample = False
         gc.num_beams = 1
-        gc.max_new_tokens = options.max_new_tokens
+        gc.max_new_tokens = options.max_new_tokens + (1 if hidden_states else 0)
         gc.min_new_tokens = None
         gc.max_length = None
         gc.output_hidden_states = hidden_states
@@ -299,13 +305,17 @@ class Adapter:
         n_prompt = inputs["input_ids"].shape[1]
         with torch.inference_mode():
             out = self.model.generate(**inputs, **self.generation_kwargs(options))
-        return self.finish(out, n_prompt, layers, options.pooling)
+        return self.finish(out, n_prompt, layers, options)
 
-    def finish(self, out, n_prompt: int, layers: tuple[int, ...], pooling: str) -> list[Response]:
-        """Turn ``generate`` output into :class:`Response` objects."""
+    def finish(
+        self, out, n_prompt: int, layers: tuple[int, ...], options: GenerationOptions
+    ) -> list[Response]:
+        """Turn one-pass ``generate`` output (run with one token beyond the budget, see
+        :meth:`generation_kwargs`) into :class:`Response` objects."""
         new_tokens = out.sequences[:, n_prompt:]
-        lengths = generated_lengths(new_tokens, self.eos_ids())
-        embeddings = pool_hidden_states(out.hidden_states, lengths, layers, pooling)
+        lengths = generated_lengths(new_tokens, self.eos_ids(), options.max_new_tokens)
+        counts = pooled_counts(new_tokens, lengths, self.eos_ids())
+        embeddings = pool_hidden_states(out.hidden_states, counts, layers, options.pooling)
         return self.responses(new_tokens, lengths, embeddings, layers)
 
     def responses(
@@ -355,20 +365,21 @@ class Adapter:
             out = self.model.generate(**inputs, **self.generation_kwargs(options, False))
             sequences = getattr(out, "sequences", out)
             new_tokens = sequences[:, n_prompt:]
-            lengths = generated_lengths(new_tokens, self.eos_ids())
-            hidden = self.teacher_forced_states(inputs, new_tokens, lengths)
-            embeddings = pool_sequence_states(hidden, n_prompt, lengths, layers, options.pooling)
+            lengths = generated_lengths(new_tokens, self.eos_ids(), options.max_new_tokens)
+            counts = pooled_counts(new_tokens, lengths, self.eos_ids())
+            hidden = self.teacher_forced_states(inputs, new_tokens, counts)
+            embeddings = pool_sequence_states(hidden, n_prompt, counts, layers, options.pooling)
         return self.responses(new_tokens, lengths, embeddings, layers)
 
-    def teacher_forced_inputs(self, inputs: dict, new_tokens, lengths: np.ndarray) -> dict:
-        """Forward-pass inputs for prompt + the generated tokens that ``generate`` fed back.
+    def teacher_forced_inputs(self, inputs: dict, new_tokens, counts: np.ndarray) -> dict:
+        """Forward-pass inputs for prompt + the content tokens of each answer.
 
-        Item ``i`` generated ``n_i = lengths[i]`` tokens; tokens ``0 .. n_i - 2`` were fed back
-        (the last one never is). The sequence is the prompt followed by the first
-        ``max(n) - 1`` generated ids; the attention mask keeps the prompt's left padding and
-        masks each item's positions from ``n_i - 1`` on (its end-of-sequence token and the
-        padding after it; causal attention means they could not change the pooled states
-        anyway). Position ids are computed as ``generate`` computes them
+        Item ``i`` has ``c_i = counts[i]`` content tokens (its answer without the end-of-sequence
+        token, see :func:`~core.models.pooling.pooled_counts`); they are fed back. The sequence is
+        the prompt followed by the first ``max(c)`` generated ids; the attention mask keeps the
+        prompt's left padding and masks each item's positions from ``c_i`` on (its
+        end-of-sequence token and the padding after it; causal attention means they could not
+        change the pooled states anyway). Position ids are computed as ``generate`` computes them
         (``model._prepare_position_ids_for_generation``: the mask's cumulative sum, or 3D
         M-RoPE positions for Qwen2-VL when ``mm_token_type_ids`` is given).
 
@@ -377,12 +388,12 @@ class Adapter:
         inputs : dict
             Prompt inputs (``input_ids`` and ``attention_mask`` of shape (batch, n_prompt)).
         new_tokens : tensor of shape (batch, n_steps), int
-        lengths : array of shape (batch,), int, each in [1, n_steps]
+        counts : array of shape (batch,), int, each in [0, n_steps]
 
         Returns
         -------
         full : dict
-            ``input_ids`` and ``attention_mask`` of shape (batch, n_prompt + max(n) - 1),
+            ``input_ids`` and ``attention_mask`` of shape (batch, n_prompt + max(c)),
             ``position_ids``, and the other prompt inputs (pixels, grids) unchanged or extended
             by :meth:`extend_inputs`.
         """
@@ -392,9 +403,9 @@ class Adapter:
         mask = inputs.get("attention_mask")
         if mask is None:
             mask = torch.ones_like(ids)
-        n_fed = int(np.max(lengths)) - 1
+        n_fed = int(np.max(counts))
         fed = new_tokens[:, :n_fed].to(ids.device, ids.dtype)
-        counts = torch.as_tensor(np.asarray(lengths) - 1, device=ids.device)
+        counts = torch.as_tensor(np.asarray(counts), device=ids.device)
         steps = torch.arange(n_fed, device=ids.device)
         fed_mask = (steps[None, :] < counts[:, None]).to(mask.dtype)  # (batch, n_fed)
         full = dict(inputs)
@@ -430,7 +441,7 @@ class Adapter:
         mask = full["attention_mask"]
         return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
-    def teacher_forced_states(self, inputs: dict, new_tokens, lengths: np.ndarray) -> tuple:
+    def teacher_forced_states(self, inputs: dict, new_tokens, counts: np.ndarray) -> tuple:
         """Phase 2: every hidden state of one forward pass over prompt + fed-back tokens.
 
         Parameters
@@ -438,16 +449,17 @@ class Adapter:
         inputs : dict
             Prompt inputs on the device.
         new_tokens : tensor of shape (batch, n_steps), int
-        lengths : array of shape (batch,), int
+        counts : array of shape (batch,), int
+            Content tokens per item.
 
         Returns
         -------
         hidden_states : tuple over (n_layers + 1) of tensors of shape
-            (batch, n_prompt + max(lengths) - 1, d)
+            (batch, n_prompt + max(counts), d)
         """
         import torch
 
-        full = self.teacher_forced_inputs(inputs, new_tokens, lengths)
+        full = self.teacher_forced_inputs(inputs, new_tokens, counts)
         ids = full["input_ids"]
         n_prompt = inputs["input_ids"].shape[1]
         placeholders = sorted(self.placeholder_token_ids())

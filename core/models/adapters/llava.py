@@ -100,5 +100,5 @@ class LlavaAdapter(Adapter):
                 cache=cache,
                 **self.generation_kwargs(options),
             )
-        flat = self.finish(out, input_ids.shape[1], layers, options.pooling)
+        flat = self.finish(out, input_ids.shape[1], layers, options)
         return [flat[i * k : (i + 1) * k] for i in range(n)]

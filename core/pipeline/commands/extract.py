@@ -82,13 +82,16 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, layers=args.layers, pooling=args.pooling
     )
     if args.engine == "ray":
-        from core.pipeline.engine import plan_extraction, ray_extract, ray_init
+        from core.features.identity import ExtractionSettings
+        from core.pipeline.engine import plan_extraction, ray_extract, ray_extraction, ray_init
 
         ray_init(args.address)
+        extraction = ray_extraction(ExtractionSettings(args.device, args.dtype or "auto",
+                                                       args.method, not args.no_prefix_reuse))
         units = plan_extraction(dataset, args.models, resolve_instructions(args.instructions),
-                                options, ids, args.unit_size)  # fmt: skip
+                                options, ids, args.unit_size, extraction)  # fmt: skip
         stats = ray_extract(dataset, units, options, batch_size=args.batch_size,
-                            device=args.device, dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+                            extraction=extraction, progress=not args.quiet)  # fmt: skip
         print(f"{stats['units']} units, {stats['failures']} retried, {stats['seconds']} s")
         return 0
     paths = extract_dataset(

@@ -16,7 +16,23 @@ def _settings(args: argparse.Namespace):
         n_permutations=args.permutations,
         p_values=_p_method(args),
         max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        method=args.method,
+        prefix_reuse=not args.no_prefix_reuse,
     )
+
+
+def settings_args(s) -> list[str]:
+    """The command-line options that give back the :class:`FitSettings` ``s`` (the inverse of
+    :func:`_settings`; background jobs the app starts use it)."""
+    args = [
+        "--alphas", s.alphas, "--folds", str(s.cv), "--solver", s.solver, "--backend", s.backend,
+        "--permutations", str(s.n_permutations), "--p-values", s.p_values,
+        "--max-new-tokens", str(s.max_new_tokens), "--device", s.device, "--dtype", s.dtype,
+        "--method", s.method,
+    ]  # fmt: skip
+    return args + ([] if s.prefix_reuse else ["--no-prefix-reuse"])
 
 
 def _p_method(args: argparse.Namespace) -> str:
@@ -57,6 +73,14 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-new-tokens", type=int, default=48, help="generation budget of the responses"
     )
+    p.add_argument("--device", default="auto", help="extraction device: auto | cpu | cuda | mps "
+                   "(auto follows --backend: torch_cuda -> cuda; part of the embeddings' key)")
+    p.add_argument("--dtype", default="auto", help="extraction dtype: auto (bfloat16 on CUDA, "
+                   "float32 elsewhere) | bfloat16 | float16 | float32")
+    p.add_argument("--method", choices=["one-pass", "two-phase"], default="one-pass",
+                   help="extraction method (part of the embeddings' key)")
+    p.add_argument("--no-prefix-reuse", action="store_true",
+                   help="extract without the shared-prefix KV cache (part of the key)")
     p.add_argument(
         "--p-values",
         choices=["analytic", "permutation", "none"],
