@@ -321,12 +321,31 @@ def _centred(block: np.ndarray) -> np.ndarray:
 
 
 def _safe_ratio(num: np.ndarray, var_a: np.ndarray, var_b: np.ndarray) -> np.ndarray:
-    """``num / sqrt(var_a var_b)`` with 0 where either variance is (numerically) zero."""
-    denom = var_a * var_b
-    ok = denom > 0
-    out = np.zeros_like(num)
-    np.divide(num, np.sqrt(denom, where=ok, out=np.zeros_like(denom)), out=out, where=ok)
+    """``num / sqrt(var_a var_b)`` clipped to [-1, 1], 0 where either variance is zero."""
+    den = var_a * var_b
+    np.sqrt(den, out=den)
+    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return np.clip(out, -1.0, 1.0, out=out)
+
+
+def _sum_of_squares(s_x: np.ndarray, s_xx: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``s_xx - s_x**2 / n`` (sum of squared deviations), 0 where it is below round-off.
+
+    A resample that draws one value only (possible with few or discrete values) leaves a
+    round-off residue of ~1e-16 s_xx, which would give a meaningless r; it is set to 0.
+    """
+    ss = s_x * s_x
+    ss /= n
+    np.subtract(s_xx, ss, out=ss)
+    ss[ss <= _ZERO_VARIANCE * s_xx] = 0.0
+    return ss
+
+
+def _covariance_sum(s_xy: np.ndarray, s_x: np.ndarray, s_y: np.ndarray, n: np.ndarray):
+    """``s_xy - s_x s_y / n`` (sum of cross-products of deviations)."""
+    cov = s_x * s_y
+    cov /= n
+    return np.subtract(s_xy, cov, out=cov)
 
 
 def _resampled_sums(counts: np.ndarray, moments: np.ndarray, jackknife: bool) -> np.ndarray:
@@ -379,9 +398,7 @@ def _resampled_variance(
     b = moments.shape[1] // 2
     sums = _resampled_sums(counts, moments, jackknife)
     s_x, s_xx = sums[:, :b], sums[:, b:]
-    ss = s_xx - s_x * s_x / n
-    ss[ss <= _ZERO_VARIANCE * s_xx] = 0.0
-    return s_x, ss
+    return s_x, _sum_of_squares(s_x, s_xx, n)
 
 
 def _resampled_r(
@@ -401,10 +418,7 @@ def _resampled_r(
     b = pc.shape[1]
     sums = _resampled_sums(counts, np.concatenate([pc, pc * pc, yc * pc], axis=1), jackknife)
     s_p, s_pp, s_yp = sums[:, :b], sums[:, b : 2 * b], sums[:, 2 * b :]
-    ss_p = s_pp - s_p * s_p / n
-    ss_p[ss_p <= _ZERO_VARIANCE * s_pp] = 0.0
-    cov = s_yp - s_y * s_p / n
-    return _safe_ratio(cov, ss_y, ss_p)
+    return _safe_ratio(_covariance_sum(s_yp, s_y, s_p, n), ss_y, _sum_of_squares(s_p, s_pp, n))
 
 
 def _roi_weights(roi_masks: np.ndarray, nc: np.ndarray | None) -> np.ndarray:
