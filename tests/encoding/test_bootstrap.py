@@ -107,6 +107,24 @@ def test_float32_and_memory_mapped_predictions_give_the_float64_result(tmp_path)
     np.testing.assert_allclose(a.r, b.r, rtol=0, atol=1e-12)
 
 
+def test_working_memory_is_bounded_by_the_target_block():
+    # 20,000 targets x 200 images x 200 resamples: the sums of all targets at once would take
+    # 201 x 20,000 x 5 x 8 bytes = 153 MiB; blocks of 250 targets need a few MiB.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((200, 20_000), dtype=np.float32)
+    pred = rng.standard_normal((2, 200, 20_000), dtype=np.float32)
+    masks = {"all": np.ones(20_000, bool)}
+    tracemalloc.start()
+    try:
+        bootstrap_roi_scores(y, pred, masks, n_boot=200, target_block=250)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak / 2**20
+
+
 # --------------------------------------------------------------------------- pairedness
 
 
