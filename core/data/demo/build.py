@@ -66,6 +66,8 @@ from core.storage import atomic_write_bytes, save_npy, save_npz, write_json
 SIZES: dict[str, dict] = {
     "small": {"n_train": 240, "n_test": 60, "n_subjects": 2, "density": 0.08, "seen": 0.9},
     "default": {"n_train": 1000, "n_test": 200, "n_subjects": 3, "density": 0.19, "seen": 0.9},
+    # the negative-control tests: small, but 4 subjects (an across-subject test needs >= 3)
+    "controls": {"n_train": 240, "n_test": 60, "n_subjects": 4, "density": 0.04, "seen": 0.9},
 }
 
 DESCRIPTION = (
@@ -196,7 +198,9 @@ def build_demo(
     ----------
     root : Path, optional
         Target folder; default :func:`world_root` of ``name``.
-    size : {"small", "default"}
+    size : {"small", "default", "controls"}
+        :data:`SIZES`; ``controls`` is the small world with 4 subjects the negative-control
+        tests use.
     seed : int
         World seed; the same seed gives byte-identical files.
     progress : bool

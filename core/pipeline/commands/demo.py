@@ -50,7 +50,13 @@ def _ensure(args: argparse.Namespace) -> int:
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", choices=["small", "default"], default="default")
+    p.add_argument(
+        "--size",
+        choices=["small", "default", "controls"],
+        default="default",
+        help="default (1,200 images, 3 subjects), small (300 images, 2 subjects) or controls "
+        "(300 images, 4 subjects with fewer targets: the negative-control tests)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--world",
