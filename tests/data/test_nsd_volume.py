@@ -36,9 +36,10 @@ def whole_volume_read(betas: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (betas[mask].T.astype(np.float32) / np.float32(300.0)).astype(np.float32)
 
 
-def write_hdf5(path, betas, chunks):
+def write_hdf5(path, betas, chunks, compression=None):
     with h5py.File(path, "w") as fh:
-        fh.create_dataset("betas", data=np.transpose(betas, (3, 2, 1, 0)), chunks=chunks)
+        data = np.transpose(betas, (3, 2, 1, 0))
+        fh.create_dataset("betas", data=data, chunks=chunks, compression=compression)
     return path
 
 
@@ -52,6 +53,13 @@ def test_hdf5_reader_equals_whole_volume_read(tmp_path, session, chunks):
     path = write_hdf5(tmp_path / "betas_session01.hdf5", betas, chunks)
     got = read_hdf5_session(path, SHAPE, volume_index(mask))
     assert got.dtype == np.float32 and got.shape == (750, int(mask.sum()))
+    np.testing.assert_array_equal(got, whole_volume_read(betas, mask))
+
+
+def test_hdf5_reader_reads_compressed_chunks(tmp_path, session):
+    betas, mask = session
+    path = write_hdf5(tmp_path / "betas_session01.hdf5", betas, NSD_HDF5_CHUNKS, "gzip")
+    got = read_hdf5_session(path, SHAPE, volume_index(mask))
     np.testing.assert_array_equal(got, whole_volume_read(betas, mask))
 
 
