@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from core.encoding._array import Array, ArrayOps, get_ops
 from core.encoding.scores import MIN_TEST_SAMPLES
 
 #: Interval methods of :func:`score_intervals` and :func:`paired_differences`.
@@ -316,19 +317,31 @@ def _block_size(n_rows: int, n_test: int, budget: int) -> int:
 # --------------------------------------------------------------------------- kernels
 
 
-def _centred(block: np.ndarray) -> np.ndarray:
+def _centred(block: Array) -> Array:
     return block - block.mean(0)
 
 
-def _safe_ratio(num: np.ndarray, var_a: np.ndarray, var_b: np.ndarray) -> np.ndarray:
+def _side_by_side(ops: ArrayOps, parts: list[Array]) -> Array:
+    """Column-wise concatenation of (n, B) blocks on any backend, shape (n, B * len(parts))."""
+    n, b = parts[0].shape
+    out = ops.empty((n, b * len(parts)), "float64")
+    for k, part in enumerate(parts):
+        out[:, k * b : (k + 1) * b] = part
+    return out
+
+
+def _safe_ratio(num: Array, var_a: Array, var_b: Array) -> Array:
     """``num / sqrt(var_a var_b)`` clipped to [-1, 1], 0 where either variance is zero."""
     den = var_a * var_b
-    np.sqrt(den, out=den)
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return np.clip(out, -1.0, 1.0, out=out)
+    ok = den > 0
+    den += ~ok  # 1 where a variance is zero, so the division below is harmless there
+    den **= 0.5
+    out = num / den
+    out *= ok
+    return out.clip(-1.0, 1.0)
 
 
-def _sum_of_squares(s_x: np.ndarray, s_xx: np.ndarray, n: np.ndarray) -> np.ndarray:
+def _sum_of_squares(s_x: Array, s_xx: Array, n: Array) -> Array:
     """``s_xx - s_x**2 / n`` (sum of squared deviations), 0 where it is below round-off.
 
     A resample that draws one value only (possible with few or discrete values) leaves a
@@ -336,23 +349,27 @@ def _sum_of_squares(s_x: np.ndarray, s_xx: np.ndarray, n: np.ndarray) -> np.ndar
     """
     ss = s_x * s_x
     ss /= n
-    np.subtract(s_xx, ss, out=ss)
-    ss[ss <= _ZERO_VARIANCE * s_xx] = 0.0
+    ss -= s_xx
+    ss *= -1.0
+    ss *= ss > _ZERO_VARIANCE * s_xx
     return ss
 
 
-def _covariance_sum(s_xy: np.ndarray, s_x: np.ndarray, s_y: np.ndarray, n: np.ndarray):
+def _covariance_sum(s_xy: Array, s_x: Array, s_y: Array, n: Array) -> Array:
     """``s_xy - s_x s_y / n`` (sum of cross-products of deviations)."""
     cov = s_x * s_y
     cov /= n
-    return np.subtract(s_xy, cov, out=cov)
+    cov -= s_xy
+    cov *= -1.0
+    return cov
 
 
-def _resampled_sums(counts: np.ndarray, moments: np.ndarray, jackknife: bool) -> np.ndarray:
+def _resampled_sums(ops: ArrayOps, counts: Array, moments: Array, jackknife: bool) -> Array:
     """Sums of per-image moments over every row: all images, each resample, each jackknife.
 
     Parameters
     ----------
+    ops : ArrayOps (float64)
     counts : (n_boot, n_test) resample counts
     moments : (n_test, k) per-image moments of a target block
     jackknife : bool
@@ -364,11 +381,11 @@ def _resampled_sums(counts: np.ndarray, moments: np.ndarray, jackknife: bool) ->
     """
     n_boot, n_test = counts.shape
     total = moments.sum(0)
-    out = np.empty((1 + n_boot + (n_test if jackknife else 0), moments.shape[1]))
+    out = ops.empty((1 + n_boot + (n_test if jackknife else 0), moments.shape[1]), "float64")
     out[0] = total
-    np.matmul(counts, moments, out=out[1 : 1 + n_boot])
+    ops.matmul(counts, moments, out=out[1 : 1 + n_boot])
     if jackknife:
-        np.subtract(total, moments, out=out[1 + n_boot :])
+        out[1 + n_boot :] = total - moments
     return out
 
 
@@ -380,43 +397,45 @@ def _draws_per_row(n_boot: int, n_test: int, jackknife: bool) -> np.ndarray:
 
 
 def _resampled_variance(
-    counts: np.ndarray, n: np.ndarray, moments: np.ndarray, jackknife: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Resampled sum of squared deviations from the sums of ``[x, x**2]``; zero when
-    numerically so.
+    ops: ArrayOps, counts: Array, n: Array, xc: Array, jackknife: bool
+) -> tuple[Array, Array]:
+    """Resampled sums of a centred block and of its squared deviations.
 
     Parameters
     ----------
+    ops : ArrayOps
     counts : (n_boot, n_test); n : (n_rows, 1) draws per row (:func:`_draws_per_row`)
-    moments : (n_test, 2 * B): ``[x, x**2]`` of a centred block ``x``
+    xc : (n_test, B) centred block
     jackknife : bool
 
     Returns
     -------
     s_x : (n_rows, B) resampled sums of x; ss : (n_rows, B) sums of squared deviations
     """
-    b = moments.shape[1] // 2
-    sums = _resampled_sums(counts, moments, jackknife)
+    b = xc.shape[1]
+    sums = _resampled_sums(ops, counts, _side_by_side(ops, [xc, xc * xc]), jackknife)
     s_x, s_xx = sums[:, :b], sums[:, b:]
     return s_x, _sum_of_squares(s_x, s_xx, n)
 
 
 def _resampled_r(
-    counts: np.ndarray,
-    n: np.ndarray,
-    yc: np.ndarray,
-    s_y: np.ndarray,
-    ss_y: np.ndarray,
-    pc: np.ndarray,
+    ops: ArrayOps,
+    counts: Array,
+    n: Array,
+    yc: Array,
+    s_y: Array,
+    ss_y: Array,
+    pc: Array,
     jackknife: bool,
-) -> np.ndarray:
+) -> Array:
     """Per-resample Pearson r of one instruction's block, shape (n_rows, B).
 
     ``yc``, ``pc`` : centred (n_test, B) blocks of responses and predictions; ``s_y``,
     ``ss_y``: the shared response sums of :func:`_resampled_variance`.
     """
     b = pc.shape[1]
-    sums = _resampled_sums(counts, np.concatenate([pc, pc * pc, yc * pc], axis=1), jackknife)
+    moments = _side_by_side(ops, [pc, pc * pc, yc * pc])
+    sums = _resampled_sums(ops, counts, moments, jackknife)
     s_p, s_pp, s_yp = sums[:, :b], sums[:, b : 2 * b], sums[:, 2 * b :]
     return _safe_ratio(_covariance_sum(s_yp, s_y, s_p, n), ss_y, _sum_of_squares(s_p, s_pp, n))
 
@@ -461,6 +480,7 @@ def bootstrap_roi_scores(
     jackknife: bool = False,
     target_block: int | None = None,
     min_samples: int = MIN_TEST_SAMPLES,
+    backend: str = "numpy",
 ) -> BootstrapScores:
     """Bootstrap distribution of ROI-mean r (and r / sqrt(NC)) over the test images.
 
@@ -494,6 +514,10 @@ def bootstrap_roi_scores(
         Targets per block; default sized to a ~256 MB float64 working set.
     min_samples : int
         Fewest test images accepted.
+    backend : {"numpy", "torch", "torch_cuda", "auto"}
+        Where the block products run (float64 throughout; see
+        :func:`core.backend.resolve_backend`). ``"torch_cuda"`` suits GPUs with full-rate FP64
+        (A100, H100/H200); validation and the results stay in numpy.
 
     Returns
     -------
@@ -526,7 +550,8 @@ def bootstrap_roi_scores(
     if target_block is not None and target_block < 1:
         raise ValueError("target_block must be >= 1")
     acc = _accumulate_roi_means(y, items, np.flatnonzero(used), _roi_weights(roi_masks, nc),
-                                np.ascontiguousarray(boot), jackknife, target_block)
+                                np.ascontiguousarray(boot), jackknife, target_block,
+                                get_ops(backend, "float64"))
     return _package(acc, items, roi_names, roi_masks, n_test, boot.shape[0], used_seed, nc,
                     jackknife)
 
@@ -549,11 +574,13 @@ def _accumulate_roi_means(
     boot: np.ndarray,
     jackknife: bool,
     target_block: int | None,
+    ops: ArrayOps,
 ) -> np.ndarray:
     """ROI means of every row's per-target r, block by block of targets.
 
     Parameters
     ----------
+    ops : ArrayOps (float64) of the backend the blocks are computed on
     y : (n_test, n_targets) responses; items : [(name, (n_test, n_targets) predictions)]
     cols_all : (n_used,) targets inside some ROI
     weights : (n_targets, n_cols) from :func:`_roi_weights`
@@ -566,19 +593,21 @@ def _accumulate_roi_means(
     acc : (n_instructions, n_rows, n_cols), rows as in :func:`_resampled_sums`
     """
     n_test = y.shape[0]
-    n_draws = _draws_per_row(boot.shape[0], n_test, jackknife)
+    n_rows = 1 + boot.shape[0] + (n_test if jackknife else 0)
     if target_block is None:
-        target_block = _block_size(n_draws.shape[0], n_test, DEFAULT_BLOCK_BYTES)
-    acc = np.zeros((len(items), n_draws.shape[0], weights.shape[1]))
+        target_block = _block_size(n_rows, n_test, DEFAULT_BLOCK_BYTES)
+    n_draws = ops.asarray(_draws_per_row(boot.shape[0], n_test, jackknife), "float64")
+    counts = ops.asarray(boot, "float64")
+    acc = np.zeros((len(items), n_rows, weights.shape[1]))
     for start in range(0, cols_all.size, target_block):
         cols = cols_all[start : start + target_block]
-        yc = _centred(np.asarray(y[:, cols], dtype=np.float64))
-        s_y, ss_y = _resampled_variance(boot, n_draws, np.concatenate([yc, yc * yc], 1),
-                                        jackknife)
-        w = weights[cols]
+        yc = _centred(ops.asarray(y[:, cols], "float64"))
+        s_y, ss_y = _resampled_variance(ops, counts, n_draws, yc, jackknife)
+        w = ops.asarray(weights[cols], "float64")
         for i, (name, arr) in enumerate(items):
-            pc = _centred(_prediction_block(name, arr, cols))
-            acc[i] += _resampled_r(boot, n_draws, yc, s_y, ss_y, pc, jackknife) @ w
+            pc = _centred(ops.asarray(_prediction_block(name, arr, cols), "float64"))
+            r = _resampled_r(ops, counts, n_draws, yc, s_y, ss_y, pc, jackknife)
+            acc[i] += ops.to_numpy(r @ w)
     return acc
 
 

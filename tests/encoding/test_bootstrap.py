@@ -97,6 +97,17 @@ def test_counts_match_the_indices_they_come_from():
     np.testing.assert_array_equal(resample_counts(N_TEST, 30, seed=2), counts)
 
 
+def test_torch_backend_equals_numpy():
+    pytest.importorskip("torch")
+    y, p, masks, nc = small_world(offset=1e5)
+    p[0, :, 3] = 7.0  # a target with constant predictions: r = 0 on both backends
+    kw = dict(noise_ceiling=nc, n_boot=30, jackknife=True, target_block=8)
+    a = bootstrap_roi_scores(y, p, masks, **kw)
+    b = bootstrap_roi_scores(y, p, masks, backend="torch", **kw)
+    np.testing.assert_allclose(b.normalized, a.normalized, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.jackknife_r, a.jackknife_r, rtol=0, atol=1e-12)
+
+
 def test_float32_and_memory_mapped_predictions_give_the_float64_result(tmp_path):
     y, p, masks, _ = small_world()
     path = tmp_path / "pred.npy"
