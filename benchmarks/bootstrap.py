@@ -6,6 +6,7 @@ Usage::
                                               # x 1,000 resamples (the issue-21 size)
     python benchmarks/bootstrap.py --quick    # 3 instructions x 4,000 targets (seconds)
     python benchmarks/bootstrap.py --bca      # add a row with the jackknife rows BCa needs
+    python benchmarks/bootstrap.py --backend torch_cuda   # vectorised rows on a GPU (float64)
 
 Prints one row per method: wall time, time per resample, peak memory and the largest
 difference from the loop on the resamples the loop ran.
@@ -18,7 +19,8 @@ difference from the loop on the resamples the loop ran.
   linearly to all resamples (its cost is exactly linear in the resample count); the table says so.
 
 Memory: ``work_MiB`` is the peak of the arrays the method allocated (tracemalloc: numpy
-arrays, not BLAS-internal buffers), the inputs excluded; ``rss_MiB`` is the process's peak
+arrays, not BLAS-internal buffers; with ``--backend torch_cuda`` plus torch's peak GPU
+allocation; torch CPU tensors are not counted), the inputs excluded; ``rss_MiB`` is the process's peak
 RSS after the method ran (inputs included, listed apart in the header). Data are synthetic:
 float32 responses, predictions ``a * y + noise`` with a different ``a`` per instruction,
 20 ROIs of contiguous targets, noise ceilings uniform in [0.1, 1].
@@ -76,15 +78,27 @@ def loop_roi_means(y, pred, masks, nc, indices):
     return out_r, out_n
 
 
-def measured(fn):
-    """Run ``fn``; return (result, seconds, tracemalloc peak MiB, peak RSS MiB after)."""
+def measured(fn, cuda: bool = False):
+    """Run ``fn``; return (result, seconds, peak MiB of its arrays, peak RSS MiB after).
+
+    The array peak is tracemalloc's (numpy) plus, with ``cuda``, torch's peak GPU allocation.
+    """
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     tracemalloc.start()
     tracemalloc.reset_peak()
     t0 = time.perf_counter()
     out = fn()
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
+    if cuda:
+        peak += torch.cuda.max_memory_allocated() / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out, seconds, peak, rss
 
@@ -113,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-resamples", type=int, default=3,
                         help="resamples the loop is timed on (then extrapolated)")
     parser.add_argument("--bca", action="store_true", help="add the jackknife (BCa) row")
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "torch", "torch_cuda"],
+                        help="backend of the vectorised rows (the loop is numpy)")
     args = parser.parse_args(argv)
     n_instr = args.instructions or (3 if args.quick else 10)
     n_targets = args.targets or (4000 if args.quick else 20000)
@@ -125,16 +141,18 @@ def main(argv: list[str] | None = None) -> None:
         blas = "?"
     print(f"# {n_instr} instructions x {n_targets} targets x {args.test} test images x "
           f"{args.resamples} resamples, {args.rois} ROIs; cpu_count={os.cpu_count()}, "
-          f"BLAS threads={blas}; inputs {(y.nbytes + pred.nbytes) / 2**20:.0f} MiB (float32)")
+          f"BLAS threads={blas}; backend={args.backend}; inputs {(y.nbytes + pred.nbytes) / 2**20:.0f} MiB (float32)")
     cols = ["method", "resamples_run", "seconds", "ms_per_resample", "work_MiB", "rss_MiB",
             "max_diff"]
     runs = [("vectorised", False)] + ([("vectorised+jack", True)] if args.bca else [])
     # warm-up (imports, BLAS threads) on a tiny problem
-    bootstrap_roi_scores(y[:, :50], pred[:2, :, :50], {"w": np.ones(50, bool)}, n_boot=10)
+    bootstrap_roi_scores(y[:, :50], pred[:2, :, :50], {"w": np.ones(50, bool)}, n_boot=10,
+                         backend=args.backend)
     results, seconds = {}, {}
     for label, jack in runs:
         scores, sec, peak, rss = measured(lambda j=jack: bootstrap_roi_scores(
-            y, pred, masks, noise_ceiling=nc, n_boot=args.resamples, seed=0, jackknife=j))
+            y, pred, masks, noise_ceiling=nc, n_boot=args.resamples, seed=0, jackknife=j,
+            backend=args.backend), cuda=args.backend == "torch_cuda")
         results[label], seconds[label] = scores, sec
         print_row(cols, {"method": label, "resamples_run": args.resamples, "seconds": sec,
                          "ms_per_resample": 1e3 * sec / args.resamples, "work_MiB": peak,
