@@ -65,9 +65,8 @@ def compute_encoder(
     if rows and settings == grid_settings(dataset):
         new = pd.DataFrame(rows)
         new["role"] = model_role(model)
-        merge_table(
-            results_dir(dataset) / "roi_scores", new, FIT_KEY, current=ds, group="settings_key"
-        )
+        merge_table(results_dir(dataset) / "roi_scores", new, FIT_KEY, current=ds,
+                    group="settings_key", settings=settings)  # fmt: skip
     return rows
 
 
@@ -100,7 +99,7 @@ def compute_partition(
     ins = [resolve_instruction(a), resolve_instruction(b)]
     extract_model(ds, adapter, ins, settings.generation_options(), prefix_reuse=ext.prefix_reuse,
                   method=ext.method, progress=progress)  # fmt: skip
-    layer = adapter.n_hidden_states - 1
+    layer = reported_layer(dataset, model, ds, adapter.n_hidden_states - 1)
     rows = []
     for subject in ds.subject_names:
         spec = PartitionSpec(dataset, subject, model, ins[0].id, ins[1].id, layer)
@@ -113,7 +112,20 @@ def compute_partition(
         PARTITION_KEY,
         current=ds,
         group="settings_key",
+        settings=settings,
     )
+
+
+def reported_layer(dataset: str, model: str, ds, default: int) -> int:
+    """The layer a model's scores are reported at (its CV-best layer in the results table),
+    so a partition the dashboard adds agrees with the scores beside it; ``default`` when the
+    grid has not fitted the model."""
+    from core.pipeline.grid import best_layers, load_roi_table
+
+    table = load_roi_table(dataset, ds)
+    if table.empty or model not in set(table["model"]):
+        return default
+    return best_layers(table[table["model"] == model]).get(model, default)
 
 
 def slug(text: str) -> str:

@@ -71,7 +71,7 @@ def _banded_r2(
 def variance_partition(
     xa_train: Any, xb_train: Any, y_train: Any, xa_test: Any, xb_test: Any, y_test: Any,
     *, joint: str = "concat", alphas: Any = "paper", cv: Any = DEFAULT_CV,
-    backend: str = "auto", banded_n_iter: int = 20, seed: int = 0,
+    backend: str = "auto", banded_n_iter: int = 20, seed: int = 0, solver: str = "eigh",
 ) -> Partition:
     """Fit A, B and the joint model on the train split; partition test-set R2 per target.
 
@@ -92,6 +92,9 @@ def variance_partition(
         Random-search iterations of the banded model (himalaya's default is 100).
     seed : int
         Seed of the banded random search.
+    solver : {"eigh", "himalaya"}
+        Ridge solver of the A, B and concatenated fits (see
+        :class:`~core.encoding.estimator.RidgeEncoder`).
 
     Returns
     -------
@@ -111,7 +114,7 @@ def variance_partition(
     y = (sy.transform(y_train), sy.transform(y_test))
 
     def fit_r2(xtr: np.ndarray, xte: np.ndarray) -> np.ndarray:
-        enc = RidgeEncoder(alphas=grid, cv=cv, standardize=False, backend=backend)
+        enc = RidgeEncoder(alphas=grid, cv=cv, standardize=False, backend=backend, solver=solver)
         return r2_score(y[1], enc.fit(xtr, y[0]).predict(xte))
 
     r2_a = fit_r2(*xa)
@@ -157,3 +160,26 @@ def best_feature_space(
     srt = np.sort(mat, axis=0)
     margin = srt[-1] - srt[-2] if mat.shape[0] > 1 else np.zeros(mat.shape[1])
     return np.asarray(names)[idx], margin
+
+
+def partition_shares(parts: dict[str, float]) -> dict[str, float]:
+    """Shares of the explained variance from the non-negative parts.
+
+    Unique parts estimated on the test set can be negative (the joint model predicted worse
+    than one space alone: noise, or the joint fit's heavier regularisation). A share of a total
+    that includes negative parts can exceed 1 or be negative, so negative parts are counted as
+    0 in the total and get share 0; report them as negative beside the shares.
+
+    Parameters
+    ----------
+    parts : dict of str to float
+        E.g. ``{"unique IC": 0.02, "shared": 0.05, "unique IU2": -0.01}``.
+
+    Returns
+    -------
+    shares : dict of str to float
+        Same keys, summing to 1 (all NaN when no part is positive).
+    """
+    clipped = {k: max(float(v), 0.0) if np.isfinite(v) else 0.0 for k, v in parts.items()}
+    total = sum(clipped.values())
+    return {k: (v / total if total > 0 else np.nan) for k, v in clipped.items()}

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -128,16 +129,34 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise ArtifactError(f"corrupt results table {path}: {exc}") from exc
 
 
-def current_rows(table: pd.DataFrame, ds) -> pd.DataFrame:
-    """The rows of a results table made from ``ds``'s current content.
+#: Results-table columns that hold an embedding shard's key, with the column naming the
+#: instruction whose embeddings they are (roi_scores: one; partitions: both of a pair).
+FEATURES_COLUMNS = (("features_key", "instruction"), ("features_key_a", "a"), ("features_key_b", "b"))
+
+
+def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -> pd.DataFrame:
+    """The rows of a results table made from ``ds``'s current content and today's models.
 
     A row is current when its ``subject_key`` equals the open dataset's content key of that
-    subject (:meth:`~core.data.dataset.Dataset.subject_key`); rows written before provenance
-    columns existed have none and are dropped too.
+    subject (:meth:`~core.data.dataset.Dataset.subject_key`) and each of its embedding keys
+    (``features_key``; ``features_key_a`` / ``_b`` for partitions) equals the key the model,
+    instruction and ``settings`` give now (:func:`core.pipeline.fits.features_key`): a
+    retrained model, a reworded pool instruction or a rebuilt dataset leaves no row behind.
+    Rows without these provenance columns (written before they existed) are dropped too.
+
+    Parameters
+    ----------
+    table : DataFrame
+    ds : Dataset or None
+        None: the table is returned as it is.
+    settings : FitSettings, optional
+        The fit settings of the table's rows (default: the last grid run's,
+        :func:`grid_settings`).
     """
     if table.empty or ds is None:
         return table
-    if "subject_key" not in table:
+    pairs = [(k, c) for k, c in FEATURES_COLUMNS if c in table]
+    if "subject_key" not in table or "model" not in table or not pairs:
         return table.iloc[0:0]
     keys = {}
     for s in table["subject"].unique():
@@ -146,12 +165,33 @@ def current_rows(table: pd.DataFrame, ds) -> pd.DataFrame:
         except Exception:  # the subject is no longer in the dataset
             keys[s] = None
     ok = table["subject_key"].to_numpy() == table["subject"].map(keys).to_numpy()
+    settings = settings or grid_settings(ds.name)
+    expected: dict[tuple[str, str], str | None] = {}
+    for key_col, ins_col in pairs:
+        if key_col not in table:
+            return table.iloc[0:0]
+        for model, ins in set(zip(table["model"], table[ins_col], strict=True)):
+            if (model, ins) not in expected:
+                expected[(model, ins)] = _features_key_now(ds, model, ins, settings)
+        now = [expected[(m, i)] for m, i in zip(table["model"], table[ins_col], strict=True)]
+        ok &= table[key_col].to_numpy() == np.asarray(now, dtype=object)
     return table[ok].reset_index(drop=True)
 
 
-def read_table(stem: Path, ds=None) -> pd.DataFrame:
+def _features_key_now(ds, model: str, instruction: str, settings: FitSettings) -> str | None:
+    """The embedding key a fit of (model, instruction) would read now (None when the model or
+    instruction can no longer be resolved)."""
+    from core.pipeline.fits import features_key
+
+    try:
+        return features_key(ds, model, instruction, settings)
+    except Exception:
+        return None
+
+
+def read_table(stem: Path, ds=None, settings: FitSettings | None = None) -> pd.DataFrame:
     """A results table (``<stem>.parquet``); with ``ds``, only its current rows."""
-    return current_rows(_read_parquet(stem.with_suffix(".parquet")), ds)
+    return current_rows(_read_parquet(stem.with_suffix(".parquet")), ds, settings)
 
 
 def merge_table(
@@ -162,6 +202,7 @@ def merge_table(
     current=None,
     group: str | None = None,
     timeout: float | None = LOCK_TIMEOUT,
+    settings: FitSettings | None = None,
 ) -> pd.DataFrame:
     """Write ``new`` into the results table at ``stem``, replacing the rows that share a key.
 
@@ -188,6 +229,8 @@ def merge_table(
         settings on different subjects both keep their rows.
     timeout : float or None
         Longest wait for another writer's lock (seconds).
+    settings : FitSettings, optional
+        The settings of the new rows, for the currency rule (default: the last grid run's).
 
     Returns
     -------
@@ -197,7 +240,7 @@ def merge_table(
     with file_lock(stem.with_suffix(".lock"), timeout, what=f"results table {stem.name}"):
         old = _read_parquet(stem.with_suffix(".parquet")) if keep_others else pd.DataFrame()
         if current is not None:
-            old = current_rows(old, current)
+            old = current_rows(old, current, settings)
         if group is not None and not old.empty and not new.empty:
             if group in old:
                 old = old[old[group].isin(set(new[group]))]
@@ -413,17 +456,18 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     table["role"] = [model_role(m) for m in table["model"]]
     # rows of the same settings (the encoders the dashboard added, other subjects' runs) stay;
     # rows of other settings or of content that is no longer the dataset's go
-    merge_table(
-        results_dir(config.dataset) / "roi_scores", table, FIT_KEY, current=ds, group="settings_key"
-    )
+    written = merge_table(results_dir(config.dataset) / "roi_scores", table, FIT_KEY, current=ds,
+                          group="settings_key", settings=config.settings)  # fmt: skip
     t_fit = time.perf_counter() - t0 - t_extract
     from core.pipeline.partitions import partition_specs, run_partitions
 
+    # partitions at the layer the scores are reported at (chosen by the CV training score)
+    layer_of = best_layers(written[written["model"].isin(config.models)])
     if config.engine == "ray":
         from core.pipeline.engine import ray_partitions
 
-        ray_partitions(ds, partition_specs(config, subjects, layers_of), config.settings)
-    run_partitions(ds, config, subjects, layers_of, progress=progress)
+        ray_partitions(ds, partition_specs(config, subjects, layer_of), config.settings)
+    run_partitions(ds, config, subjects, layer_of, progress=progress)
     write_json(
         results_dir(config.dataset) / "grid.json",
         {

@@ -1,6 +1,7 @@
 """Variance partitioning of instruction pairs over the grid (unique A, unique B, shared, per target).
 
-For each pair (A, B), generative model and subject, at one layer (the model's last by default),
+For each pair (A, B), trained MLLM and subject, at the layer its scores are reported at (the
+model's layer with the best cross-validated training score, :func:`core.pipeline.grid.best_layers`),
 the fits of A, B and [A, B] share one train/test split; the joint model is ridge on the
 concatenation (or himalaya's banded ridge with ``joint="banded"``). Per-target parts are stored as
 ``<home>/results/<dataset>/partitions/<key>.npz`` (+ JSON); ROI summaries go to
@@ -49,6 +50,8 @@ class PartitionSpec:
             "layer": int(self.layer),
             "joint": self.joint,
             "alphas": settings.alphas,
+            "cv": int(settings.cv),
+            "solver": settings.solver,
             "backend": settings.backend,
             "scoring_version": SCORING_VERSION,
         }
@@ -98,6 +101,8 @@ def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> di
         y[test],
         joint=spec.joint,
         alphas=alphas,
+        cv=settings.cv,
+        solver=settings.solver,
         backend=backend,
     )
     arrays = {name: np.asarray(getattr(part, name), np.float32) for name in PARTS}
@@ -138,16 +143,22 @@ PARTITION_KEY = ["subject", "model", "a", "b", "layer", "joint"]
 
 def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict:
     """The provenance columns of a partition's rows."""
+    ident = spec.identity(ds, settings)
     return {
         "partition_key": spec.key(ds, settings),
         "subject_key": ds.subject_key(spec.subject),
+        "features_key_a": ident["a"],
+        "features_key_b": ident["b"],
         # only what a partition depends on (not the p-value settings of the fits)
         "settings_key": content_key(
             "partition-settings",
             {
                 "alphas": settings.alphas,
+                "cv": int(settings.cv),
+                "solver": settings.solver,
                 "backend": settings.backend,
                 "max_new_tokens": settings.max_new_tokens,
+                "extraction": settings.extraction().to_dict(),
             },
             length=12,
         ),
@@ -155,10 +166,11 @@ def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings
 
 
 def partition_specs(
-    config, subjects: list[str], layers_of: dict[str, list[int]]
+    config, subjects: list[str], layer_of: dict[str, int]
 ) -> list[PartitionSpec]:
-    """Every configured pair for every trained MLLM and subject, at the model's last layer
-    (partitions of the random-init control are not shown anywhere)."""
+    """Every configured pair for every trained MLLM and subject, at ``layer_of[model]``: the
+    layer its scores are reported at (partitions of the random-init control are not shown
+    anywhere)."""
     from core.pipeline.grid import model_role
 
     models = [m for m in config.models if model_role(m) == "mllm"]
@@ -166,22 +178,23 @@ def partition_specs(
         (a, b) for a, b in config.pairs if a in config.instructions and b in config.instructions
     ]
     return [
-        PartitionSpec(config.dataset, s, m, a, b, max(layers_of[m]))
+        PartitionSpec(config.dataset, s, m, a, b, int(layer_of[m]))
         for m in models
+        if m in layer_of
         for a, b in pairs
         for s in subjects
     ]
 
 
 def run_partitions(
-    ds: Dataset, config, subjects: list[str], layers_of: dict[str, list[int]], progress: bool = True
+    ds: Dataset, config, subjects: list[str], layer_of: dict[str, int], progress: bool = True
 ) -> pd.DataFrame:
     """Partition every configured pair for every generative model and subject; write the table.
     (With ``--engine ray`` the missing ones were computed on the cluster first and are read
     from the store here.)"""
     from core.pipeline.grid import merge_table, results_dir
 
-    specs = partition_specs(config, subjects, layers_of)
+    specs = partition_specs(config, subjects, layer_of)
     rows = []
     for spec in tqdm(
         specs, desc="variance partitioning", unit="pair", disable=not progress or not specs
@@ -198,6 +211,7 @@ def run_partitions(
             PARTITION_KEY,
             current=ds,
             group="settings_key",
+            settings=config.settings,
         )
     return table
 

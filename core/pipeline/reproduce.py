@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import subdir
+from core.encoding.partition import partition_shares
 from core.pipeline import paper
 from core.storage import atomic_write_bytes, write_json
 
@@ -173,13 +174,14 @@ def partition_table(parts: pd.DataFrame, model: str) -> pd.DataFrame:
         if g.empty:
             continue
         means = g.groupby("subject")[["unique_a", "shared", "unique_b"]].mean().mean()
-        total = float(means.sum())
-        for part, label in (("unique_a", f"unique {a}"), ("shared", "shared"),
-                            ("unique_b", f"unique {b}")):  # fmt: skip
+        labels = {"unique_a": f"unique {a}", "shared": "shared", "unique_b": f"unique {b}"}
+        shares = partition_shares({labels[p]: float(means[p]) for p in labels})
+        for part, label in labels.items():
             value = float(means[part])
             rows.append({
                 "roi_group": group, "part": label, "measured_r2": value,
-                "measured_share": value / total if total > 0 else np.nan,
+                # shares of the non-negative parts; a negative part is flagged, share 0
+                "measured_share": shares[label], "negative": bool(value < 0),
                 "paper": paper.PARTITION_IC_IU2[group][label],
                 "n_subjects": int(g["subject"].nunique()),
             })  # fmt: skip
@@ -331,9 +333,12 @@ def write_report(dataset: str, config, columns: dict[str, str]) -> Path:
     if not parts.empty:
         figures.append({
             "files": _save_figure(_fig_partition(parts), folder, "fig_partition_ic_iu2"),
-            "caption": f"Variance partitioning IC vs IU2 at {mllm}'s last layer: measured shares "
-            "of the explained test variance beside the paper's published values (their scale is "
-            "not stated in the paper). " + run,
+            "caption": f"Variance partitioning IC vs IU2 at {mllm}'s cross-validated best layer "
+            "(the layer its scores are reported at): measured shares of the explained test "
+            "variance, computed from the non-negative parts (a negative unique part, the joint "
+            "model predicting worse than one space alone, is listed as negative in "
+            "partition_ic_iu2.csv and counts as 0), beside the paper's published values (their "
+            "scale is not stated in the paper). " + run,
         })  # fmt: skip
     notes = [pvalue_note(table, dataset), *[f"WARNING: {w}" for w in alpha_edge_warnings(table)]]
     md = [

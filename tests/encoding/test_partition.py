@@ -54,3 +54,11 @@ def test_best_feature_space_map():
 def test_best_feature_space_rejects_nan():
     with pytest.raises(ValueError, match="non-finite"):
         best_feature_space(np.array([[0.1, np.nan]]), names=["IC"])
+
+
+def test_shares_come_from_the_non_negative_parts():
+    from core.encoding.partition import partition_shares
+
+    shares = partition_shares({"unique A": 0.02, "shared": 0.06, "unique B": -0.01})
+    assert shares == pytest.approx({"unique A": 0.25, "shared": 0.75, "unique B": 0.0})
+    assert all(np.isnan(v) for v in partition_shares({"a": -1.0, "b": 0.0}).values())

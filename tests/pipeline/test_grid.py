@@ -200,3 +200,50 @@ def test_alpha_grid_edges_are_reported_per_fit():
     assert len(alpha_edge_warnings(table)) == 1 and "10%" in alpha_edge_warnings(table)[0]
     table[["alpha_low_frac", "alpha_high_frac"]] = 0.01
     assert alpha_edge_warnings(table) == []
+
+
+def test_an_out_of_range_layer_is_an_error_naming_the_models_range(grid_config):
+    from dataclasses import replace
+
+    from core.models.layers import LayerRangeError
+    from core.pipeline.grid import fit_specs
+
+    config = replace(grid_config, layers=[7])
+    with pytest.raises(LayerRangeError, match="has 5 hidden states, layers 0-4"):
+        fit_specs(config, ["subj01"], {m: list(range(5)) for m in config.models})
+    assert [s.layer for s in fit_specs(replace(grid_config, layers=[-1]), ["subj01"],
+                                       {grid_config.models[0]: list(range(5)),
+                                        grid_config.models[1]: list(range(5)),
+                                        grid_config.models[2]: list(range(5))})][:1] == [4]
+
+
+def test_cli_fit_with_an_out_of_range_layer_exits_with_the_range(grid_table, grid_config, capsys):
+    from core.pipeline.cli import main
+
+    n = int(grid_table.loc[grid_table["model"] == grid_config.models[0], "layer"].max()) + 1
+    argv = ["fit", "--dataset", "demo", "--subject", "subj01", "--model", grid_config.models[0],
+            "--instruction", "IC", "--layer", str(n + 2)]  # fmt: skip
+    assert main(argv) == 1
+    assert f"layers 0-{n - 1}" in capsys.readouterr().err
+
+
+def test_partitions_sit_at_the_layer_the_scores_are_reported_at(grid_table, grid_config):
+    from core.pipeline.grid import best_layers
+
+    parts = load_partition_table("demo", open_dataset("demo"))
+    best = best_layers(grid_table)
+    assert not parts.empty
+    for model, layers in parts.groupby("model")["layer"]:
+        assert set(layers) == {best[model]}
+
+
+def test_partition_keys_hold_the_folds_and_the_solver(grid_table, grid_config):
+    from dataclasses import replace
+
+    from core.pipeline.partitions import PartitionSpec
+
+    ds = open_dataset("demo")
+    spec = PartitionSpec("demo", "subj01", grid_config.models[0], "IC", "IU1", 1)
+    s = grid_config.settings
+    keys = {spec.key(ds, s), spec.key(ds, replace(s, cv=3)), spec.key(ds, replace(s, solver="himalaya"))}
+    assert len(keys) == 3

@@ -40,7 +40,7 @@ def own_home(tmp_path, monkeypatch, tiny_llava_folder):
 
 def _artifacts() -> dict[str, set[str]]:
     return {
-        "shards": {info.path.name for info in list_shards("demo")},
+        "shards": {info.path.name for info in list_shards()},  # all stimulus sets
         "fits": set(fits_table("demo")["key"]),
         "encoders": {m["key"] for m in list_encoders()},
     }
@@ -171,3 +171,46 @@ def test_rows_carry_provenance_and_diagnostics(grid_table):
         assert grid_table[col].notna().all(), col
     assert grid_table["alpha_low_frac"].between(0, 1).all()
 
+
+
+def test_retrain_then_rerun_one_layer_leaves_only_new_weight_rows(own_home):
+    """Rows of the old weights never share a table with the new ones: a retrained model rerun
+    on one layer gives a table of that layer only, and the best layer is chosen among them."""
+    from dataclasses import replace
+
+    from safetensors.numpy import load_file, save_file
+
+    from core.pipeline.grid import best_layers
+
+    config = _mini_config("tiny-llava")
+    run_grid(replace(config, layers=[0, 1, 2]), progress=False)
+    weights = own_home / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(k for k in tensors if k.endswith("weight"))[-1]
+    tensors[name] = tensors[name] + np.float32(0.5)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    new = run_grid(replace(config, layers=[1]), progress=False)
+    ds = open_dataset("demo")
+    for table in (load_roi_table("demo"), load_roi_table("demo", ds)):  # the file and the view
+        assert set(table["layer"]) == {1}
+        assert set(table["features_key"]) == set(new["features_key"])
+        assert best_layers(table) == {"tiny-llava": 1}
+
+
+def test_partition_rows_of_old_weights_are_dropped(own_home):
+    from dataclasses import replace
+
+    from safetensors.numpy import load_file, save_file
+
+    from core.pipeline.partitions import load_partition_table
+
+    config = replace(_mini_config("tiny-llava"), instructions=["IC", "IU1"], pairs=[("IC", "IU1")])
+    run_grid(config, progress=False)
+    ds = open_dataset("demo")
+    assert not load_partition_table("demo", ds).empty
+    weights = own_home / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(k for k in tensors if k.endswith("weight"))[-1]
+    tensors[name] = tensors[name] * np.float32(1.5)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    assert load_partition_table("demo", ds).empty  # computed from the old weights: not shown
