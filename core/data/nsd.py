@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from core.config import subdir
 from core.data import fsaverage
 from core.data.dataset import (
     Dataset,
@@ -55,6 +57,12 @@ from core.data.nsd_layout import (
     format_sessions,
     root_hint,
     session_gaps,
+)
+from core.data.nsd_projection import (
+    VolumeProjection,
+    drawable_vertices,
+    load_projection,
+    missing_transforms,
 )
 from core.data.nsd_stimuli import NsdStimuli
 from core.data.nsd_volume import read_volume_session
@@ -143,6 +151,101 @@ def volume_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral")
         roi_families=families, general_mask=(general == 1)[keep], ncsnr=ncsnr, geometry=None
     )
     return shape, volume_index(keep), target_set, sources
+
+
+def volume_voxels(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"):
+    """The func1pt8mm grid and each target's voxel, in target order (reads ``nsdgeneral`` only).
+
+    Returns
+    -------
+    shape : (X, Y, Z)
+    voxels : array of shape (n_targets, 3), int64
+        0-based (x, y, z), the order of :func:`volume_targets` (``np.argwhere(keep)``).
+    """
+    gpath = layout.volume_roi(subject, GENERAL_MASK)
+    general = as_labels(read_volume(gpath, "nsdgeneral labels (-1 outside brain, 0, 1)"), gpath)
+    keep = general == 1 if targets == "nsdgeneral" else general >= 0
+    return general.shape, np.argwhere(keep).astype(np.int64)
+
+
+def projection_cache_dir(name: str, subject: str) -> Path:
+    """Where a dataset's volume-to-surface projections are cached:
+    ``<home>/datasets/<name>/<subject>/projection``."""
+    return subdir("datasets", name) / subject / "projection"
+
+
+def volume_projection(
+    layout: NsdLayout,
+    subject: str,
+    targets: str = "nsdgeneral",
+    cache_dir: Path | None = None,
+    interp: str = "linear",
+    min_weight: float = 0.5,
+) -> VolumeProjection:
+    """A func1pt8mm subject's projection onto its surface and fsaverage (NSD's transforms).
+
+    See :mod:`core.data.nsd_projection`. Cached in ``cache_dir`` (e.g.
+    :func:`projection_cache_dir`) when given.
+
+    Raises
+    ------
+    DatasetError
+        Naming every missing transform file (:func:`core.data.nsd_projection.missing_transforms`
+        says which without raising), or a malformed one.
+    """
+    shape, voxels = volume_voxels(layout, subject, targets)
+    return load_projection(layout, subject, voxels, shape, cache_dir, interp, min_weight)
+
+
+def with_projection_geometry(
+    data: SubjectData,
+    layout: NsdLayout,
+    targets: str = "nsdgeneral",
+    cache_dir: Path | None = None,
+) -> SubjectData:
+    """Give a func1pt8mm subject's targets fsaverage geometry through NSD's transforms.
+
+    Each target is placed at its nearest fsaverage vertex that the fsaverage flat surface draws
+    (:meth:`VolumeProjection.geometry`), on the same surface as fsaverage targets (the NSD
+    folder's flat patches, else nilearn's fsaverage5). Without the transforms the subject is
+    returned unchanged (no geometry: views offer a volume slice instead); when only some are
+    missing, or one is unusable, a warning names them.
+
+    Returns
+    -------
+    data : SubjectData
+        The same object, its ``targets`` replaced when geometry was added.
+    """
+    if data.targets.geometry is not None:
+        return data
+    missing = missing_transforms(layout, data.subject)
+    if missing:
+        if len(missing) < len(layout.projection_transforms(data.subject)):
+            names = ", ".join(str(p) for p in missing)
+            warnings.warn(
+                f"{data.subject}: no surface maps for func1pt8mm targets; NSD transform file(s) "
+                f"missing: {names}",
+                UserWarning,
+                stacklevel=2,
+            )
+        return data
+    try:
+        projection = volume_projection(layout, data.subject, targets, cache_dir)
+        if projection.n_targets != data.n_targets:
+            raise DatasetError(
+                f"{projection.n_targets} nsdgeneral voxels now, {data.n_targets} targets loaded"
+            )
+    except DatasetError as exc:
+        warnings.warn(
+            f"{data.subject}: no surface maps for func1pt8mm targets ({exc})",
+            UserWarning,
+            stacklevel=2,
+        )
+        return data
+    surface = fsaverage.fsaverage_surface_id(flat_surface_dir(layout.surf_dir("fsaverage")))
+    geometry = projection.geometry(surface, drawable_vertices(surface))
+    data.targets = replace(data.targets, geometry=geometry)
+    return data
 
 
 def surface_targets(layout: NsdLayout, subject: str, targets: str = "nsdgeneral"):
@@ -551,9 +654,15 @@ def open_nsd(
             )
 
         if not cache:
-            return build()
-        sources, opts = subject_sources(subject)
-        return cached_subject(name, subject, sources, opts, build, encoding)
+            data = build()
+        else:
+            sources, opts = subject_sources(subject)
+            data = cached_subject(name, subject, sources, opts, build, encoding)
+        if space == "func1pt8mm":
+            # geometry rides outside the cached responses: transforms added later need no re-read
+            cache_dir = projection_cache_dir(name, subject) if cache else None
+            data = with_projection_geometry(data, layout, targets, cache_dir)
+        return data
 
     def subject_sources(subject: str) -> tuple[list[Path], dict]:
         sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen[subject])]

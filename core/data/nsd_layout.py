@@ -57,6 +57,11 @@ NSD_ROI_FAMILIES: dict[str, dict[int, str]] = {
 #: The general visual mask's ROI file name.
 GENERAL_MASK = "nsdgeneral"
 
+#: NSD's three cortical-depth surfaces between the white and pial surfaces (nsdcode's
+#: ``[lh,rh].layerB1`` .. ``layerB3``) that a func1pt8mm volume is sampled on; the projection
+#: averages them into one value per subject-surface vertex.
+DEPTH_LAYERS = ("layerB1", "layerB2", "layerB3")
+
 #: The three top-level folders of an NSD root.
 ROOT_FOLDERS = ("nsddata", "nsddata_betas", "nsddata_stimuli")
 
@@ -280,3 +285,28 @@ class NsdLayout:
 
     def inflated(self, hemi: str, surface_subject: str = "fsaverage") -> Path:
         return self.surf_dir(surface_subject) / f"{hemi}.inflated"
+
+    # -- transforms (NSD's own, as nsdcode's NSDmapdata reads them) -----------------------
+    def transforms_dir(self, subject: str) -> Path:
+        """``nsddata/ppdata/subjXX/transforms``: NSD's coordinate transforms of one subject."""
+        return self.root / "nsddata/ppdata" / subject / "transforms"
+
+    def volume_to_surface(self, subject: str, hemi: str, layer: str) -> Path:
+        """``{lh,rh}.func1pt8-to-{layer}.mgz``: per subject-surface vertex, the 1-based (x, y, z)
+        func1pt8mm voxel coordinate it samples, shape (n_subject_vertices, 1, 1, 3); 9999 or a
+        coordinate outside the volume marks an invalid vertex."""
+        return self.transforms_dir(subject) / f"{hemi}.func1pt8-to-{layer}.mgz"
+
+    def surface_to_fsaverage(self, subject: str, hemi: str) -> Path:
+        """``{lh,rh}.white-to-fsaverage.mgz``: per fsaverage vertex, the 1-based index of the
+        subject-surface vertex it takes its value from (nearest neighbour), shape (163842, 1, 1)."""
+        return self.transforms_dir(subject) / f"{hemi}.white-to-fsaverage.mgz"
+
+    def projection_transforms(self, subject: str) -> list[Path]:
+        """The eight files that project func1pt8mm onto fsaverage: per hemisphere (lh first)
+        the three depth layers' ``func1pt8-to-layerB*.mgz`` and ``white-to-fsaverage.mgz``."""
+        paths: list[Path] = []
+        for hemi in ("lh", "rh"):
+            paths += [self.volume_to_surface(subject, hemi, layer) for layer in DEPTH_LAYERS]
+            paths.append(self.surface_to_fsaverage(subject, hemi))
+        return paths

@@ -13,6 +13,8 @@ NSD (:func:`write_nsd`):
   with a small V (a nested fsaverage vertex count) to stay tiny.
 - ROIs: ``nsdgeneral`` and all six families as ``.nii.gz`` and ``{lh,rh}.<name>.mgz`` with
   ``<name>.mgz.ctab``; ``ncsnr.nii.gz`` and ``{lh,rh}.ncsnr.mgh``.
+- transforms (:func:`write_transforms`, not written by :func:`write_nsd`): NSD's
+  ``{lh,rh}.func1pt8-to-layerB{1,2,3}.mgz`` and ``{lh,rh}.white-to-fsaverage.mgz``.
 - stimuli: ``nsd_stimuli.hdf5`` with ``imgBrick`` of the real shape (73000, 425, 425, 3) uint8,
   chunked per image so that only the few written images take space; the stim info CSV.
 
@@ -273,6 +275,101 @@ def write_flat_surfaces(surf_dir: Path, n_vertices: int = 12, seed: int = 0) -> 
             fh.write(np.array([-1, kept.size], dtype=">i4").tobytes())
             fh.write(rec.tobytes())
         truth[hemi] = {"inflated": coords, "faces": faces, "flat": flat, "kept": kept}
+    return truth
+
+
+# --------------------------------------------------------------------------------------------
+# NSD's transforms (func1pt8mm -> subject surface depth layers -> fsaverage)
+# --------------------------------------------------------------------------------------------
+DEPTH_LAYERS = ("layerB1", "layerB2", "layerB3")
+#: Subject-surface vertices per hemisphere in :func:`write_transforms` (lh, rh: unequal on purpose).
+SUBJECT_VERTICES = {"lh": 40, "rh": 33}
+
+
+@dataclass
+class TransformsFixture:
+    """Ground truth of :func:`write_transforms`.
+
+    ``coords[hemi]`` (V, 3 layers, 3) holds the 1-based (x, y, z) written per vertex and layer
+    (9999 / negative / out-of-range entries included); ``fs_index[hemi]`` (F,) the 1-based
+    subject vertex written per fsaverage vertex; ``planted`` the 0-based voxel (x, y, z) that
+    anchor vertices sample; ``anchors[hemi]`` the 0-based subject vertices whose every valid
+    layer sits exactly on ``planted``'s centre.
+    """
+
+    coords: dict[str, np.ndarray] = field(default_factory=dict)
+    fs_index: dict[str, np.ndarray] = field(default_factory=dict)
+    planted: tuple[int, int, int] = (0, 0, 0)
+    anchors: dict[str, list[int]] = field(default_factory=dict)
+    invalid: dict[str, list[int]] = field(default_factory=dict)
+
+
+def write_transforms(
+    root: Path,
+    subject: str,
+    general: np.ndarray,
+    n_fsaverage: int = N_VERTICES,
+    n_subject: dict[str, int] | None = None,
+    seed: int = 3,
+    skip: tuple[str, ...] = (),
+) -> TransformsFixture:
+    """Write ``nsddata/ppdata/<subject>/transforms/{lh,rh}.func1pt8-to-layerB{1,2,3}.mgz``
+    (V, 1, 1, 3) float32 1-based voxel coordinates and ``{lh,rh}.white-to-fsaverage.mgz``
+    (F, 1, 1) int32 1-based subject vertex indices, in NSD's format, on ``general``'s grid.
+
+    Per hemisphere: vertex 0 samples the planted voxel (the first nsdgeneral voxel) at its exact
+    centre in all three layers; vertex 1 in layers B1 and B2 (B3 is 9999); vertex 2 is 9999 in
+    every layer, vertex 3 negative, vertex 4 beyond the volume (all invalid); the other vertices
+    sample random voxel centres, some of them at fractional (between-voxel) coordinates.
+    fsaverage vertices 0 and 5 take subject vertex 0 (1-based 1), vertex 1 takes vertex 2 (an
+    invalid one); the rest are random. ``skip`` names files (e.g. ``"rh.white-to-fsaverage"``)
+    not to write.
+    """
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    n_subject = n_subject or SUBJECT_VERTICES
+    shape = np.asarray(general.shape)
+    planted = tuple(int(v) for v in np.argwhere(general == 1)[0])
+    truth = TransformsFixture(planted=planted)
+    tdir = Path(root) / "nsddata/ppdata" / subject / "transforms"
+    tdir.mkdir(parents=True, exist_ok=True)
+    for hemi in ("lh", "rh"):
+        n = n_subject[hemi]
+        coords = (rng.integers(0, shape, size=(n, 3, 3)) + 1).astype(np.float64)
+        frac = rng.random(n) < 0.3
+        coords[frac] += rng.uniform(0, 1, size=(int(frac.sum()), 3, 3))
+        coords = np.minimum(coords, shape)  # stay inside 1..dim
+        centre = np.asarray(planted, dtype=np.float64) + 1
+        coords[0] = centre
+        coords[1, :2] = centre
+        coords[1, 2] = 9999
+        coords[2] = 9999
+        coords[3] = -1.0
+        coords[4] = shape + 2.0
+        # no other vertex touches the planted voxel, so the anchors are its only vertices
+        near = (np.abs(coords - centre) < 1).all(axis=2)  # (V, layers)
+        near[:2] = False
+        moved = np.argwhere(near)
+        for v, layer in moved:
+            coords[v, layer] = 9999
+        truth.coords[hemi] = coords
+        truth.anchors[hemi] = [0, 1]
+        truth.invalid[hemi] = [2, 3, 4]
+        for k, layer in enumerate(DEPTH_LAYERS):
+            name = f"{hemi}.func1pt8-to-{layer}"
+            if name in skip:
+                continue
+            data = coords[:, k, :].astype(np.float32).reshape(n, 1, 1, 3)
+            nib.save(nib.MGHImage(data, np.eye(4)), tdir / f"{name}.mgz")
+        fs = rng.integers(1, n + 1, size=n_fsaverage).astype(np.int32)
+        fs[fs == 1] = 7  # only the fsaverage vertices named below take subject vertex 0
+        fs[0] = fs[5] = 1
+        fs[1] = 3
+        truth.fs_index[hemi] = fs
+        name = f"{hemi}.white-to-fsaverage"
+        if name not in skip:
+            nib.save(nib.MGHImage(fs.reshape(-1, 1, 1), np.eye(4)), tdir / f"{name}.mgz")
     return truth
 
 
