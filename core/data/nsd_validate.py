@@ -33,6 +33,7 @@ from core.data.nsd_files import (
     read_volume,
 )
 from core.data.nsd_layout import (
+    DEPTH_LAYERS,
     GENERAL_MASK,
     NSD_ROI_FAMILIES,
     SESSIONS_PER_SUBJECT,
@@ -433,6 +434,64 @@ def _validate_volume_subject(
         False,
         "ncsnr per voxel (X, Y, Z) float (else no noise ceiling)",
         lambda: (None, f"{read_volume(npath, 'ncsnr', shape).shape}"),
+    )
+    _validate_transforms(report, layout, subject, shape)
+
+
+def _validate_transforms(
+    report: ValidationReport, layout: NsdLayout, subject: str, shape: tuple | None
+) -> None:
+    """NSD's func1pt8mm -> layerB1..B3 -> fsaverage transforms (optional: without them the
+    func1pt8mm maps have no surface and views offer a volume slice)."""
+    from core.data.nsd_projection import (
+        read_surface_to_fsaverage,
+        read_volume_to_surface,
+        valid_coordinates,
+    )
+
+    usable = 0
+    for hemi in ("lh", "rh"):
+        counts: list[int] = []
+        for layer in DEPTH_LAYERS:
+            path = layout.volume_to_surface(subject, hemi, layer)
+
+            def layer_probe(p=path, counts=counts):
+                coords = read_volume_to_surface(p, counts[0] if counts else None)
+                counts.append(coords.shape[0])
+                text = f"{coords.shape[0]} vertices"
+                if shape:
+                    valid = int(valid_coordinates(coords, shape).sum())
+                    text += f", {valid} inside the func1pt8mm grid {tuple(shape)}"
+                return True, text
+
+            ok = report.check(
+                path,
+                False,
+                "per subject vertex the 1-based func1pt8mm voxel (x, y, z), (V, 1, 1, 3) "
+                "(else no surface maps for func1pt8mm)",
+                layer_probe,
+            )
+            usable += bool(ok)
+        fpath = layout.surface_to_fsaverage(subject, hemi)
+
+        def fs_probe(p=fpath, counts=counts):
+            if not counts:
+                raise DatasetError("no readable func1pt8-to-layerB*.mgz to check it against")
+            index = read_surface_to_fsaverage(p, counts[0])
+            return True, f"{index.size} fsaverage vertices -> {counts[0]} subject vertices"
+
+        ok = report.check(
+            fpath,
+            False,
+            "per fsaverage vertex a 1-based subject vertex, (163842, 1, 1) "
+            "(else no surface maps for func1pt8mm)",
+            fs_probe,
+        )
+        usable += bool(ok)
+    report.summary[f"{subject} surface maps"] = (
+        "NSD transforms found (func1pt8mm -> layerB1..B3 -> fsaverage)"
+        if usable == 8
+        else f"no ({8 - usable} of 8 transform files missing or unusable; volume slices instead)"
     )
 
 
