@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.data.demo import truth as gt
 from core.pipeline.fits import IMAGE
-from core.pipeline.grid import best_layers
+from core.results.selection import best_layers
 from core.storage import ArtifactError
 from pages import _shared as ui
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.dashboard import result_views
 from core.pipeline.fits import GENERAL, IMAGE
-from core.pipeline.grid import best_layers
+from core.results.selection import best_layers
 from core.storage import ArtifactError
 from core.viz import export
 from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects

@@ -120,7 +120,8 @@ def reported_layer(dataset: str, model: str, ds, default: int) -> int:
     """The layer a model's scores are reported at (its CV-best layer in the results table),
     so a partition the dashboard adds agrees with the scores beside it; ``default`` when the
     grid has not fitted the model."""
-    from core.pipeline.grid import best_layers, load_roi_table
+    from core.pipeline.grid import load_roi_table
+    from core.results.selection import best_layers
 
     table = load_roi_table(dataset, ds)
     if table.empty or model not in set(table["model"]):

@@ -29,8 +29,9 @@ class AlignmentCube:
     ----------
     instructions : list of str
     layers : list of int
-    nalign, r, q, alpha : arrays of shape (n_instructions, n_layers, n_targets), float32
-        NaN where a fit is not stored.
+    nalign, r, q, alpha, cv : arrays of shape (n_instructions, n_layers, n_targets), float32
+        NaN where a fit is not stored (``cv``: the cross-validated training score that chooses
+        the best instruction).
     nc : array of shape (n_targets,), float32
         Noise ceiling (fraction of explainable variance).
     """
@@ -42,6 +43,7 @@ class AlignmentCube:
     q: np.ndarray
     alpha: np.ndarray
     nc: np.ndarray
+    cv: np.ndarray
 
     @property
     def n_targets(self) -> int:
@@ -88,11 +90,13 @@ def alignment_cube(
             if not arrays:
                 n = s["nalign"].shape[0]
                 shape = (len(instructions), len(layers), n)
-                arrays = {k: np.full(shape, np.nan, np.float32) for k in ("nalign", "r", "q", "alpha")}
+                arrays = {k: np.full(shape, np.nan, np.float32)
+                          for k in ("nalign", "r", "q", "alpha", "cv")}  # fmt: skip
             arrays["nalign"][i, j] = s["nalign"]
             arrays["r"][i, j] = s["r"]
             arrays["q"][i, j] = s["q"] if "q" in s else np.nan
             arrays["alpha"][i, j] = s["best_alpha"] if "best_alpha" in s else np.nan
+            arrays["cv"][i, j] = s["cv_score"] if "cv_score" in s else np.nan
             nc = s["nc"] if nc is None else nc
     if not arrays:
         raise ArtifactError(f"no per-target scores stored for {subject} x {model}")
@@ -126,16 +130,19 @@ def target_profile(cube: AlignmentCube, index: int) -> pd.DataFrame:
 
 
 def best_instruction(cube: AlignmentCube, index: int, layer: int) -> tuple[str | None, bool]:
-    """(the instruction with the highest test r for this target at ``layer``, whether that fit is
-    significant, q < 0.05). Image-only rows are never "best instructions"."""
+    """(the instruction with the highest cross-validated training score for this target at
+    ``layer``, whether its test fit is significant, q < 0.05). Chosen without the test set
+    (:mod:`core.results.selection`); image-only rows are never "best instructions"."""
+    from core.results.selection import best_target_labels
+
     if int(layer) not in cube.layers:
         return None, False
     j = cube.layers.index(int(layer))
-    r = cube.r[:, j, index].astype(np.float64)
-    keep = np.array([ins != IMAGE for ins in cube.instructions]) & np.isfinite(r)
-    if not keep.any():
+    keep = np.array([ins != IMAGE for ins in cube.instructions])
+    cv = np.where(keep, cube.cv[:, j, index], np.nan)[:, None]
+    i = int(best_target_labels(cv)[0])
+    if i < 0:
         return None, False
-    i = int(np.nanargmax(np.where(keep, r, -np.inf)))
     return cube.instructions[i], bool(cube.q[i, j, index] < Q_THRESHOLD)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from core.pipeline.fits import IMAGE, Q_THRESHOLD, FitSpec, load_fit_scores, roi_masks
-from core.pipeline.grid import best_layers, grid_settings
+from core.pipeline.grid import grid_settings
+from core.results.selection import best_layers, chosen_instructions
 from core.storage import ArtifactError, load_npz, read_json
 
 
@@ -51,31 +52,35 @@ def best_instruction_labels(
     q_threshold: float = Q_THRESHOLD,
     ds=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per target, which instruction predicts it best (highest test r).
+    """Per target, which instruction predicts it best: the highest cross-validated training
+    score (chosen without the test set, :func:`core.results.selection.best_target_labels`),
+    shown where that instruction's test fit is significant.
 
     Returns
     -------
     labels : array of shape (n_targets,), int
-        Index into ``instructions``; -1 where the best fit is not significant (q >= threshold)
-        or no fit is stored.
+        Index into ``instructions``; -1 where the chosen fit is not significant on the test set
+        (q >= threshold) or no fit is stored.
     best_r : array of shape (n_targets,), float32
+        The chosen instruction's test r.
     """
     from core.data.registry import open_dataset
+    from core.results.selection import best_target_labels
 
     ds = ds if ds is not None else open_dataset(dataset)
-    rs, qs = [], []
+    rs, qs, cvs = [], [], []
     for ins in instructions:
         s = target_scores(dataset, subject, model, ins, layer, ds=ds)
         rs.append(s["r"])
         qs.append(s["q"])
-    r = np.vstack(rs)
-    q = np.vstack(qs)
-    r_filled = np.where(np.isfinite(r), r, -np.inf)
-    best = np.argmax(r_filled, axis=0)
+        cvs.append(s["cv_score"] if "cv_score" in s else np.full(s["r"].shape, np.nan))
+    r, q = np.vstack(rs), np.vstack(qs)
+    chosen = best_target_labels(np.vstack(cvs))
     cols = np.arange(r.shape[1])
-    best_q = q[best, cols]
-    labels = np.where((best_q < q_threshold) & np.isfinite(r[best, cols]), best, -1)
-    return labels.astype(np.int64), r[best, cols].astype(np.float32)
+    pick = np.maximum(chosen, 0)
+    best_r = np.where(chosen >= 0, r[pick, cols], np.nan)
+    ok = (chosen >= 0) & (q[pick, cols] < q_threshold) & np.isfinite(best_r)
+    return np.where(ok, chosen, -1).astype(np.int64), best_r.astype(np.float32)
 
 
 def label_counts(labels: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -238,7 +243,7 @@ def model_comparison(table: pd.DataFrame, layer_mode: str, instruction_mode: str
         The ROI results table.
     layer_mode : {"best per model", "last"}
         Best: the layer with the highest cross-validated training score in the general mask
-        (:func:`core.pipeline.grid.best_layers`; the test set only reports it).
+        (:func:`core.results.selection.best_layers`; the test set only reports it).
     instruction_mode : str
         ``"mean over instructions"``, ``"best instruction per ROI"`` or an instruction id
         (image-only baselines always use their single ``"image"`` row).
@@ -259,11 +264,10 @@ def _pick_instruction(sel: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
     if instruction_mode == "mean over instructions":
         return sel.groupby(keys, sort=False)[["nalign_mean", "r_mean"]].mean().reset_index()
     if instruction_mode == "best instruction per ROI":
-        mean = sel.groupby(["model", "roi", "instruction"])["nalign_mean"].mean().reset_index()
-        best = mean.loc[mean.groupby(["model", "roi"])["nalign_mean"].idxmax()]
-        merged = sel.merge(
-            best[["model", "roi", "instruction"]], on=["model", "roi", "instruction"]
-        )
+        # chosen per model, layer and ROI by the cross-validated training score, reported on
+        # the test set (never the test score's own maximum: the winner's curse)
+        chosen = chosen_instructions(sel, by=("model", "layer", "roi"))
+        merged = sel.merge(chosen, on=["model", "layer", "roi", "instruction"])
         return merged[[*keys, "instruction", "nalign_mean", "r_mean"]]
     own = sel[(sel["instruction"] == instruction_mode) | (sel["instruction"] == IMAGE)]
     return own[[*keys, "nalign_mean", "r_mean"]]

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from core.config import subdir
 from core.data.registry import open_dataset
 from core.pipeline.fits import FitSettings, FitSpec, fits_dir, run_fit
+from core.results.selection import best_layers
 from core.storage import (
     LOCK_TIMEOUT,
     ArtifactError,
@@ -506,42 +507,6 @@ def load_roi_table(dataset: str, ds=None) -> pd.DataFrame:
     """The results table of a dataset (empty DataFrame when the grid has not run); with the
     open ``ds``, only rows made from its current content (see :func:`current_rows`)."""
     return read_table(results_dir(dataset) / "roi_scores", ds)
-
-
-#: What picks the "best layer": the cross-validated score on the training images.
-LAYER_CRITERION = "cv_score_mean"
-
-
-def best_layers(table: pd.DataFrame, roi: str = "general") -> dict[str, int]:
-    """Per model, the layer with the highest mean cross-validated training score in ``roi``.
-
-    The criterion (:data:`LAYER_CRITERION`) is computed on the training images only, so the
-    test set that reports the chosen layer never chose it. Only layers fitted for as many
-    subject x instruction pairs as the model's best-covered layer compete, so a layer the
-    dashboard fitted for one subject and one instruction is not picked over the grid's
-    complete layers.
-
-    Raises
-    ------
-    ValueError
-        When the table has no cross-validated scores (made before they were recorded).
-    """
-    if LAYER_CRITERION not in table:
-        raise ValueError(
-            "the results table has no cross-validated scores to choose layers with; rerun "
-            "`python -m core run` (fits are reused, only the table is rewritten)"
-        )
-    sub = table[table["roi"] == roi]
-    g = (
-        sub.groupby(["model", "layer"])[LAYER_CRITERION]
-        .agg(["mean", "size"])
-        .reset_index()
-    )
-    out = {}
-    for m, d in g.groupby("model"):
-        full = d[d["size"] == d["size"].max()]
-        out[m] = int(full.loc[full["mean"].idxmax(), "layer"])
-    return out
 
 
 def grid_settings(dataset: str) -> FitSettings:

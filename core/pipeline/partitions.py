@@ -1,7 +1,7 @@
 """Variance partitioning of instruction pairs over the grid (unique A, unique B, shared, per target).
 
 For each pair (A, B), trained MLLM and subject, at the layer its scores are reported at (the
-model's layer with the best cross-validated training score, :func:`core.pipeline.grid.best_layers`),
+model's layer with the best cross-validated training score, :func:`core.results.selection.best_layers`),
 the fits of A, B and [A, B] share one train/test split; the joint model is ridge on the
 concatenation (or himalaya's banded ridge with ``joint="banded"``). Per-target parts are stored as
 ``<home>/results/<dataset>/partitions/<key>.npz`` (+ JSON); ROI summaries go to

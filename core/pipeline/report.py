@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.pipeline.grid import best_layers
+from core.results.selection import best_layers
 
 
 def instruction_roi_table(
@@ -17,9 +17,13 @@ def instruction_roi_table(
     return wide[rois]
 
 
-def top_instructions(wide: pd.DataFrame, k: int = 2) -> dict[str, list[str]]:
-    """Per ROI, the ``k`` instructions with the highest value."""
-    return {roi: wide[roi].sort_values(ascending=False).index[:k].tolist() for roi in wide.columns}
+def top_instructions(rows: pd.DataFrame, k: int = 2) -> dict[str, list[str]]:
+    """Per ROI, the ``k`` instructions with the highest cross-validated training score (mean
+    over subjects) among ``rows`` (one model, one layer)."""
+    from core.results.selection import rank_instructions
+
+    ranked = rank_instructions(rows)
+    return {roi: d["instruction"].tolist()[:k] for roi, d in ranked.groupby("roi", sort=False)}
 
 
 def format_report(
@@ -50,8 +54,10 @@ def format_report(
         out.append(f"\n{model} (layer {lay}):")
         out.append(wide.to_string(float_format=lambda v: f"{v:.3f}"))
         if len(wide) > 1:
-            tops = top_instructions(wide)
+            tops = top_instructions(table[(table["model"] == model) & (table["layer"] == lay)])
             out.append(
-                "best instructions: " + "; ".join(f"{r}: {', '.join(t)}" for r, t in tops.items())
+                "best instructions (chosen by the cross-validated training score; the table "
+                "shows test scores): "
+                + "; ".join(f"{r}: {', '.join(t)}" for r, t in tops.items())
             )
     return "\n".join(out)

@@ -88,7 +88,7 @@ def _column_kind(column: str) -> str:
 
 
 def _best_layer_rows(table: pd.DataFrame) -> pd.DataFrame:
-    from core.pipeline.grid import best_layers
+    from core.results.selection import best_layers
 
     layers = best_layers(table)
     return table[table["layer"] == table["model"].map(layers)]
@@ -124,14 +124,16 @@ def roi_group_table(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFram
 
 
 def best_instruction_table(table: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Per ROI, the best and second instruction of ``model`` at its best layer (mean over
-    subjects), with the paper's claim where it makes one."""
+    """Per ROI, the best and second instruction of ``model`` at its best layer, chosen by the
+    cross-validated training score (mean over subjects) and reported on the test set, with
+    the paper's claim where it makes one. ``spread`` is the range of test scores over the
+    instructions (descriptive)."""
+    from core.results.selection import rank_instructions
+
     best = _best_layer_rows(table)
     sub = best[(best["model"] == model) & (best["roi"] != "general")]
-    mean = sub.groupby(["roi", "instruction"], sort=False)["nalign_mean"].mean().reset_index()
     rows = []
-    for roi, d in mean.groupby("roi", sort=False):
-        d = d.sort_values("nalign_mean", ascending=False)
+    for roi, d in rank_instructions(sub).groupby("roi", sort=False):
         claim = paper.INSTRUCTION_CLAIMS.get(
             "early visual" if roi in paper.EARLY_VISUAL else roi, ""
         )
@@ -139,7 +141,8 @@ def best_instruction_table(table: pd.DataFrame, model: str) -> pd.DataFrame:
             "roi": roi, "best": d["instruction"].iloc[0],
             "best_value": float(d["nalign_mean"].iloc[0]),
             "second": d["instruction"].iloc[1] if len(d) > 1 else "",
-            "spread": float(d["nalign_mean"].iloc[0] - d["nalign_mean"].iloc[-1]),
+            "spread": float(d["nalign_mean"].max() - d["nalign_mean"].min()),
+            "chosen_by": "cross-validated training score",
             "paper": claim,
         })  # fmt: skip
     return pd.DataFrame(rows)

@@ -156,7 +156,7 @@ def test_dashboard_encoder_rows_join_the_table_and_survive_a_grid_rerun(grid_tab
 def test_best_layer_ignores_partially_fitted_layers():
     import pandas as pd
 
-    from core.pipeline.grid import best_layers
+    from core.results.selection import best_layers
 
     rows = [("s1", "IU1", 1, 0.5), ("s1", "IC", 1, 0.4), ("s2", "IU1", 1, 0.5),
             ("s2", "IC", 1, 0.4), ("s1", "IU1", 2, 0.9)]  # layer 2: one fit only
@@ -171,7 +171,7 @@ def test_best_layer_ignores_partially_fitted_layers():
 def test_best_layer_is_chosen_on_training_cv_scores_not_the_test_set():
     import pandas as pd
 
-    from core.pipeline.grid import best_layers
+    from core.results.selection import best_layers
 
     # layer 2 looks best on the test set, layer 1 on cross-validated training scores
     table = pd.DataFrame(
@@ -228,7 +228,7 @@ def test_cli_fit_with_an_out_of_range_layer_exits_with_the_range(grid_table, gri
 
 
 def test_partitions_sit_at_the_layer_the_scores_are_reported_at(grid_table, grid_config):
-    from core.pipeline.grid import best_layers
+    from core.results.selection import best_layers
 
     parts = load_partition_table("demo", open_dataset("demo"))
     best = best_layers(grid_table)

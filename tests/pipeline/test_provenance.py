@@ -180,7 +180,7 @@ def test_retrain_then_rerun_one_layer_leaves_only_new_weight_rows(own_home):
 
     from safetensors.numpy import load_file, save_file
 
-    from core.pipeline.grid import best_layers
+    from core.results.selection import best_layers
 
     config = _mini_config("tiny-llava")
     run_grid(replace(config, layers=[0, 1, 2]), progress=False)
