@@ -197,6 +197,61 @@ def volume_projection(
     return load_projection(layout, subject, voxels, shape, cache_dir, interp, min_weight)
 
 
+def _volume_layout(dataset: Dataset) -> NsdLayout:
+    if dataset.kind != "nsd" or dataset.metadata.get("space") != "func1pt8mm":
+        raise DatasetError(
+            f"dataset {dataset.name!r} is not NSD in func1pt8mm (kind {dataset.kind!r}, "
+            f"space {dataset.metadata.get('space')!r})"
+        )
+    return NsdLayout(Path(dataset.metadata["root"]))
+
+
+def missing_transforms_of(dataset: Dataset, subject: str) -> list[Path]:
+    """The NSD transform files a func1pt8mm dataset's ``subject`` lacks for surface maps (empty
+    when all eight exist); for a view to name them and offer a volume slice instead."""
+    return missing_transforms(_volume_layout(dataset), subject)
+
+
+def volume_projection_of(dataset: Dataset, subject: str, **options) -> VolumeProjection:
+    """:func:`volume_projection` of a func1pt8mm NSD dataset's subject, cached in the dataset's
+    compact cache (:func:`projection_cache_dir`); ``options``: ``interp``, ``min_weight``.
+
+    Raises
+    ------
+    DatasetError
+        For another dataset kind or space, or naming the missing transform files.
+    """
+    layout = _volume_layout(dataset)
+    targets = dataset.metadata.get("targets", "nsdgeneral")
+    cache_dir = projection_cache_dir(dataset.name, subject)
+    return volume_projection(layout, subject, targets, cache_dir, **options)
+
+
+def volume_image_of(dataset: Dataset, subject: str, values: np.ndarray):
+    """Per-target ``values`` (n_targets,) of a func1pt8mm NSD subject as a NIfTI image on
+    ``nsdgeneral``'s grid and affine, NaN outside the targets: the input of a nilearn volume
+    slice view (``plot_stat_map`` / ``view_img``) when the transforms are missing.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        Shape (X, Y, Z), float32.
+    """
+    import nibabel as nib
+
+    layout = _volume_layout(dataset)
+    shape, voxels = volume_voxels(layout, subject, dataset.metadata.get("targets", "nsdgeneral"))
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != (voxels.shape[0],):
+        raise DatasetError(
+            f"values has shape {values.shape}; {subject} has {voxels.shape[0]} targets"
+        )
+    volume = np.full(shape, np.nan, dtype=np.float32)
+    volume[tuple(voxels.T)] = values
+    affine = nib.load(layout.volume_roi(subject, GENERAL_MASK)).affine
+    return nib.Nifti1Image(volume, affine)
+
+
 def with_projection_geometry(
     data: SubjectData,
     layout: NsdLayout,

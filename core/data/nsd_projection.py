@@ -20,8 +20,10 @@ What nsdcode does (checked in nsdcode 1.1's ``nsd_mapdata.py``, ``parse_case.py`
   fsaverage vertex (163,842 per hemisphere) the **1-based** index of a subject-surface vertex; the
   mapping is always nearest neighbour, ``out = source[index - 1]`` (``interptype`` is ignored).
 - ``NSDmapdata`` maps one surface per call; averaging the three depth surfaces layerB1..B3 into one
-  value per vertex is how NSD prepared its own surface data, and what :func:`build_projection`
-  does (the weights of the three layers are pooled, each layer's summing to 1).
+  value per vertex is not in nsdcode: it is how NSD's documentation describes its own fsaverage
+  preparation (from func1mm, with cubic interpolation, then nearest neighbour to fsaverage), and
+  what :func:`build_projection` does (the three layers' weights are pooled, each layer's
+  summing to 1).
 
 Where this module differs, on purpose:
 
@@ -619,6 +621,35 @@ def build_projection(
         interp=interp,
         min_weight=float(min_weight),
     )
+
+
+def project_volume_values(
+    layout: NsdLayout,
+    subject: str,
+    values: np.ndarray,
+    voxels: np.ndarray,
+    shape: tuple[int, int, int],
+    cache_dir: Path | None = None,
+    interp: str = "linear",
+    min_weight: float = 0.5,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-voxel ``values`` of func1pt8mm targets on the subject's surface and on fsaverage.
+
+    Parameters
+    ----------
+    layout, subject, voxels, shape, cache_dir, interp, min_weight
+        See :func:`load_projection`.
+    values : array of shape (n_targets,)
+
+    Returns
+    -------
+    surface : dict of str to array of shape (n_subject_vertices,)
+        Per hemisphere, NaN where no target reaches.
+    fsaverage : dict of str to array of shape (n_fsaverage_vertices,)
+        Per hemisphere, NaN where no target reaches.
+    """
+    projection = load_projection(layout, subject, voxels, shape, cache_dir, interp, min_weight)
+    return projection.to_surface(values), projection.to_fsaverage(values)
 
 
 # --------------------------------------------------------------------------------------------

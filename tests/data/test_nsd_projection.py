@@ -16,13 +16,22 @@ import pytest
 from fixtures_nsd import DEPTH_LAYERS, N_VERTICES, SUBJECT_VERTICES, write_nsd, write_transforms
 
 from core.data.dataset import DatasetError
-from core.data.nsd import open_nsd, volume_projection, volume_voxels
+from core.data.nsd import (
+    missing_transforms_of,
+    open_nsd,
+    projection_cache_dir,
+    volume_image_of,
+    volume_projection,
+    volume_projection_of,
+    volume_voxels,
+)
 from core.data.nsd_files import volume_index
 from core.data.nsd_layout import NsdLayout
 from core.data.nsd_projection import (
     build_projection,
     load_projection,
     missing_transforms,
+    project_volume_values,
     read_surface_to_fsaverage,
     read_volume_to_surface,
     require_transforms,
@@ -344,6 +353,33 @@ def test_open_nsd_without_transforms_has_no_geometry_and_names_partial(nsd_copy)
         warnings.simplefilter("error")  # no transforms at all: silently no geometry
         data = open_nsd("nsd-proj-n", nsd_copy, sessions=[1], cache=False).subject(SUBJ)
     assert data.targets.geometry is None
+
+
+def test_dataset_helpers(nsd, nsd_copy, grid):
+    fx, tf = nsd
+    shape, voxels = grid
+    ds = open_nsd("nsd-proj-h", nsd_copy, sessions=[1], cache=False)
+    assert missing_transforms_of(ds, SUBJ) == []
+    proj = volume_projection_of(ds, SUBJ)
+    assert list(projection_cache_dir("nsd-proj-h", SUBJ).glob("*.npz"))  # cached there
+    t = _planted(nsd, grid)
+    values = np.zeros(proj.n_targets)
+    values[t] = 2.0
+    surf, fsavg = project_volume_values(NsdLayout(nsd_copy), SUBJ, values, voxels, shape)
+    for hemi in HEMIS:
+        np.testing.assert_array_equal(surf[hemi], proj.to_surface(values)[hemi])
+        np.testing.assert_array_equal(fsavg[hemi], proj.to_fsaverage(values)[hemi])
+    # the volume slice view's image: values back on the grid, NaN outside the targets
+    img = volume_image_of(ds, SUBJ, values)
+    vol = np.asarray(img.dataobj)
+    assert vol.shape == shape and vol[tf.planted] == 2.0
+    assert np.isnan(vol[fx.general[SUBJ] != 1]).all()
+    np.testing.assert_allclose(img.affine, np.diag([1.8, 1.8, 1.8, 1.0]))
+    NsdLayout(nsd_copy).surface_to_fsaverage(SUBJ, "lh").unlink()
+    assert missing_transforms_of(ds, SUBJ) == [NsdLayout(nsd_copy).surface_to_fsaverage(SUBJ, "lh")]
+    fs_ds = open_nsd("nsd-proj-fs", nsd_copy, space="fsaverage", sessions=[1], cache=False)
+    with pytest.raises(DatasetError, match="not NSD in func1pt8mm"):
+        volume_projection_of(fs_ds, SUBJ)
 
 
 # -- datasets check ---------------------------------------------------------------------------
