@@ -9,7 +9,9 @@ Per subject, for the chosen sessions (default: every session on disk):
 4. trials of the same image summed into one running image x target array and divided by the
    repetition count at the end (counts kept as ``n_repeats``);
 5. targets = ``nsdgeneral`` voxels/vertices (or every brain target), ROI labels from all NSD ROI
-   families, ``ncsnr`` for noise ceilings, fsaverage geometry for flatmaps;
+   families, ``ncsnr`` for noise ceilings, fsaverage geometry for flatmaps (func1pt8mm targets
+   too, placed through NSD's transforms when ``nsddata/ppdata/subjXX/transforms/`` has them:
+   :func:`with_projection_geometry`, :mod:`core.data.nsd_projection`);
 6. train = the subject's own images, test = the shared 1,000 (``sharedix``).
 
 Only one session (of the kept targets) is in memory at a time, plus the output array. The first

@@ -274,6 +274,9 @@ def test_malformed_files_are_named(nsd_copy, grid):
     nib.save(nib.MGHImage(np.ones((SUBJECT_VERTICES["lh"], 1, 1, 2), np.float32), np.eye(4)), path)
     with pytest.raises(DatasetError, match="layerB2.mgz.*shape"):
         build_projection(lay, SUBJ, voxels, shape)
+    with pytest.warns(UserWarning, match="lh.func1pt8-to-layerB2.mgz"):
+        data = open_nsd("nsd-proj-bad", nsd_copy, sessions=[1], cache=False).subject(SUBJ)
+    assert data.targets.geometry is None
     fs = lay.surface_to_fsaverage(SUBJ, "rh")
     nib.save(nib.MGHImage(np.full((N_VERTICES, 1, 1), 999, np.int32), np.eye(4)), fs)
     with pytest.raises(DatasetError, match="rh.white-to-fsaverage.mgz.*indices 1..33"):
