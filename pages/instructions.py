@@ -76,22 +76,25 @@ ui.from_url("ci_across", "across", across_opts)
 across = c6.radio(
     "Compare across", across_opts, index=0 if len(subjects) >= 3 else 1, horizontal=True,
     key="ci_across",
-    help="subjects: paired t-test over per-subject ROI means, BH-FDR across ROIs (stars need at "
-    "least 3 subjects); targets: the ROI's targets pooled over subjects, descriptive only (no "
-    "stars: neighbouring targets are spatially correlated, so a per-target test would "
-    "overstate the evidence).",
+    help="subjects: a star needs both the paired t-test over per-subject ROI means and the "
+    "paired bootstrap over test images (1,000 resamples, the same for every instruction and "
+    "subject), BH-FDR over every ROI x instruction the chart tests; targets: the ROI's targets "
+    "pooled over subjects, descriptive only (no stars: neighbouring targets are spatially "
+    "correlated, so a per-target test would overstate the evidence).",
 )  # fmt: skip
 ui.link(ref=reference, across=across)
 stars = ui.get_instruction_stars(
     name, stamp, model, int(layer), reference,
     "nalign_mean" if metric == "frac_significant" else metric, across, tuple(subjects),
 )  # fmt: skip
-if across == "subjects" and len(subjects) < 3:
-    st.caption(f"With {len(subjects)} subject(s) an across-subject test cannot reach p < 0.05.")
+if across == "subjects" and len(subjects) == 1:
+    st.caption("With one subject there is no across-subject test: stars rest on the bootstrap "
+               "over test images and speak for that subject only.")
 n_subj = int(stars["n"].max()) if not stars.empty and stars["n"].notna().any() else 0
 star_note = (
-    f"Stars: paired t-test across subjects (n = {n_subj}), BH-FDR q < 0.05 / 0.01 / 0.001 "
-    f"against {reference}."
+    f"Stars against {reference}: paired t-test across subjects (n = {n_subj}) AND paired "
+    "bootstrap over the test images (both must agree; p is the larger), BH-FDR over every ROI "
+    "x instruction shown, q < 0.05 / 0.01 / 0.001."
     if across == "subjects"
     else f"Targets pooled over subjects: descriptive, no stars (difference vs {reference} in the "
     "download)."

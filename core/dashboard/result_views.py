@@ -102,30 +102,47 @@ def instruction_stars(
     across: str = "subjects",
     dataset: str | None = None,
     subjects: list[str] | None = None,
+    ds=None,
 ) -> pd.DataFrame:
     """Significance of each instruction against ``reference``, per ROI.
+
+    ``"subjects"`` mode answers "is the difference real?" with two tests that must both
+    agree (an intersection-union test, valid at the nominal level): the paired t-test of the
+    per-subject ROI means (subjects as the sample; ``p_subjects``) and the paired bootstrap
+    over the test images (the same resamples for both instructions and every subject, the
+    difference averaged over subjects; ``p_images``, with its 95% interval ``ci_low`` /
+    ``ci_high``). All subjects see the same test images, so the t-test alone treats those
+    images as fixed and finds "differences" on a world where nothing is planted; the
+    bootstrap covers the images. ``p`` is the larger of the two; Benjamini-Hochberg runs over
+    the whole family the chart tests (every ROI x instruction against the reference), and
+    stars come from that ``q``. Without a stored bootstrap (fits made before it existed, or a
+    ``value`` other than ``nalign_mean``) only the t-test is used, and ``test`` says so.
 
     Parameters
     ----------
     table : DataFrame
         The ROI results table.
     across : {"subjects", "targets"}
-        ``"subjects"``: paired t-test of the per-subject ROI means (needs >= 2 subjects; can
-        reach p < 0.05 with 3 or more), BH across ROIs, stars from q;
-        ``"targets"``: the targets of each ROI pooled over the chosen subjects (per-target
-        normalised alignment; needs ``dataset``). Neighbouring targets are spatially
-        correlated, so this is descriptive only: means and difference, no p, no stars.
+        ``"subjects"``: the tests above (needs >= 2 subjects for the t-test; with one subject
+        the bootstrap alone speaks for that subject); ``"targets"``: the targets of each ROI
+        pooled over the chosen subjects (per-target normalised alignment; needs ``dataset``).
+        Neighbouring targets are spatially correlated, so this is descriptive only: means
+        and difference, no p, no stars.
+    dataset : str, optional
+        Default: the table's ``dataset`` column.
 
     Returns
     -------
-    DataFrame with columns roi, instruction, n, test, mean_a, mean_b, difference, p, min_p, q,
-    stars, descriptive.
+    DataFrame with columns roi, instruction, n, test, mean_a, mean_b, difference, ci_low,
+    ci_high, p_subjects, p_images, p, min_p, q, stars, descriptive.
     """
-    from core.encoding.significance import compare_rois
+    from core.encoding.significance import compare_rois, fdr_bh, stars
 
     sub = table[(table["model"] == model) & (table["layer"] == int(layer))]
     if subjects:
         sub = sub[sub["subject"].isin(subjects)]
+    if dataset is None and "dataset" in sub and not sub.empty:
+        dataset = str(sub["dataset"].iloc[0])
     rois = list(dict.fromkeys(sub["roi"]))
     others = [i for i in dict.fromkeys(sub["instruction"]) if i != reference]
     out = []
@@ -139,7 +156,7 @@ def instruction_stars(
                 common = va.index.intersection(vb.index)
                 x, y = va.loc[common, value].to_numpy(), vb.loc[common, value].to_numpy()
                 ok = np.isfinite(x) & np.isfinite(y)
-                if ok.sum() >= 2:
+                if ok.sum() >= 1:
                     a[roi], b[roi] = x[ok], y[ok]
         else:
             if dataset is None:
@@ -147,19 +164,102 @@ def instruction_stars(
             a, b = _pooled_target_values(dataset, sub, model, layer, ins, reference, rois)
         if not a:
             continue
-        res = compare_rois(a, b, mode=across)
+        tested = {r: v for r, v in a.items() if len(v) >= 2 or across == "targets"}
+        if tested:
+            res = compare_rois(tested, {r: b[r] for r in tested}, mode=across)
+        else:
+            res = pd.DataFrame({"roi": [], "n": [], "test": [], "mean_a": [], "mean_b": [],
+                                "difference": [], "p": [], "min_p": [], "descriptive": []})  # fmt: skip
+        res = _with_single_subject_rows(res, a, b)
         res["instruction"] = ins
-        out.append(res[STAR_COLUMNS])
+        res["p_subjects"] = res["p"]
+        boot = None
+        if across == "subjects" and value == "nalign_mean" and dataset is not None:
+            boot = _bootstrap_difference(dataset, sub, model, layer, ins, reference, ds)
+        res = _combine_with_bootstrap(res, boot)
+        out.append(res)
     if not out:
         return pd.DataFrame(columns=STAR_COLUMNS)
-    return pd.concat(out, ignore_index=True)
+    family = pd.concat(out, ignore_index=True)
+    # one family: every ROI x instruction the chart tests against the reference
+    family["q"] = fdr_bh(family["p"].to_numpy(dtype=np.float64))
+    family["stars"] = stars(family["q"].to_numpy())
+    family.loc[family["descriptive"].astype(bool), "stars"] = ""
+    return family[STAR_COLUMNS]
 
 
 #: Columns of :func:`instruction_stars`.
 STAR_COLUMNS = [
-    "roi", "instruction", "n", "test", "mean_a", "mean_b", "difference", "p", "min_p", "q",
-    "stars", "descriptive",
+    "roi", "instruction", "n", "test", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
+    "p_subjects", "p_images", "p", "min_p", "q", "stars", "descriptive",
 ]  # fmt: skip
+
+
+def _with_single_subject_rows(res: pd.DataFrame, a: dict, b: dict) -> pd.DataFrame:
+    """Rows for ROIs with a single subject (no t-test: p NaN)."""
+    extra = [
+        {"roi": r, "n": 1, "test": "none", "mean_a": float(a[r][0]), "mean_b": float(b[r][0]),
+         "difference": float(a[r][0] - b[r][0]), "p": np.nan, "min_p": np.nan,
+         "descriptive": False}
+        for r in a if r not in set(res["roi"])
+    ]  # fmt: skip
+    if not extra:
+        return res
+    order = {r: i for i, r in enumerate(a)}
+    both = pd.concat([res, pd.DataFrame(extra)], ignore_index=True)
+    return both.sort_values("roi", key=lambda c: c.map(order)).reset_index(drop=True)
+
+
+def _bootstrap_difference(dataset, sub, model, layer, ins, reference, ds=None) -> pd.DataFrame | None:
+    """Per ROI, the paired bootstrap over test images of the difference ``ins - reference`` in
+    normalised alignment, averaged over the subjects (the same resamples everywhere): columns
+    roi, ci_low, ci_high, p_images. None when a fit's bootstrap is not stored."""
+    from core.data.registry import open_dataset
+    from core.encoding.bootstrap import bootstrap_pvalue, percentile_interval
+    from core.pipeline.fits import load_fit_bootstrap
+
+    ds = ds if ds is not None else open_dataset(dataset)
+    settings = grid_settings(dataset)
+    draws, names = [], None
+    for subject in sorted(sub["subject"].unique()):
+        try:
+            ra, xa = load_fit_bootstrap(ds, FitSpec(dataset, subject, model, ins, int(layer)),
+                                        settings)  # fmt: skip
+            rb, xb = load_fit_bootstrap(ds, FitSpec(dataset, subject, model, reference,
+                                                    int(layer)), settings)  # fmt: skip
+        except (ArtifactError, ValueError):
+            return None
+        if ra != rb or (names is not None and ra != names) or xa["nalign"].shape != xb["nalign"].shape:
+            return None
+        names = ra
+        draws.append(xa["nalign"].astype(np.float64) - xb["nalign"].astype(np.float64))
+    if not draws:
+        return None
+    mean = np.mean(draws, axis=0)  # (n_boot, n_rois): the same resamples in every subject
+    ok = np.isfinite(mean).all(axis=0)
+    ci = np.full((2, mean.shape[1]), np.nan)
+    p = np.full(mean.shape[1], np.nan)
+    if ok.any():
+        ci[:, ok] = percentile_interval(mean[:, ok], 0.95, axis=0)
+        p[ok] = bootstrap_pvalue(mean[:, ok], axis=0)
+    return pd.DataFrame({"roi": names, "ci_low": ci[0], "ci_high": ci[1], "p_images": p})
+
+
+def _combine_with_bootstrap(res: pd.DataFrame, boot: pd.DataFrame | None) -> pd.DataFrame:
+    """``p`` = max(p_subjects, p_images) where both exist (the intersection-union test), the
+    bootstrap alone for one subject, the t-test alone without a bootstrap."""
+    if boot is None:
+        res["ci_low"] = res["ci_high"] = res["p_images"] = np.nan
+        res["test"] = [f"{t} (no bootstrap stored)" if t != "none" else t for t in res["test"]]
+        return res
+    res = res.merge(boot, on="roi", how="left")
+    p_s, p_i = res["p_subjects"].to_numpy(float), res["p_images"].to_numpy(float)
+    both = np.isfinite(p_s) & np.isfinite(p_i)
+    res["p"] = np.where(both, np.maximum(p_s, p_i), np.where(np.isfinite(p_i), p_i, np.nan))
+    res["test"] = np.where(both, "t-test across subjects AND bootstrap over test images",
+                           np.where(np.isfinite(p_i), "bootstrap over test images (1 subject)",
+                                    res["test"]))  # fmt: skip
+    return res
 
 
 def _pooled_target_values(dataset, sub, model, layer, ins, reference, rois):

@@ -354,8 +354,10 @@ def paired_test(a: Any, b: Any, test: str = "ttest") -> tuple[float, float]:
     Returns
     -------
     statistic, p : float
-        All-zero differences give statistic 0 and p = 1. Identical non-zero differences give
-        the t-test's limit (statistic +-inf, p = 0).
+        All-zero differences give statistic 0 and p = 1. Identical non-zero differences (zero
+        variance) leave the t-test undefined: statistic +-inf and p = NaN ("not computable",
+        never a star), rather than the limit p = 0 that would claim certainty from, say, two
+        subjects that happen to agree to the last digit.
     """
     if test not in PAIRED_TESTS:
         raise ValueError(f"unknown test {test!r}; expected 'ttest' or 'wilcoxon'")
@@ -368,8 +370,8 @@ def paired_test(a: Any, b: Any, test: str = "ttest") -> tuple[float, float]:
         res = stats.wilcoxon(a, b)
     else:
         d = a - b
-        if np.all(d == d[0]):  # zero variance: scipy warns and may return NaN
-            return float(np.copysign(np.inf, d[0])), 0.0
+        if np.all(d == d[0]):  # zero variance: the t statistic is undefined
+            return float(np.copysign(np.inf, d[0])), float("nan")
         res = stats.ttest_rel(a, b)
     return float(res.statistic), float(res.pvalue)
 

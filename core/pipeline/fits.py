@@ -44,7 +44,8 @@ IMAGE = "image"
 #: A target is "significant" when its BH q-value is below this.
 Q_THRESHOLD = 0.05
 #: Bumped whenever how a fit is scored changes (part of every fit key).
-SCORING_VERSION = "2"
+#: 3: a bootstrap over the test images of every ROI score is stored with each fit.
+SCORING_VERSION = "3"
 #: Warn when more than this share of a fit's targets selects the smallest or largest alpha.
 ALPHA_EDGE_WARN = 0.05
 #: Per-target p-value methods (see :mod:`core.encoding.significance`).
@@ -70,6 +71,9 @@ class FitSettings:
     p_values: str = "analytic"
     #: Generation budget of the response embeddings the fits read (part of the features' identity).
     max_new_tokens: int = 48
+    #: Resamples of the test images in each fit's bootstrap (seeded by ``seed``; every fit of a
+    #: dataset resamples the same images, so differences between fits are paired); 0 = none.
+    n_boot: int = 1000
     #: How the embeddings are computed (see :class:`core.features.identity.ExtractionSettings`):
     #: device ("auto" follows ``backend``: torch_cuda -> cuda, numpy/torch -> cpu), dtype,
     #: method and prefix reuse; all part of the features' identity.
@@ -251,6 +255,7 @@ def roi_rows(
     masks: dict[str, np.ndarray],
     provenance: dict | None = None,
     alphas: np.ndarray | None = None,
+    boot: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """Tidy ROI summary rows of one fit.
 
@@ -265,20 +270,32 @@ def roi_rows(
         ``subject_key`` is not the open dataset's.
     alphas : array of shape (n_alphas,), optional
         The alpha grid, for the share of targets whose alpha sits at either end of it.
+    boot : dict, optional
+        The fit's bootstrap (:func:`fit_bootstrap`): 95% percentile intervals of the ROI's
+        normalised alignment over resampled test images (``nalign_ci_low``, ``nalign_ci_high``).
 
     Returns
     -------
     rows : list of dict
-        One per ROI. ``frac_significant`` is NaN when no p-values were computed;
-        ``cv_score_mean`` (cross-validated on the training images) is what picks layers.
+        One per ROI. ``nalign_mean`` / ``nalign_median`` average the ``n_targets_nc`` targets
+        whose noise ceiling exceeds :data:`MIN_NC`; ``r_mean``, ``r2_mean``, ``nc_mean``,
+        ``n_targets`` and ``frac_significant`` use all ``n_targets`` targets of the ROI.
+        ``frac_significant`` is NaN when no p-values were computed; ``cv_score_mean``
+        (cross-validated on the training images) is what picks layers and instructions.
     """
     rows = []
     has_p = "q" in scores and bool(np.isfinite(scores["q"]).any())
-    for roi, mask in masks.items():
+    for k, (roi, mask) in enumerate(masks.items()):
         sel = mask & np.isfinite(scores["r"])
         nalign = scores["nalign"][sel]
         nalign = nalign[np.isfinite(nalign)]
         extra: dict = dict(provenance or {})
+        extra["n_targets_nc"] = int(nalign.size)
+        if boot is not None:
+            draws = boot["nalign"][:, k]
+            ok = np.isfinite(draws)
+            lo, hi = np.percentile(draws[ok], [2.5, 97.5]) if ok.any() else (np.nan, np.nan)
+            extra["nalign_ci_low"], extra["nalign_ci_high"] = float(lo), float(hi)
         if "cv_score" in scores:
             extra["cv_score_mean"] = _share(scores["cv_score"][sel])
         if alphas is not None and "best_alpha" in scores:
@@ -342,6 +359,16 @@ def _stored_fit(folder: Path, key: str, subject: SubjectData) -> tuple[dict, dic
     return scores, info
 
 
+def _stored_bootstrap(folder: Path, key: str, info: dict, masks: dict) -> dict | None:
+    boot = info.get("bootstrap")
+    if not boot or list(boot["rois"]) != list(masks):
+        return None
+    try:
+        return load_npz(folder / f"{key}.boot.npz")
+    except ArtifactError:
+        return None
+
+
 def compute_pvalues(
     y_test: np.ndarray, pred: np.ndarray, r: np.ndarray, settings: FitSettings
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +420,8 @@ def run_fit(
     if not force:
         stored = _stored_fit(folder, key, subject)
         if stored is not None and (not keep_encoder or _encoder_present(stored[1])):
-            return roi_rows(spec, stored[0], masks, provenance, alphas)
+            return roi_rows(spec, stored[0], masks, provenance, alphas,
+                            _stored_bootstrap(folder, key, stored[1], masks))  # fmt: skip
     t0 = time.perf_counter()
     X = aligned_features(dataset, subject, spec.model, spec.instruction, spec.layer, settings)
     train, test = subject.split()
@@ -429,7 +457,11 @@ def run_fit(
         "cv_score": (1.0 + np.asarray(enc.cv_scores_, np.float64)).astype(np.float32),
     }
     save_npz(folder / f"{key}.npz", **scores)
-    rows = roi_rows(spec, scores, masks, provenance, alphas)
+    boot = None
+    if settings.n_boot > 0:
+        boot = fit_bootstrap(subject, test, Y[test], pred, nc, usable, masks, settings)
+        save_npz(folder / f"{key}.boot.npz", **boot)
+    rows = roi_rows(spec, scores, masks, provenance, alphas, boot)
     encoder_key = None
     if keep_encoder:
         summary = {
@@ -465,11 +497,75 @@ def run_fit(
             "n_targets": int(Y.shape[1]),
             "target_digest": subject.targets.digest(),
             "alpha_edge_frac": float(edges.mean()),
+            "bootstrap": None if boot is None else {
+                "rois": list(masks), "n_boot": int(settings.n_boot), "seed": int(settings.seed),
+                "test_ids": content_key("test-ids", {"ids": subject.stimulus_ids[test].tolist()}),
+            },
             "encoder_key": encoder_key,
             "seconds": round(time.perf_counter() - t0, 3),
         },
     )
     return rows
+
+
+def fit_bootstrap(
+    subject: SubjectData,
+    test: np.ndarray,
+    y_test: np.ndarray,
+    pred: np.ndarray,
+    nc: np.ndarray,
+    usable: np.ndarray,
+    masks: dict[str, np.ndarray],
+    settings: FitSettings,
+) -> dict[str, np.ndarray]:
+    """Bootstrap over the test images of one fit's ROI scores (see
+    :mod:`core.encoding.bootstrap`).
+
+    Test rows are taken in stimulus-id order and resampled with ``settings.seed``, so every fit
+    of a subject, and every subject with the same test images, draws the same resamples:
+    differences between instructions (and their mean over subjects) are paired. Each ROI's
+    normalised alignment averages its targets with a usable noise ceiling (as ``nalign_mean``).
+
+    Returns
+    -------
+    arrays : dict
+        ``nalign`` and ``r``: arrays of shape (n_boot, n_rois), float32, ROIs in the order of
+        ``masks`` (NaN for an ROI without usable targets).
+    """
+    from core.encoding.bootstrap import bootstrap_roi_scores
+
+    order = np.argsort(subject.stimulus_ids[test], kind="stable")
+    names = list(masks)
+    out = {k: np.full((settings.n_boot, len(names)), np.nan, np.float32) for k in ("nalign", "r")}
+    used = {n: masks[n] & usable for n in names if (masks[n] & usable).any()}
+    if not used:
+        return out
+    res = bootstrap_roi_scores(y_test[order], pred[order], used, noise_ceiling=np.where(usable, nc, 1.0),
+                               n_boot=settings.n_boot, seed=settings.seed)  # fmt: skip
+    for j, name in enumerate(res.rois):
+        col = names.index(name)
+        out["nalign"][:, col] = res.normalized[0, :, j]
+        out["r"][:, col] = res.r[0, :, j]
+    return out
+
+
+def load_fit_bootstrap(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The stored bootstrap of a fit: (ROI names, arrays ``nalign`` and ``r`` of shape
+    (n_boot, n_rois)).
+
+    Raises
+    ------
+    ArtifactError
+        When the fit or its bootstrap is not stored.
+    """
+    spec = normalize_spec(dataset, spec)
+    key = fit_key(dataset, spec, settings)
+    folder = fits_dir(spec.dataset)
+    info = read_json(folder / f"{key}.json")
+    boot = info.get("bootstrap")
+    if not boot:
+        raise ArtifactError(f"fit {spec.label()} has no stored bootstrap")
+    return list(boot["rois"]), load_npz(folder / f"{key}.boot.npz")
 
 
 def is_stored(dataset: Dataset, spec: FitSpec, settings: FitSettings, keep_encoder: bool) -> bool:

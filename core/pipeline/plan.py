@@ -69,9 +69,13 @@ class GridPlan:
             out.append("missing weights (the run would stop at these models):")
             out += [f"  {m.model}: {m.where}" for m in missing]
         out.append("")
+        where = self.throughput["source"]
+        if not where.startswith("measured"):
+            where += "; a reference for 7B models, not measured here: small models such as "
+            where += "the demo's run far faster, and `benchmarks/extract.py --save` measures"
         out.append(
             f"estimated generation time: {self.gpu_hours:.2f} GPU-hours at "
-            f"{self.throughput['responses_per_s']:.1f} responses/s ({self.throughput['source']})"
+            f"{self.throughput['responses_per_s']:.1f} responses/s ({where})"
         )
         return "\n".join(out)
 
@@ -161,6 +165,7 @@ def plan_grid(config) -> GridPlan:
         else:
             n_ins = len(instructions) if is_generative(model) else 1
             mp.pending_responses = len(image_ids) * n_ins
+            n_units += -(-len(image_ids) // max(1, config.unit_size))  # all of its units
         if n_states is not None:
             layers = layer_indices(config.layers, n_states, model)
             ins_list = config.instructions if is_generative(model) else [None]

@@ -205,8 +205,15 @@ def test_paired_test_identical_samples_give_p_one(test):
     assert paired_test([0.2, 0.4, 0.3], [0.2, 0.4, 0.3], test) == (0.0, 1.0)
 
 
-def test_paired_test_constant_nonzero_difference_is_t_limit():
-    assert paired_test([1.5, 2.5, 3.5], [1.0, 2.0, 3.0]) == (np.inf, 0.0)
+def test_paired_test_constant_nonzero_difference_is_not_computable():
+    # zero variance: no p (never p = 0, which would star two subjects that happen to agree)
+    stat, p = paired_test([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])
+    assert stat == np.inf and np.isnan(p)
+
+
+def test_two_subjects_can_reach_p_below_005_with_a_paired_t():
+    # one degree of freedom: possible when the two differences nearly agree
+    assert paired_test([0.61, 0.72], [0.50, 0.60])[1] < 0.05
 
 
 def test_ttest_reaches_significance_with_four_subjects_where_wilcoxon_cannot(rng):

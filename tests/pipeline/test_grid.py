@@ -247,3 +247,34 @@ def test_partition_keys_hold_the_folds_and_the_solver(grid_table, grid_config):
     s = grid_config.settings
     keys = {spec.key(ds, s), spec.key(ds, replace(s, cv=3)), spec.key(ds, replace(s, solver="himalaya"))}
     assert len(keys) == 3
+
+
+def test_each_fit_stores_a_paired_bootstrap_over_the_test_images(grid_table, grid_config):
+    from core.pipeline.fits import load_fit_bootstrap
+
+    ds = open_dataset("demo")
+    rois, a = load_fit_bootstrap(ds, FitSpec("demo", "subj01", grid_config.models[0], "IC", 1),
+                                 grid_config.settings)  # fmt: skip
+    _, b = load_fit_bootstrap(ds, FitSpec("demo", "subj01", grid_config.models[0], "IU1", 1),
+                              grid_config.settings)  # fmt: skip
+    assert a["nalign"].shape == (grid_config.settings.n_boot, len(rois))
+    rows = grid_table[(grid_table["subject"] == "subj01") & (grid_table["layer"] == 1)
+                      & (grid_table["model"] == grid_config.models[0])]  # fmt: skip
+    inside = (rows["nalign_ci_low"] <= rows["nalign_mean"]) & (rows["nalign_mean"] <= rows["nalign_ci_high"])
+    assert inside.mean() > 0.9
+    # the same resamples for both instructions: the difference's spread is below the sum of
+    # the spreads whenever the two fits' errors are positively related
+    assert np.isfinite(a["nalign"] - b["nalign"]).all()
+
+
+def test_stars_need_both_tests_and_bh_runs_over_the_whole_family(grid_table, grid_config):
+    from core.dashboard.result_views import instruction_stars
+    from core.encoding.significance import fdr_bh
+
+    st = instruction_stars(grid_table, grid_config.models[0], 1, "IC", across="subjects")
+    assert not st.empty and st["p_images"].notna().all()
+    both = st["p_subjects"].notna()
+    np.testing.assert_allclose(st.loc[both, "p"],
+                               np.maximum(st.loc[both, "p_subjects"], st.loc[both, "p_images"]))  # fmt: skip
+    np.testing.assert_allclose(st["q"], fdr_bh(st["p"].to_numpy(float)), equal_nan=True)
+    assert (st["ci_low"] <= st["ci_high"]).all()

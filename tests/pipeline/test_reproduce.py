@@ -128,3 +128,30 @@ def test_dry_run_on_nsd_fixtures_lists_missing_weights(tmp_path, monkeypatch):
     assert "hf download" in text and "GPU-hours" in text
     with pytest.raises(ReproduceError, match="missing weights"):
         reproduce_paper("nsd-mini")
+
+
+def test_dry_run_units_count_models_with_missing_weights(tmp_path, monkeypatch):
+    from core.data.nsd_cache import save_dataset_options
+    from core.data.registry import register
+    from core.pipeline.reproduce import reproduce_paper
+    from tests.data.fixtures_nsd import write_nsd
+
+    _use(monkeypatch, tmp_path / "home")
+    nsd = write_nsd(tmp_path / "NSD", subjects=("subj01",), sessions=(1,),
+                    volume_formats=("nifti",), fsaverage_subjects=())  # fmt: skip
+    register("nsd-one", "nsd", nsd.root)
+    save_dataset_options("nsd-one", {"space": "func1pt8mm", "fmt": "nifti"})
+    line = next(x for x in reproduce_paper("nsd-one", dry_run=True).splitlines()
+                if x.startswith("responses to generate"))  # fmt: skip
+    n_responses, n_units = (int(v) for v in re.findall(r"\d+", line)[:2])
+    assert n_responses > 0 and n_units > 0  # never "58380 in 0 units"
+
+
+@pytest.mark.slow
+def test_dry_run_on_a_fresh_home_builds_the_demo_and_plans(tmp_path, monkeypatch, capsys):
+    from core.pipeline.cli import main
+
+    _use(monkeypatch, tmp_path / "fresh")
+    assert main(["reproduce", "paper", "--dataset", "demo", "--dry-run", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "responses to generate" in out and "demo-vlm" in out

@@ -8,7 +8,7 @@ import argparse
 def _paper(args: argparse.Namespace) -> int:
     from core.pipeline.reproduce import reproduce_paper
 
-    if args.dataset == "demo" and not args.dry_run:
+    if args.dataset == "demo":  # a fresh home: build the demo first (the plan counts its images)
         from core.data.demo.store import ensure_demo
 
         ensure_demo(progress=not args.quiet)
