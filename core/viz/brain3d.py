@@ -1,6 +1,6 @@
 """3D brain views: any :class:`~core.viz.maps.BrainMap` on both hemispheres' inflated and pial
-surfaces, with ROI outlines and names, in the colours of the flat view, as one self-contained HTML
-page (plotly's WebGL mesh, the copy bundled with nilearn; nothing is fetched).
+surfaces, with ROI outlines and names, in the colours of the flat view, as one small self-contained HTML
+page (our own WebGL viewer, :mod:`core.viz.brain3d_page`; no plotly, nothing is fetched).
 
 Surfaces per surface id (what a dataset's :class:`~core.data.dataset.TargetGeometry` names):
 
@@ -16,12 +16,20 @@ Surfaces per surface id (what a dataset's :class:`~core.data.dataset.TargetGeome
 Meshes are decimated once (vertex clustering on the inflated surface, to about
 :data:`DEFAULT_VERTICES` vertices per hemisphere) and cached on disk; a view is then a per-vertex
 colour lookup and an HTML template (tens of milliseconds).
+
+The page carries the mesh compactly (coordinates in 0.1 mm, delta-coded, faces delta-coded, all
+gzip-compressed and unpacked by the browser's ``DecompressionStream``): about 0.6 MB for S1's
+two surfaces, 0.2 MB more per map. The camera is fitted to the vertices shown
+(:func:`fit_camera`), ROI borders take a colour that contrasts with the map's colour scale
+(:func:`border_colours`) and ROI names are anchored deep inside their ROI
+(:func:`roi_label_positions`), then pushed apart on screen where they would overlap.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,9 +46,20 @@ from core.viz.maps import BrainMap, colorscale
 DEFAULT_VERTICES = 20_000
 #: Surfaces offered, in order (the first is shown first).
 SURFACES = ("inflated", "pial")
-#: Colour of ROI outlines (as on the flat view) and of the highlighted ROI.
-OUTLINE = (1.0, 1.0, 1.0)
-HIGHLIGHT = (0.1, 0.6, 1.0)
+#: Colours ROI borders may take, in order of preference: a neutral one where it stands out from
+#: every colour of the map (CIE76 colour difference at least :data:`MIN_CONTRAST`), else the
+#: chromatic one that stands out most.
+BORDER_NEUTRAL = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0)}
+BORDER_CHROMATIC = {"green": (0.0, 0.8, 0.25), "cyan": (0.0, 0.85, 1.0), "magenta": (0.9, 0.0, 0.9)}
+#: Colours the highlighted ROI's outline may take.
+HIGHLIGHT_COLOURS = {
+    "blue": (0.1, 0.6, 1.0), "green": (0.0, 0.8, 0.25), "magenta": (0.9, 0.0, 0.9),
+    "cyan": (0.0, 0.85, 1.0), "yellow": (1.0, 0.85, 0.0),
+}  # fmt: skip
+#: Least colour difference (CIE76 Delta E) between a border and any colour of the map.
+MIN_CONTRAST = 35.0
+#: Shades of bare cortex (sulci, gyri) where no target is near.
+BARE_CORTEX = (0.62, 0.82)
 _MESH_VERSION = 3
 
 FSAVERAGE_NOTE = (
@@ -388,6 +407,66 @@ def outline_vertices(mesh: BrainMesh, labels: np.ndarray) -> np.ndarray:
     return edge
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours in 0..1, shape (..., 3)."""
+    c = np.asarray(rgb, np.float64)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1
+    )
+
+
+def map_colours(brain_map: BrainMap, n: int = 64) -> np.ndarray:
+    """Every colour a view of the map may paint under a border: its colour scale sampled at ``n``
+    points (continuous maps) or its categories' colours, and the shades of bare cortex.
+
+    Returns
+    -------
+    rgb : array of shape (k, 3), float in 0..1
+    """
+    import matplotlib
+
+    from core.viz.maps import category_colours
+
+    if brain_map.categorical:
+        scale = np.array(category_colours(len(brain_map.names)), np.float64).reshape(-1, 3)
+    else:
+        scale = matplotlib.colormaps[brain_map.cmap](np.linspace(0, 1, n))[:, :3]
+    bare = np.array([(g, g, g) for g in BARE_CORTEX])
+    return np.vstack([scale, bare])
+
+
+def colour_contrast(colour: tuple[float, float, float], colours: np.ndarray) -> float:
+    """The least CIE76 colour difference (Delta E) between ``colour`` and any of ``colours``."""
+    return float(np.linalg.norm(_lab(np.asarray(colours)) - _lab(np.asarray(colour)), axis=-1).min())
+
+
+def border_colours(
+    brain_map: BrainMap,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(ROI border colour, highlighted ROI colour) that stand out on this map.
+
+    The border is black or white where that differs from every colour of the map by at least
+    :data:`MIN_CONTRAST` (black on ``RdBu_r`` and on the categories, as the white middle of a
+    diverging scale would swallow white lines), else the colour of :data:`BORDER_CHROMATIC` that
+    differs most (green on ``inferno``, whose ends are black and pale yellow). The highlight is
+    the first of :data:`HIGHLIGHT_COLOURS` that differs by that much from the map and from the
+    border.
+    """
+    colours = map_colours(brain_map)
+    border = next(
+        (c for c in BORDER_NEUTRAL.values() if colour_contrast(c, colours) >= MIN_CONTRAST), None
+    )
+    if border is None:
+        border = max(BORDER_CHROMATIC.values(), key=lambda c: colour_contrast(c, colours))
+    against = np.vstack([colours, [border]])
+    highlight = max(HIGHLIGHT_COLOURS.values(), key=lambda c: colour_contrast(c, against))
+    return tuple(float(x) for x in border), tuple(float(x) for x in highlight)
+
+
 def vertex_rgb(
     mesh: BrainMesh,
     vt: np.ndarray,
@@ -398,13 +477,13 @@ def vertex_rgb(
     """(RGB uint8 per vertex, per-vertex value, per-vertex ROI index) of a map on the mesh.
 
     Colours follow :meth:`BrainMap.target_rgba` (the flat view's scale); vertices without a
-    target near are shaded cortex (light on gyri, dark in sulci); ROI borders are white, the
-    highlighted ROI's blue.
+    target near are shaded cortex (light on gyri, dark in sulci); ROI borders and the highlighted
+    ROI's outline take the colours of :func:`border_colours`, which stand out on this map.
     """
     values = vertex_values(vt, brain_map)
     shown = values >= 0 if brain_map.categorical else np.isfinite(values)
     rgb = np.empty((mesh.n_vertices, 3), np.float32)
-    rgb[:] = 0.62 + 0.2 * mesh.sulc[:, None]
+    rgb[:] = BARE_CORTEX[0] + (BARE_CORTEX[1] - BARE_CORTEX[0]) * mesh.sulc[:, None]
     proxy = BrainMap(
         key="", title="", label="", values=np.asarray(values)[shown], cmap=brain_map.cmap,
         limits=brain_map.limits, names=brain_map.names,
@@ -412,8 +491,9 @@ def vertex_rgb(
     rgb[shown] = proxy.target_rgba()[:, :3]
     roi_index = np.zeros(mesh.n_vertices, np.int64)
     if rois:
+        border, high = border_colours(brain_map)
         roi_index = vertex_rois(vt, rois)
-        rgb[outline_vertices(mesh, roi_index)] = OUTLINE
+        rgb[outline_vertices(mesh, roi_index)] = border
         if highlight in rois:
             k = list(rois).index(highlight) + 1
             inside = roi_index == k
@@ -421,7 +501,7 @@ def vertex_rgb(
             e = _edges_of(mesh.faces)
             ring = np.zeros_like(edge)
             ring[e[edge[e[:, 0]], 1]] = True  # one ring wider, as the flat view's thick outline
-            rgb[edge | (ring & inside)] = HIGHLIGHT
+            rgb[edge | (ring & inside)] = high
     out_values = values.astype(np.float32) if not brain_map.categorical else values
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8), out_values, roi_index
 
@@ -429,37 +509,218 @@ def vertex_rgb(
 def roi_label_positions(
     mesh: BrainMesh, roi_index: np.ndarray, names: list[str]
 ) -> list[dict]:
-    """Where to write each ROI's name, per hemisphere and surface: the ROI vertex nearest the
-    ROI's centre, lifted a few millimetres along the surface normal."""
+    """Where to write each ROI's name, per hemisphere: the ROI vertex farthest (along the
+    inflated surface) from the ROI's border, so that the names of nested or neighbouring ROIs
+    (V2 wraps around V1) sit apart; ties go to the vertex nearest the ROI's centre.
+
+    Returns
+    -------
+    labels : list of dict
+        ``name``, ``hemi`` (0 = left), ``vertex`` (its index in the mesh) and ``pos`` (its
+        position per surface, mm).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = mesh.n_vertices
+    pairs = np.sort(_edges_of(mesh.faces).astype(np.int64), axis=1)
+    keys = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    e = np.stack([keys // n, keys % n], axis=1)
+    infl = mesh.coords["inflated"].astype(np.float64)
+    la, lb = roi_index[e[:, 0]], roi_index[e[:, 1]]
+    # every ROI's border vertices, and the edges inside one ROI: one search gives each ROI vertex
+    # its distance to its own ROI's border
+    border = np.zeros(n, bool)
+    border[e[la != lb].ravel()] = True
+    border &= roi_index > 0
+    same = (la == lb) & (la > 0)
+    depth = np.zeros(n)
+    if border.any() and same.any():
+        length = np.linalg.norm(infl[e[same, 0]] - infl[e[same, 1]], axis=1) + 1e-6
+        g = coo_matrix((length, (e[same, 0], e[same, 1])), shape=(n, n)).tocsr()
+        depth = dijkstra(g, directed=False, indices=np.flatnonzero(border), min_only=True)
+        depth = np.where(np.isfinite(depth), depth, 0.0)
     out = []
-    normals = {s: _vertex_normals(c, mesh.faces) for s, c in mesh.coords.items()}
     for k, name in enumerate(names, start=1):
         for h in (0, 1):
             idx = np.flatnonzero((roi_index == k) & (mesh.hemi == h))
             if idx.size == 0:
                 continue
-            pos = {}
-            for s, c in mesh.coords.items():
-                centre = c[idx].mean(0)
-                v = idx[np.argmin(np.linalg.norm(c[idx] - centre, axis=1))]
-                pos[s] = [round(float(x), 2) for x in c[v] + 6.0 * normals[s][v]]
-            out.append({"name": name, "hemi": h, "pos": pos})
+            centre = infl[idx].mean(0)
+            near = -np.linalg.norm(infl[idx] - centre, axis=1) * 1e-3
+            v = int(idx[np.argmax(np.round(depth[idx], 1) + near)])
+            pos = {s: [round(float(x), 2) for x in c[v]] for s, c in mesh.coords.items()}
+            out.append({"name": name, "hemi": h, "vertex": v, "pos": pos})
     return out
+
+
+# --------------------------------------------------------------------------- camera
+
+#: Views offered: (azimuth, elevation) in degrees of the direction from the brain to the eye
+#: (azimuth 0 = right, 90 = front; elevation 90 = above). The first one is shown first: the
+#: occipital pole, where the visual ROIs are.
+VIEWS: dict[str, tuple[float, float]] = {
+    "back": (-90.0, 8.0), "left": (180.0, 10.0), "right": (0.0, 10.0),
+    "bottom": (-90.0, -89.0), "top": (-90.0, 89.0),
+}  # fmt: skip
+#: Vertical field of view of the camera (degrees).
+FOV = 20.0
+#: Fraction of the view the fitted brain may fill (a margin on every side).
+FIT_MARGIN = 0.92
+
+
+def camera_basis(azimuth: float, elevation: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(direction to the eye, screen right, screen up), unit vectors, of a turntable camera with
+    the z axis up."""
+    a, e = np.radians(azimuth), np.radians(elevation)
+    d = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+    r = np.array([-np.sin(a), np.cos(a), 0.0])
+    u = np.cross(r, -d)
+    return d, r, u / np.linalg.norm(u)
+
+
+def fit_camera(
+    xyz: np.ndarray, azimuth: float, elevation: float, aspect: float, fov: float = FOV,
+    margin: float = FIT_MARGIN,
+) -> dict:  # fmt: skip
+    """The nearest camera, looking from (``azimuth``, ``elevation``) at the centre of the
+    vertices' bounding box, that keeps every vertex inside ``margin`` of the view (the page
+    computes the same for its canvas, :mod:`core.viz.brain3d_page`).
+
+    Parameters
+    ----------
+    xyz : array of shape (n, 3)
+        The vertices shown.
+    aspect : float
+        Width over height of the view.
+
+    Returns
+    -------
+    camera : dict
+        ``target``, ``eye``, ``right``, ``up`` (arrays), ``distance`` and ``fov`` (vertical,
+        degrees).
+    """
+    xyz = np.asarray(xyz, np.float64)
+    target = 0.5 * (xyz.min(0) + xyz.max(0))
+    d, r, u = camera_basis(azimuth, elevation)
+    ty = np.tan(np.radians(fov) / 2) * margin
+    tx = ty * aspect
+    for step in range(3):
+        rel = xyz - target
+        z, x, y = rel @ d, rel @ r, rel @ u
+        dist = float(max((z + np.abs(x) / tx).max(), (z + np.abs(y) / ty).max(), z.max() + 1.0))
+        if step == 2:
+            break
+        # perspective makes the near side look larger: centre the projected extent
+        nx, ny = x / ((dist - z) * tx), y / ((dist - z) * ty)
+        target = target + dist * (0.5 * (nx.max() + nx.min()) * tx * r
+                                  + 0.5 * (ny.max() + ny.min()) * ty * u)  # fmt: skip
+    return {"target": target, "eye": target + dist * d, "right": r, "up": u, "distance": dist,
+            "fov": fov}  # fmt: skip
+
+
+def project(xyz: np.ndarray, camera: dict, aspect: float) -> np.ndarray:
+    """Normalised device coordinates (x, y in -1..1 inside the view) of points seen by a camera
+    from :func:`fit_camera`."""
+    rel = np.asarray(xyz, np.float64) - camera["eye"]
+    d = (camera["eye"] - camera["target"]) / camera["distance"]
+    depth = -(rel @ d)
+    ty = np.tan(np.radians(camera["fov"]) / 2)
+    return np.stack([(rel @ camera["right"]) / (depth * ty * aspect),
+                     (rel @ camera["up"]) / (depth * ty)], axis=1)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- HTML
 
+#: Coordinates travel in units of 1/COORD_SCALE mm.
+COORD_SCALE = 10.0
 
-def _b64(arr: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(arr).tobytes()).decode("ascii")
+
+def _gz64(raw: bytes) -> str:
+    """base64 of the gzip stream of ``raw`` (what the browser's DecompressionStream unpacks)."""
+    co = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip header
+    return base64.b64encode(co.compress(raw) + co.flush()).decode("ascii")
 
 
-@lru_cache(maxsize=1)
-def _plotly_js() -> str:
-    import nilearn
+def _planes(a: np.ndarray) -> bytes:
+    """The bytes of a little-endian integer array, byte plane by byte plane (low bytes first):
+    the high planes of small numbers are runs of 0x00/0xff that compress to nearly nothing."""
+    a = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(a.view(np.uint8).reshape(-1, a.dtype.itemsize).T).tobytes()
 
-    path = Path(nilearn.__file__).parent / "_assets" / "js" / "plotly-gl3d-latest.min.js"
-    return path.read_text(encoding="utf-8")
+
+def encode_coords(xyz: np.ndarray) -> bytes:
+    """Vertex positions as the page reads them: per axis (x for every vertex, then y, then z),
+    the differences between consecutive vertices of the positions in 1/:data:`COORD_SCALE` mm,
+    int16 (wrapping), in byte planes."""
+    q = np.rint(np.asarray(xyz, np.float64) * COORD_SCALE).clip(-32767, 32767).astype(np.int32)
+    delta = np.diff(np.ascontiguousarray(q.T), axis=1, prepend=0).astype(np.int16)
+    return _planes(delta.ravel())
+
+
+def encode_faces(faces: np.ndarray) -> tuple[bytes, int]:
+    """(bytes, number of faces of the left hemisphere) of the faces as the page reads them: each
+    face rotated to start at its lowest vertex (winding kept), faces sorted by that vertex (the
+    left hemisphere's come first), then three int32 columns: the difference of the first vertex
+    from the previous face's, and the two others' differences from the first; in byte planes."""
+    f = np.asarray(faces, np.int64)
+    k = np.argmin(f, axis=1)
+    rows = np.arange(f.shape[0])
+    r = np.stack([f[rows, k], f[rows, (k + 1) % 3], f[rows, (k + 2) % 3]], axis=1)
+    r = r[np.lexsort((r[:, 2], r[:, 1], r[:, 0]))]
+    cols = np.stack([np.diff(r[:, 0], prepend=0), r[:, 1] - r[:, 0], r[:, 2] - r[:, 0]])
+    return _planes(cols.astype(np.int32).ravel()), int(r.shape[0])
+
+
+_MESH_PAYLOADS: dict[int, tuple[BrainMesh, dict]] = {}
+
+
+def _mesh_payload(mesh: BrainMesh) -> dict:
+    """The mesh part of the page's data (encoded once per mesh object)."""
+    got = _MESH_PAYLOADS.get(id(mesh))
+    if got is not None and got[0] is mesh:
+        return got[1]
+    n_left = int((mesh.hemi == 0).sum())
+    raw, _ = encode_faces(mesh.faces)
+    payload = {
+        "n": mesh.n_vertices,
+        "nLeft": n_left,
+        "nFaces": int(mesh.faces.shape[0]),
+        "nFacesLeft": int((mesh.faces.min(1) < n_left).sum()),
+        "scale": COORD_SCALE,
+        "surfaces": list(mesh.coords),
+        "coords": {s: _gz64(encode_coords(c)) for s, c in mesh.coords.items()},
+        "faces": _gz64(raw),
+    }
+    if len(_MESH_PAYLOADS) >= 4:
+        _MESH_PAYLOADS.pop(next(iter(_MESH_PAYLOADS)))
+    _MESH_PAYLOADS[id(mesh)] = (mesh, payload)
+    return payload
+
+
+def encode_map(rgb: np.ndarray, values: np.ndarray, roi_index: np.ndarray,
+               categorical: bool) -> tuple[bytes, float, float]:  # fmt: skip
+    """(bytes, low, high) of a map's per-vertex data as the page reads it: the red, green and
+    blue planes (uint8), the ROI index (uint8), then the value as uint16 planes: a category, or
+    ``low + q * (high - low) / 65534`` for continuous maps; 65535 = no value."""
+    values = np.asarray(values)
+    if categorical:
+        q = np.where(values >= 0, values, 65535).astype(np.uint16)
+        lo, hi = 0.0, 0.0
+    else:
+        ok = np.isfinite(values)
+        lo = float(values[ok].min()) if ok.any() else 0.0
+        hi = float(values[ok].max()) if ok.any() else 0.0
+        span = hi - lo if hi > lo else 1.0
+        q = np.full(values.size, 65535, np.uint16)
+        q[ok] = np.rint((values[ok] - lo) / span * 65534).astype(np.uint16)
+    raw = (np.ascontiguousarray(np.asarray(rgb, np.uint8).T).tobytes()
+           + np.asarray(roi_index).clip(0, 255).astype(np.uint8).tobytes() + _planes(q))  # fmt: skip
+    return raw, lo, hi
+
+
+def _rgb_css(c: tuple[float, float, float]) -> str:
+    return "rgb({},{},{})".format(*(int(round(255 * x)) for x in c))
 
 
 def brain_html(
@@ -472,11 +733,12 @@ def brain_html(
     height: int = 540,
     file_stem: str = "brain3d",
 ) -> str:
-    """A self-contained HTML page (plotly WebGL) showing ``brain_map`` on both hemispheres.
+    """A small self-contained HTML page (WebGL) showing ``brain_map`` on both hemispheres.
 
-    Buttons switch the surface (inflated, pial), the hemispheres shown and the camera
-    (left, right, medial, back, bottom, top); hovering a vertex shows its ROI and value; the
-    mode bar saves a PNG.
+    Buttons switch the surface (inflated, pial), the hemispheres shown and the camera (back,
+    left, right, bottom, top, medial), each fitted so that the whole brain is in view; drag
+    turns, the wheel zooms, a double click fits again; hovering a vertex shows its ROI and value;
+    a button saves a PNG (the view with its title, names and colour bar).
 
     Parameters
     ----------
@@ -488,184 +750,49 @@ def brain_html(
     rois : dict of str to bool array, optional
         ROI masks to outline and name.
     highlight : str, optional
-        ROI outlined in blue.
+        ROI outlined in the highlight colour of :func:`border_colours`.
     simulated : bool
         Shows a "SIMULATED data" badge.
+    height : int
+        Height of the view in CSS pixels (the buttons above it take about 30 more).
+    file_stem : str
+        Name of the saved PNG.
+
+    Returns
+    -------
+    html : str
+        About 0.6 MB for S1's decimated surfaces plus 0.1-0.2 MB for the map.
     """
+    from core.viz.brain3d_page import TEMPLATE
+
     rgb, values, roi_index = vertex_rgb(mesh, vt, brain_map, rois, highlight)
     names = list(rois or {})
-    # compact payload: coordinates in 1/50 mm as int16, faces as per-hemisphere uint16 indices
-    # (vertices are stacked left then right, each hemisphere below 65,536 vertices)
-    n_left = int((mesh.hemi == 0).sum())
-    left_face = mesh.faces[:, 0] < n_left
-    faces = np.concatenate([mesh.faces[left_face], mesh.faces[~left_face] - n_left])
+    raw, lo, hi = encode_map(rgb, values, roi_index, brain_map.categorical)
+    border, high = border_colours(brain_map)
     data = {
+        "mesh": _mesh_payload(mesh),
+        "map": _gz64(raw),
+        "low": lo,
+        "high": hi,
         "title": brain_map.title,
         "label": brain_map.label,
-        "surfaces": list(mesh.coords),
-        "coords": {s: _b64(np.rint(c * 50).clip(-32767, 32767).astype(np.int16))
-                   for s, c in mesh.coords.items()},  # fmt: skip
-        "nLeft": n_left,
-        "nFacesLeft": int(left_face.sum()),
-        "faces": _b64(faces.astype(np.uint16 if faces.max(initial=0) < 65535 else np.uint32)),
-        "wideFaces": bool(faces.max(initial=0) >= 65535),
-        "rgb": _b64(rgb),
-        "values": _b64(np.asarray(values, np.float32)),
-        "roi": _b64(roi_index.astype(np.uint8)),
         "roiNames": names,
-        "labels": roi_label_positions(mesh, roi_index, names) if names else [],
+        "labels": [{"name": lab["name"], "hemi": lab["hemi"], "vertex": lab["vertex"]}
+                   for lab in roi_label_positions(mesh, roi_index, names)] if names else [],
+        "border": _rgb_css(border) if names else None,
+        "highlight": [highlight, _rgb_css(high)] if names and highlight in names else None,
         "categorical": brain_map.categorical,
         "categories": list(brain_map.names),
-        "legend": [[n, "rgb({},{},{})".format(*(int(255 * x) for x in c))]
-                   for n, c in brain_map.legend()],  # fmt: skip
+        "legend": [[n, _rgb_css(c)] for n, c in brain_map.legend()],
         "colorscale": None if brain_map.categorical else colorscale(brain_map.cmap),
         "limits": list(brain_map.limits),
+        "views": {k: list(v) for k, v in VIEWS.items()},
+        "fov": FOV,
+        "margin": FIT_MARGIN,
         "simulated": bool(simulated),
         "fileStem": file_stem,
     }
     return (
-        _TEMPLATE.replace("__PLOTLY__", _plotly_js())
-        .replace("__DATA__", json.dumps(data, separators=(",", ":")))
-        .replace("__HEIGHT__", str(int(height)))
+        TEMPLATE.replace("__HEIGHT__", str(int(height)))
+        .replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
     )
-
-
-_TEMPLATE = """<!doctype html>
-<html><head><meta charset="utf-8">
-<style>
- body { margin: 0; font-family: "Source Sans Pro", sans-serif; font-size: 13px; color: #31333f; }
- #bar { display: flex; flex-wrap: wrap; gap: 4px 10px; align-items: center; padding: 2px 4px 6px; }
- .grp { display: flex; gap: 2px; align-items: center; }
- .grp span { color: #808495; margin-right: 2px; }
- button { border: 1px solid #d6d6d9; background: white; border-radius: 6px; padding: 2px 8px;
-          cursor: pointer; font-size: 12px; color: #31333f; }
- button.on { background: #31333f; color: white; border-color: #31333f; }
- .badge { background: #b3261e; color: white; border-radius: 4px; padding: 1px 6px; font-size: 11px; }
- #brain { width: 100%; height: __HEIGHT__px; }
-</style></head>
-<body>
-<div id="bar">
- <div class="grp" id="g-surf"><span>Surface</span></div>
- <div class="grp" id="g-hemi"><span>Hemispheres</span></div>
- <div class="grp" id="g-view"><span>View</span></div>
- <span id="badge"></span>
-</div>
-<div id="brain" data-testid="brain3d"></div>
-<script>__PLOTLY__</script>
-<script>
-(function () {
-  const D = __DATA__;
-  function dec(b64, T) {
-    const s = atob(b64), buf = new ArrayBuffer(s.length), u8 = new Uint8Array(buf);
-    for (let i = 0; i < s.length; i++) u8[i] = s.charCodeAt(i);
-    return new T(buf);
-  }
-  const coords = {};
-  for (const s of D.surfaces) coords[s] = dec(D.coords[s], Int16Array);
-  const faces = dec(D.faces, D.wideFaces ? Uint32Array : Uint16Array);
-  const rgb = dec(D.rgb, Uint8Array), vals = dec(D.values, Float32Array);
-  const roi = dec(D.roi, Uint8Array);
-  const nAll = vals.length;
-  if (D.simulated) document.getElementById('badge').innerHTML =
-      '<span class="badge">SIMULATED data</span>';
-  // per hemisphere: its vertex range and faces (local indices)
-  const parts = [0, 1].map(h => {
-    const v0 = h ? D.nLeft : 0, v1 = h ? nAll : D.nLeft;
-    const f0 = h ? D.nFacesLeft : 0, f1 = h ? faces.length / 3 : D.nFacesLeft;
-    const I = new Array(f1 - f0), J = new Array(f1 - f0), K = new Array(f1 - f0);
-    for (let f = f0; f < f1; f++) { I[f - f0] = faces[3 * f]; J[f - f0] = faces[3 * f + 1];
-                                    K[f - f0] = faces[3 * f + 2]; }
-    const colour = new Array(v1 - v0), text = new Array(v1 - v0);
-    for (let v = v0; v < v1; v++) {
-      colour[v - v0] = `rgb(${rgb[3 * v]},${rgb[3 * v + 1]},${rgb[3 * v + 2]})`;
-      const r = roi[v] ? D.roiNames[roi[v] - 1] : 'no ROI';
-      let val = '';
-      if (D.categorical) val = vals[v] >= 0 ? D.categories[vals[v]] : 'none';
-      else val = Number.isFinite(vals[v]) ? vals[v].toFixed(3) : 'no value';
-      text[v - v0] = `${r} · ${val}`;
-    }
-    return { v0, v1, I, J, K, colour, text };
-  });
-  function xyz(surf, h) {
-    const c = coords[surf], p = parts[h], n = p.v1 - p.v0;
-    const x = new Array(n), y = new Array(n), z = new Array(n);
-    for (let v = p.v0; v < p.v1; v++) {
-      x[v - p.v0] = c[3 * v] / 50; y[v - p.v0] = c[3 * v + 1] / 50; z[v - p.v0] = c[3 * v + 2] / 50;
-    }
-    return [x, y, z];
-  }
-  let surf = D.surfaces[0], shown = [true, true];
-  const traces = [0, 1].map(h => {
-    const [x, y, z] = xyz(surf, h), p = parts[h];
-    return { type: 'mesh3d', x, y, z, i: p.I, j: p.J, k: p.K, vertexcolor: p.colour,
-             text: p.text, hoverinfo: 'text', name: h ? 'right' : 'left', flatshading: false,
-             lighting: { ambient: 0.55, diffuse: 0.6, specular: 0.08, roughness: 0.9 },
-             lightposition: { x: 0, y: 0, z: 1e5 }, showscale: false };
-  });
-  function labelTrace(s) {
-    const L = D.labels.filter(l => shown[l.hemi]);
-    return { type: 'scatter3d', mode: 'text', x: L.map(l => l.pos[s][0]),
-             y: L.map(l => l.pos[s][1]), z: L.map(l => l.pos[s][2]), text: L.map(l => l.name),
-             textfont: { size: 12, color: '#000' }, hoverinfo: 'skip', showlegend: false };
-  }
-  traces.push(labelTrace(surf));
-  const mid = [coords[surf][0] / 50, coords[surf][1] / 50, coords[surf][2] / 50];
-  if (D.colorscale) {
-    traces.push({ type: 'scatter3d', mode: 'markers', x: [mid[0]], y: [mid[1]], z: [mid[2]],
-      hoverinfo: 'skip', showlegend: false,
-      marker: { size: 0.1, opacity: 0, color: [D.limits[0]], colorscale: D.colorscale,
-                cmin: D.limits[0], cmax: D.limits[1], showscale: true,
-                colorbar: { title: { text: D.label, side: 'right' }, len: 0.6, thickness: 12 } } });
-  }
-  for (const [name, colour] of D.legend) {
-    traces.push({ type: 'scatter3d', mode: 'markers', x: [null], y: [null], z: [null], name,
-                  marker: { color: colour, size: 8 }, showlegend: true, hoverinfo: 'skip' });
-  }
-  const axis = { visible: false, showspikes: false };
-  const cams = {
-    left: { eye: { x: -1.45, y: 0, z: 0.2 } }, right: { eye: { x: 1.45, y: 0, z: 0.2 } },
-    back: { eye: { x: 0, y: -1.3, z: 0.25 } }, bottom: { eye: { x: 0, y: -0.15, z: -1.45 } },
-    top: { eye: { x: 0, y: -0.15, z: 1.45 } },
-  };
-  for (const c of Object.values(cams)) c.up = { x: 0, y: 0, z: 1 };
-  const layout = {
-    title: { text: D.title, font: { size: 14 }, y: 0.98 },
-    margin: { l: 0, r: 0, t: 30, b: 0 }, paper_bgcolor: 'white', showlegend: D.legend.length > 0,
-    legend: { orientation: 'h', y: 0.02 },
-    scene: { xaxis: axis, yaxis: axis, zaxis: axis, aspectmode: 'data', camera: cams.back,
-             bgcolor: 'white' },
-  };
-  const config = { displaylogo: false, responsive: true,
-    modeBarButtonsToRemove: ['resetCameraLastSave3d', 'hoverClosest3d'],
-    toImageButtonOptions: { format: 'png', filename: D.fileStem, scale: 2 } };
-  const el = document.getElementById('brain');
-  Plotly.newPlot(el, traces, layout, config);
-  function button(group, label, on, fn) {
-    const b = document.createElement('button');
-    b.textContent = label; if (on) b.className = 'on';
-    b.onclick = () => { for (const o of document.querySelectorAll(`#${group} button`)) o.className = '';
-                        b.className = 'on'; fn(); };
-    document.getElementById(group).appendChild(b);
-  }
-  function redraw() {
-    const xs = [], ys = [], zs = [];
-    for (const h of [0, 1]) { const [x, y, z] = xyz(surf, h); xs.push(x); ys.push(y); zs.push(z); }
-    Plotly.restyle(el, { x: xs, y: ys, z: zs, visible: shown }, [0, 1]);
-    const t = labelTrace(surf);
-    Plotly.restyle(el, { x: [t.x], y: [t.y], z: [t.z], text: [t.text] }, [2]);
-  }
-  for (const s of D.surfaces) button('g-surf', s, s === surf, () => { surf = s; redraw(); });
-  for (const [label, v] of [['both', [true, true]], ['left', [true, false]], ['right', [false, true]]])
-    button('g-hemi', label, label === 'both', () => { shown = v; redraw(); });
-  function view(name) { Plotly.relayout(el, { 'scene.camera': cams[name] }); }
-  for (const name of ['back', 'left', 'right', 'bottom', 'top'])
-    button('g-view', name, name === 'back', () => view(name));
-  button('g-view', 'medial', false, () => {
-    // medial: look at the midline face of the one hemisphere shown (left by default)
-    if (shown[0] && shown[1]) { shown = [true, false]; redraw(); }
-    view(shown[0] ? 'right' : 'left');
-  });
-})();
-</script>
-</body></html>
-"""
