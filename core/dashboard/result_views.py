@@ -408,7 +408,8 @@ def alpha_edge_warnings(table: pd.DataFrame, roi: str = "general") -> list[str]:
     for (model, layer), g in bad.groupby(["model", "layer"], sort=False):
         low, high = g["alpha_low_frac"].mean(), g["alpha_high_frac"].mean()
         out.append(
-            f"{model} layer {layer}: in {len(g)} fit(s), {100 * g['edge'].max():.0f}% of targets "
+            f"{model} layer {layer}: in {len(g)} fit(s), {100 * g['edge'].max():.0f}% of targets with "
+            "cross-validated signal "
             f"(at most) chose an alpha at the edge of the grid (on average {100 * low:.0f}% the "
             f"smallest, {100 * high:.0f}% the largest); widen the alpha grid for these fits"
         )

@@ -46,8 +46,14 @@ Q_THRESHOLD = 0.05
 #: Bumped whenever how a fit is scored changes (part of every fit key).
 #: 3: a bootstrap over the test images of every ROI score is stored with each fit.
 SCORING_VERSION = "3"
-#: Warn when more than this share of a fit's targets selects the smallest or largest alpha.
+#: Warn when more than this share of a fit's targets with cross-validated signal selects the
+#: smallest or largest alpha.
 ALPHA_EDGE_WARN = 0.05
+#: A target "has cross-validated signal" when its CV score at the chosen alpha exceeds this
+#: (a fraction of the variance of its train-z-scored responses). Targets without signal choose
+#: the largest alpha whatever the grid (predicting ~0 is their best); they are left out of the
+#: alpha-edge shares. Measured on the demo: such targets score within +-0.0002.
+MIN_CV_SIGNAL = 0.001
 #: Per-target p-value methods (see :mod:`core.encoding.significance`).
 P_VALUE_METHODS = ("analytic", "permutation", "none")
 #: Normalised alignment is only computed for targets whose noise ceiling (fraction of variance)
@@ -59,7 +65,9 @@ MIN_NC = 0.05
 class FitSettings:
     """Settings shared by every fit of a grid (part of each fit's key)."""
 
-    alphas: str = "paper"
+    #: Ridge alpha preset (:mod:`core.encoding.alphas`): "wide" by default, "paper" for the
+    #: paper's logspace(1, 4, 60) (``reproduce paper``), "fast".
+    alphas: str = "wide"
     cv: int = 5
     solver: str = "eigh"
     backend: str = "auto"
@@ -269,7 +277,9 @@ def roi_rows(
         ``features_key``, ``max_new_tokens``, ``p_values``); readers drop rows whose
         ``subject_key`` is not the open dataset's.
     alphas : array of shape (n_alphas,), optional
-        The alpha grid, for the share of targets whose alpha sits at either end of it.
+        The alpha grid, for the share of targets whose alpha sits at either end of it
+        (``alpha_low_frac``, ``alpha_high_frac``: among the ROI's targets with cross-validated
+        signal, :data:`MIN_CV_SIGNAL`).
     boot : dict, optional
         The fit's bootstrap (:func:`fit_bootstrap`): 95% percentile intervals of the ROI's
         normalised alignment over resampled test images (``nalign_ci_low``, ``nalign_ci_high``).
@@ -299,7 +309,8 @@ def roi_rows(
         if "cv_score" in scores:
             extra["cv_score_mean"] = _share(scores["cv_score"][sel])
         if alphas is not None and "best_alpha" in scores:
-            a = scores["best_alpha"][sel]
+            signal = sel & (scores["cv_score"] > MIN_CV_SIGNAL) if "cv_score" in scores else sel
+            a = scores["best_alpha"][signal]
             lo, hi = np.float32(alphas.min()), np.float32(alphas.max())
             extra["alpha_low_frac"] = _share(a <= lo * np.float32(1 + 1e-6))
             extra["alpha_high_frac"] = _share(a >= hi * np.float32(1 - 1e-6))
@@ -483,6 +494,7 @@ def run_fit(
     edges = np.isclose(scores["best_alpha"], alphas.min(), rtol=1e-5) | np.isclose(
         scores["best_alpha"], alphas.max(), rtol=1e-5
     )
+    edges = edges[scores["cv_score"] > MIN_CV_SIGNAL]
     write_json(
         manifest_path,
         {
@@ -496,7 +508,7 @@ def run_fit(
             "n_features": int(X.shape[1]),
             "n_targets": int(Y.shape[1]),
             "target_digest": subject.targets.digest(),
-            "alpha_edge_frac": float(edges.mean()),
+            "alpha_edge_frac": float(edges.mean()) if edges.size else 0.0,
             "bootstrap": None if boot is None else {
                 "rois": list(masks), "n_boot": int(settings.n_boot), "seed": int(settings.seed),
                 "test_ids": content_key("test-ids", {"ids": subject.stimulus_ids[test].tolist()}),

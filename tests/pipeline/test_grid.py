@@ -278,3 +278,26 @@ def test_stars_need_both_tests_and_bh_runs_over_the_whole_family(grid_table, gri
                                np.maximum(st.loc[both, "p_subjects"], st.loc[both, "p_images"]))  # fmt: skip
     np.testing.assert_allclose(st["q"], fdr_bh(st["p"].to_numpy(float)), equal_nan=True)
     assert (st["ci_low"] <= st["ci_high"]).all()
+
+
+def test_targets_without_cross_validated_signal_leave_the_alpha_edge_shares():
+    from core.pipeline.fits import MIN_CV_SIGNAL, FitSpec, roi_rows
+
+    alphas = np.logspace(-2, 6, 81)
+    # 30 noise targets pick the largest alpha (their best prediction is ~0): not a grid problem
+    best = np.array([alphas[40]] * 70 + [alphas[-1]] * 30, np.float32)
+    cv = np.array([0.05] * 70 + [MIN_CV_SIGNAL / 5] * 30, np.float32)
+    scores = {k: np.zeros(100, np.float32) for k in ("r", "r2", "nalign", "nalign_var", "nc")}
+    scores.update(best_alpha=best, q=np.ones(100), cv_score=cv)
+    rows = roi_rows(FitSpec("demo", "s", "m", "IC", 1), scores, {"general": np.ones(100, bool)},
+                    alphas=alphas)  # fmt: skip
+    assert rows[0]["alpha_high_frac"] == 0.0 and rows[0]["alpha_low_frac"] == 0.0
+
+
+def test_the_default_alpha_grid_is_wide_and_the_papers_is_kept():
+    from core.encoding.alphas import DEFAULT_ALPHAS, alpha_grid
+    from core.pipeline.fits import FitSettings
+
+    assert FitSettings().alphas == DEFAULT_ALPHAS == "wide"
+    np.testing.assert_allclose(alpha_grid("wide"), np.logspace(-2, 6, 81))
+    np.testing.assert_allclose(alpha_grid("paper"), np.logspace(1, 4, 60))
