@@ -112,6 +112,15 @@ def get_target_scores(name: str, subject: str, model: str, instruction: str, lay
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def get_bootstrap_intervals(
+    name: str, stamp: str, model: str, layer: int, instructions: tuple[str, ...],
+    subjects: tuple[str, ...],
+):  # fmt: skip
+    return result_views.bootstrap_intervals(name, model, layer, list(instructions),
+                                            list(subjects), ds=get_dataset(name))  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def get_instruction_stars(
     name: str, stamp: str, model: str, layer: int, reference: str, value: str, across: str,
     subjects: tuple[str, ...],

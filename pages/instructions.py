@@ -64,6 +64,16 @@ sel = sub_m[(sub_m["layer"] == layer) & (sub_m["subject"].isin(subjects))]
 instructions = list(dict.fromkeys(sel["instruction"]))
 roi_order = list(dict.fromkeys(sel["roi"]))
 summary = summarise_subjects(sel, by=["roi", "instruction"], value=metric)
+error_note = "Error bars: s.e.m. across subjects."
+if metric == "nalign_mean":
+    intervals = ui.get_bootstrap_intervals(name, stamp, model, int(layer), tuple(instructions),
+                                           tuple(subjects))  # fmt: skip
+    if not intervals.empty:  # uncertainty over the test images, the subjects averaged
+        summary = summary.merge(intervals, on=["roi", "instruction"], how="left")
+        has = summary["ci_low"].notna()
+        summary.loc[has, "lo"], summary.loc[has, "hi"] = summary.loc[has, "ci_low"], summary.loc[has, "ci_high"]
+        error_note = ("Error bars: 95% bootstrap interval over the test images (1,000 "
+                      "resamples, the same for every instruction and subject; subjects averaged).")
 
 c5, c6 = st.columns([2, 3])
 ui.from_url("ci_ref", "ref", instructions)
@@ -107,7 +117,7 @@ event = ui.chart(
     ceiling=1.0 if metric == "nalign_mean" else None, on_select="rerun", key="ci_bars",
 )  # fmt: skip
 st.caption(
-    f"{model} · layer {layer} · {len(subjects)} subject(s). Error bars: s.e.m. across subjects. "
+    f"{model} · layer {layer} · {len(subjects)} subject(s). {error_note} "
     + star_note
     + (" Dashed line: the noise ceiling." if metric == "nalign_mean" else "")
 )

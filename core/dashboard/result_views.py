@@ -210,39 +210,76 @@ def _with_single_subject_rows(res: pd.DataFrame, a: dict, b: dict) -> pd.DataFra
     return both.sort_values("roi", key=lambda c: c.map(order)).reset_index(drop=True)
 
 
-def _bootstrap_difference(dataset, sub, model, layer, ins, reference, ds=None) -> pd.DataFrame | None:
-    """Per ROI, the paired bootstrap over test images of the difference ``ins - reference`` in
-    normalised alignment, averaged over the subjects (the same resamples everywhere): columns
-    roi, ci_low, ci_high, p_images. None when a fit's bootstrap is not stored."""
+def _boot_draws(dataset, subjects, model, layer, ins, ds=None) -> tuple[list[str], np.ndarray] | None:
+    """The stored bootstrap of ``ins`` for each subject: (ROI names, array of shape
+    (n_subjects, n_boot, n_rois) of normalised alignment); None when one is missing."""
     from core.data.registry import open_dataset
-    from core.encoding.bootstrap import bootstrap_pvalue, percentile_interval
     from core.pipeline.fits import load_fit_bootstrap
 
     ds = ds if ds is not None else open_dataset(dataset)
     settings = grid_settings(dataset)
-    draws, names = [], None
-    for subject in sorted(sub["subject"].unique()):
+    names, draws = None, []
+    for subject in subjects:
         try:
-            ra, xa = load_fit_bootstrap(ds, FitSpec(dataset, subject, model, ins, int(layer)),
-                                        settings)  # fmt: skip
-            rb, xb = load_fit_bootstrap(ds, FitSpec(dataset, subject, model, reference,
-                                                    int(layer)), settings)  # fmt: skip
+            rois, arrays = load_fit_bootstrap(
+                ds, FitSpec(dataset, subject, model, ins, int(layer)), settings
+            )
         except (ArtifactError, ValueError):
             return None
-        if ra != rb or (names is not None and ra != names) or xa["nalign"].shape != xb["nalign"].shape:
+        if names is not None and (rois != names or arrays["nalign"].shape != draws[0].shape):
             return None
-        names = ra
-        draws.append(xa["nalign"].astype(np.float64) - xb["nalign"].astype(np.float64))
-    if not draws:
+        names = rois
+        draws.append(arrays["nalign"].astype(np.float64))
+    return (names, np.stack(draws)) if draws else None
+
+
+def _bootstrap_difference(dataset, sub, model, layer, ins, reference, ds=None) -> pd.DataFrame | None:
+    """Per ROI, the paired bootstrap over test images of the difference ``ins - reference`` in
+    normalised alignment, averaged over the subjects (the same resamples everywhere): columns
+    roi, ci_low, ci_high, p_images. None when a fit's bootstrap is not stored."""
+    from core.encoding.bootstrap import bootstrap_pvalue, percentile_interval
+
+    subjects = sorted(sub["subject"].unique())
+    a = _boot_draws(dataset, subjects, model, layer, ins, ds)
+    b = _boot_draws(dataset, subjects, model, layer, reference, ds)
+    if a is None or b is None or a[0] != b[0] or a[1].shape != b[1].shape:
         return None
-    mean = np.mean(draws, axis=0)  # (n_boot, n_rois): the same resamples in every subject
+    mean = (a[1] - b[1]).mean(axis=0)  # (n_boot, n_rois): the same resamples in every subject
     ok = np.isfinite(mean).all(axis=0)
     ci = np.full((2, mean.shape[1]), np.nan)
     p = np.full(mean.shape[1], np.nan)
     if ok.any():
         ci[:, ok] = percentile_interval(mean[:, ok], 0.95, axis=0)
         p[ok] = bootstrap_pvalue(mean[:, ok], axis=0)
-    return pd.DataFrame({"roi": names, "ci_low": ci[0], "ci_high": ci[1], "p_images": p})
+    return pd.DataFrame({"roi": a[0], "ci_low": ci[0], "ci_high": ci[1], "p_images": p})
+
+
+def bootstrap_intervals(
+    dataset: str, model: str, layer: int, instructions: list[str], subjects: list[str], ds=None
+) -> pd.DataFrame:
+    """95% intervals over resampled test images of each instruction's ROI score (normalised
+    alignment, mean over ``subjects``, the same resamples in every subject).
+
+    Returns
+    -------
+    DataFrame with columns roi, instruction, ci_low, ci_high (empty when a fit's bootstrap is
+    not stored).
+    """
+    from core.encoding.bootstrap import percentile_interval
+
+    out = []
+    for ins in instructions:
+        got = _boot_draws(dataset, sorted(subjects), model, layer, ins, ds)
+        if got is None:
+            return pd.DataFrame(columns=["roi", "instruction", "ci_low", "ci_high"])
+        mean = got[1].mean(axis=0)
+        ok = np.isfinite(mean).all(axis=0)
+        ci = np.full((2, mean.shape[1]), np.nan)
+        if ok.any():
+            ci[:, ok] = percentile_interval(mean[:, ok], 0.95, axis=0)
+        out.append(pd.DataFrame({"roi": got[0], "instruction": ins, "ci_low": ci[0],
+                                 "ci_high": ci[1]}))  # fmt: skip
+    return pd.concat(out, ignore_index=True)
 
 
 def _combine_with_bootstrap(res: pd.DataFrame, boot: pd.DataFrame | None) -> pd.DataFrame:
