@@ -12,12 +12,13 @@ import time
 
 import streamlit as st
 
-from core.dashboard import result_views, stored_encoders
 from core.data.dataset import DatasetError
 from core.data.registry import configured, open_dataset
-from core.pipeline.fits import GENERAL, roi_masks
-from core.pipeline.grid import results_stamp
+from core.data.rois import GENERAL, roi_masks
 from core.pipeline.jobs import job_status, start_job
+from core.results import stored_encoders
+from core.results import views as result_views
+from core.results.tables import results_stamp
 from core.storage import ArtifactError
 from core.viz import views
 from core.viz.maps import BrainMap
@@ -88,14 +89,14 @@ def get_thumbnail(name: str, stimulus_id: int, size: int = 160) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def get_roi_table(name: str, stamp: str):
-    from core.pipeline.grid import load_roi_table
+    from core.results.tables import load_roi_table
 
     return load_roi_table(name, get_dataset(name))  # only rows of the open dataset's content
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def get_partition_table(name: str, stamp: str):
-    from core.pipeline.partitions import load_partition_table
+    from core.results.partition import load_partition_table
 
     return load_partition_table(name, get_dataset(name))
 
@@ -948,7 +949,7 @@ def _scale_text(m: BrainMap) -> str:
 
 def grid_context(name: str) -> dict:
     """The settings of the last grid run on ``name``, for captions."""
-    from core.pipeline.grid import grid_settings
+    from core.results.tables import grid_settings
 
     try:
         s = grid_settings(name)

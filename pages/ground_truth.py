@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.demo import truth as gt
-from core.pipeline.fits import IMAGE
+from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
 from pages import _shared as ui

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.dashboard import result_views
-from core.pipeline.fits import GENERAL, IMAGE
+from core.data.rois import GENERAL
+from core.results import views as result_views
+from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
 from core.viz import export

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.dashboard import result_views
-from core.pipeline.fits import GENERAL
+from core.data.rois import GENERAL
+from core.results import views as result_views
 from core.storage import ArtifactError
 from core.viz import export, views
 from core.viz.charts import layer_curves, summarise_subjects

@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 
 from core.dashboard import dashboard_jobs, result_views
+from core.data.rois import GENERAL
 from core.models.instructions import PAPER_IDS
-from core.pipeline.fits import GENERAL
 from core.pipeline.grid import is_generative
 from core.viz import export, views
 from core.viz.charts import partition_bars, venn_figure

@@ -10,7 +10,7 @@ from core.data.registry import configured
 from core.models.instructions import PAPER_IDS
 from core.models.registry import DEFAULT_MODEL, available
 from core.pipeline.engine import progress_line, read_progress
-from core.pipeline.grid import grid_settings
+from core.results.tables import grid_settings
 from pages import _shared as ui
 
 ds = ui.page_header(

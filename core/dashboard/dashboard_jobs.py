@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.data.rois import roi_masks
 from core.pipeline.commands.grid import settings_args
-from core.pipeline.fits import IMAGE, FitSettings, FitSpec, roi_masks, run_fit
-from core.pipeline.grid import FIT_KEY, grid_settings, merge_table, model_role, results_dir
+from core.pipeline.grid import model_role
+from core.results.fit import IMAGE, FitSettings, FitSpec, run_fit
+from core.results.tables import FIT_KEY, grid_settings, merge_table, results_dir
 
 
 def encoder_job_name(subject: str, model: str, instruction: str, layer: int) -> str:
@@ -47,7 +49,7 @@ def compute_encoder(
     When ``settings`` are the last grid's, the fit's ROI rows are merged into ``roi_scores``
     (so the results pages show the new layer, model or subject too).
 
-    Returns the fit's ROI rows (see :func:`core.pipeline.fits.run_fit`).
+    Returns the fit's ROI rows (see :func:`core.results.fit.run_fit`).
     """
     from core.data.registry import open_dataset
     from core.features.extract import extract_model
@@ -85,7 +87,7 @@ def compute_partition(
     from core.features.extract import extract_model
     from core.features.infer import get_adapter
     from core.models.instructions import resolve_instruction
-    from core.pipeline.partitions import (
+    from core.results.partition import (
         PARTITION_KEY,
         PartitionSpec,
         partition_provenance,
@@ -120,8 +122,8 @@ def reported_layer(dataset: str, model: str, ds, default: int) -> int:
     """The layer a model's scores are reported at (its CV-best layer in the results table),
     so a partition the dashboard adds agrees with the scores beside it; ``default`` when the
     grid has not fitted the model."""
-    from core.pipeline.grid import load_roi_table
     from core.results.selection import best_layers
+    from core.results.tables import load_roi_table
 
     table = load_roi_table(dataset, ds)
     if table.empty or model not in set(table["model"]):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.pipeline.fits import IMAGE, Q_THRESHOLD
+from core.results.fit import IMAGE, Q_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ def alignment_cube(
     ArtifactError
         When no fit of the pair is stored.
     """
-    from core.dashboard.result_views import target_scores
     from core.data.registry import open_dataset
+    from core.results.views import target_scores
     from core.storage import ArtifactError
 
     ds = ds if ds is not None else open_dataset(dataset)

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from core.data.dataset import Dataset, SubjectData
-from core.pipeline.fits import IMAGE, roi_masks
+from core.data.rois import roi_masks
 from core.pipeline.grid import is_generative
+from core.results.fit import IMAGE
 
 
 @dataclass

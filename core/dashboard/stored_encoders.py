@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.pipeline.fits import IMAGE, fits_table
-from core.pipeline.grid import grid_settings, model_role
+from core.pipeline.grid import model_role
+from core.results.fit import IMAGE, fits_table
+from core.results.tables import grid_settings
 
 
 def encoder_table(dataset: str) -> pd.DataFrame:
@@ -47,7 +48,7 @@ def encoder_table(dataset: str) -> pd.DataFrame:
 
 
 def current_provenance(dataset: str, fits: pd.DataFrame) -> np.ndarray:
-    """Which fits (rows of :func:`core.pipeline.fits.fits_table`) were made from the dataset's
+    """Which fits (rows of :func:`core.results.fit.fits_table`) were made from the dataset's
     current content and the model's current weights: their subject key is the subject's and
     their features key is what the model would extract now with the fit's token budget.
 
@@ -56,7 +57,7 @@ def current_provenance(dataset: str, fits: pd.DataFrame) -> np.ndarray:
     ok : array of shape (n_fits,), bool
     """
     from core.data.registry import open_dataset
-    from core.pipeline.fits import FitSettings, features_key
+    from core.results.fit import FitSettings, features_key
 
     if fits.empty or "subject_key" not in fits or "features_key" not in fits:
         return np.zeros(len(fits), bool)

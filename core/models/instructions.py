@@ -61,14 +61,22 @@ PAPER_INSTRUCTIONS: tuple[Instruction, ...] = (
 
 PAPER_IDS: tuple[str, ...] = tuple(i.id for i in PAPER_INSTRUCTIONS)
 
-#: A wider pool of prompts by task, in the spirit of the authors' 66-prompt pool (paraphrased here;
-#: the paper's 10 are included under their tasks).
+#: A wider pool of prompts by task group, in the spirit of the authors' pool (66 prompts in 13 task
+#: groups: image captioning, visual question answering, visual relationship, commonsense reasoning,
+#: image understanding, temporal ordering, grounded generation, grounded matching, region
+#: understanding, image-text matching, text legibility, visual text extraction, disaster type
+#: classification), written in the project's own words; the paper's 10 are included verbatim under
+#: their tasks, and a few groups of the project's earlier pool are kept. Prompts are only ever
+#: appended to a group (pool ids ``pool:<task>:<k>`` count within the group and stay stable).
+#: Groups that make little sense for the demo scenes (text, disasters) are kept: the demo world
+#: answers them truthfully (it has no written text and no disasters).
 PROMPT_POOL: dict[str, tuple[str, ...]] = {
     "image captioning": (
         "Generate some text to describe the image",
         "Write a short caption for this image.",
         "Describe the image in one sentence.",
         "Provide a detailed description of the image.",
+        "Give this picture a title that says what is in it.",
     ),
     "image understanding": (
         "Describe the most dominant color in the image",
@@ -76,12 +84,15 @@ PROMPT_POOL: dict[str, tuple[str, ...]] = {
         "How many animals are there in the image?",
         "What objects can you see in the image?",
         "Describe the texture of the main object.",
+        "How many things are there in the image altogether?",
     ),
     "visual question answering": (
         "What is in this image?",
         "Are there any people in this image? If yes, describe them.",
         "What is the foreground of the image? What is in the background?",
         "What is the main subject of this image?",
+        "Is there a dog in this image?",
+        "What are the people in the image doing?",
     ),
     "scene recognition": (
         "Highlight the area that shows a natural outdoor scene.",
@@ -92,20 +103,88 @@ PROMPT_POOL: dict[str, tuple[str, ...]] = {
         "What type of environment is shown in the image?",
         "What might happen next in this scene?",
         "Why might someone take this picture?",
+        "Would it be safe to cross this scene on foot? Why?",
     ),
     "visual relationship": (
         "What kind of interaction is happening between the animate and inanimate objects here?",
         "Describe how the objects in the image relate to each other spatially.",
+        "What is on the left side of the image and what is on the right side?",
     ),
     "counting": ("How many people are in the image?", "How many objects are on the table?"),
-    "object localization": ("Where is the largest object in the image?",),
+    "object localization": (
+        "Where is the largest object in the image?",
+        "Which object is closest to the camera, and where is it?",
+        "How large is the biggest object in the picture, and where does it sit?",
+    ),
     "activity recognition": ("What activity is taking place in the image?",),
     "emotion": ("What mood does this image convey?",),
     "text recognition": ("Is there any written text in the image? What does it say?",),
     "attribute recognition": ("What is the main object made of?",),
     "safety": ("Is there anything dangerous in this image?",),
     "aesthetics": ("Is this a well-composed photograph? Why?",),
+    "temporal ordering": (
+        "What happened just before this picture was taken?",
+        "What will the people or animals in the image do next?",
+        "Describe what is going on now and what comes after it.",
+    ),
+    "grounded generation": (
+        "Describe the largest object and say where it is in the image.",
+        "Describe what is in the upper left quarter of the image.",
+        "Describe what is in the lower right quarter of the image.",
+        "Name the object nearest to the viewer and give its position.",
+    ),
+    "grounded matching": (
+        "Which quarter of the image contains the largest object?",
+        "In which quarter of the image are most of the things?",
+        "Is the largest object on the left or the right side of the image?",
+        "Is the largest object in the upper or the lower half of the image?",
+    ),
+    "region understanding": (
+        "What is in the upper right quarter of the image?",
+        "What is in the lower left quarter of the image?",
+        "What can be seen in the bottom left corner of the image?",
+        "What can be seen in the bottom right corner of the image?",
+        "What fills the top of the image?",
+    ),
+    "image-text matching": (
+        "Does the caption 'an animal in a natural outdoor field' match this image?",
+        "Does the caption 'people on a city street' match this image?",
+        "Does the caption 'food in an indoor room' match this image?",
+        "Does the sentence 'an empty scene with nothing in it' describe this image?",
+    ),
+    "text legibility": (
+        "Is the text in this image legible?",
+        "How clear is the writing in the image?",
+        "Are there any signs with readable text in the picture?",
+    ),
+    "visual text extraction": (
+        "Read out any text that appears in the image.",
+        "Extract all written words from the image.",
+        "What do the signs in the image say?",
+    ),
+    "disaster type classification": (
+        "Does this image show a natural disaster? If so, what kind?",
+        "Classify the type of disaster shown in this image.",
+        "Is there any fire, flood or storm damage in this image?",
+    ),
 }
+
+#: The authors' 13 task groups (science.md), each a key of :data:`PROMPT_POOL`.
+AUTHOR_TASK_GROUPS: tuple[str, ...] = (
+    "image captioning",
+    "visual question answering",
+    "visual relationship",
+    "commonsense reasoning",
+    "image understanding",
+    "temporal ordering",
+    "grounded generation",
+    "grounded matching",
+    "region understanding",
+    "image-text matching",
+    "text legibility",
+    "visual text extraction",
+    "disaster type classification",
+)
 
 
 def _slug(task: str) -> str:

@@ -2,7 +2,7 @@
 
 Both engines plan the same units of work, skip what the content-addressed store already holds,
 write every unit with the same atomic writers, and hand results tables to one locked merge
-(:func:`core.pipeline.grid.merge_table`), so a run can move between engines, be killed at any
+(:func:`core.results.tables.merge_table`), so a run can move between engines, be killed at any
 point and resume with nothing lost or done twice.
 
 Extraction units
@@ -160,7 +160,7 @@ def plan_extraction(
 # progress shared by both engines (CLI bar + a JSON file the Pipeline page reads)
 # --------------------------------------------------------------------------------------------
 def progress_path(dataset: str) -> Path:
-    from core.pipeline.grid import results_dir
+    from core.results.tables import results_dir
 
     return results_dir(dataset) / "engine_progress.json"
 
@@ -512,7 +512,7 @@ def _ray_task(fn: Callable, resources: dict):
 def _fit_task(home_path: str, spec, keep: bool, settings, subject_key: str) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
-    from core.pipeline.fits import run_fit
+    from core.results.fit import run_fit
 
     _enter_home(home_path)
     ds = worker_dataset(spec.dataset, spec.subject, subject_key)
@@ -524,7 +524,7 @@ def _fit_task(home_path: str, spec, keep: bool, settings, subject_key: str) -> l
 def _partition_task(home_path: str, spec, settings, subject_key: str) -> None:
     from threadpoolctl import threadpool_limits
 
-    from core.pipeline.partitions import run_partition
+    from core.results.partition import run_partition
 
     _enter_home(home_path)
     ds = worker_dataset(spec.dataset, spec.subject, subject_key)
@@ -557,7 +557,7 @@ def ray_fits(
     """
     import ray
 
-    from core.pipeline.fits import is_stored, run_fit
+    from core.results.fit import is_stored, run_fit
 
     t0 = time.time()
     todo = [i for i, (s, k) in enumerate(zip(specs, keeps, strict=True))
@@ -596,7 +596,7 @@ def ray_partitions(ds: Dataset, specs: list, settings) -> int:
     """Compute the partitions that are not stored yet as Ray tasks; returns how many ran."""
     import ray
 
-    from core.pipeline.partitions import partition_stored
+    from core.results.partition import partition_stored
 
     todo = [s for s in specs if not partition_stored(ds, s, settings)]
     task = _ray_task(_partition_task, {"num_cpus": 1})

@@ -145,8 +145,8 @@ def plan_grid(config) -> GridPlan:
     from core.models.instructions import resolve_instructions
     from core.models.layers import layer_indices
     from core.pipeline.engine import plan_extraction
-    from core.pipeline.fits import FitSpec, is_stored
     from core.pipeline.grid import grid_image_ids, is_generative
+    from core.results.fit import FitSpec, is_stored
 
     ds = open_dataset(config.dataset)
     subjects = config.subjects or ds.subject_names

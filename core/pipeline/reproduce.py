@@ -50,8 +50,8 @@ def paper_config(dataset: str, engine: str = "local", address: str | None = None
     """
     from core.data.registry import open_dataset
     from core.models.instructions import PAPER_IDS
-    from core.pipeline.fits import FitSettings
     from core.pipeline.grid import GridConfig
+    from core.results.fit import FitSettings
 
     ds = open_dataset(dataset)
     if ds.kind == "demo":
@@ -286,10 +286,10 @@ def write_report(dataset: str, config, columns: dict[str, str]) -> Path:
     ReproduceError
         When the results of this configuration are not in the results table yet.
     """
-    from core.dashboard.result_views import alpha_edge_warnings, pvalue_note
     from core.data.registry import open_dataset
-    from core.pipeline.grid import load_roi_table
-    from core.pipeline.partitions import load_partition_table
+    from core.results.partition import load_partition_table
+    from core.results.tables import load_roi_table
+    from core.results.views import alpha_edge_warnings, pvalue_note
 
     ds = open_dataset(dataset)
     table = load_roi_table(dataset, ds)

@@ -36,8 +36,8 @@ def tiny_grid(demo_small, tmp_path_factory):
 
     from core.models.registry import register_local
     from core.models.tiny import build_llava
-    from core.pipeline.fits import FitSettings
     from core.pipeline.grid import GridConfig, run_grid
+    from core.results.fit import FitSettings
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()

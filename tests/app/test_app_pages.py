@@ -191,9 +191,9 @@ def test_paper_page_without_a_report_shows_the_command(app):
 
 
 def test_paper_page_shows_the_report_beside_the_paper(app):
-    from core.pipeline.fits import FitSettings
     from core.pipeline.grid import GridConfig
     from core.pipeline.reproduce import report_dir, write_report
+    from core.results.fit import FitSettings
 
     config = GridConfig(dataset="demo", models=["tiny-llava", "vision:tiny-llava"],
                         instructions=["IU1", "IC"], subjects=["subj01", "subj02"],

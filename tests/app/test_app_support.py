@@ -96,7 +96,7 @@ def test_encoder_job_args_parse(tiny_grid):
 
 
 def test_stars_best_instruction_and_model_comparison(tiny_grid):
-    from core.pipeline.grid import load_roi_table
+    from core.results.tables import load_roi_table
 
     table = load_roi_table("demo")
     layer = int(table["layer"].max())

@@ -66,7 +66,7 @@ def test_3d_view_and_inspector_on_every_results_page(app, path, key):
 def test_inspector_card_matches_the_stored_scores(app, tiny_grid):
     from core.dashboard import inspector
     from core.data.registry import open_dataset
-    from core.pipeline.grid import load_roi_table
+    from core.results.tables import load_roi_table
 
     ds = open_dataset("demo")
     table = load_roi_table("demo", ds)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.pipeline.fits import FitSettings
 from core.pipeline.grid import GridConfig
+from core.results.fit import FitSettings
 
 
 @pytest.fixture(scope="session")

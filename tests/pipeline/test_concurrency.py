@@ -21,7 +21,7 @@ N_PROCS, N_ROWS = 4, 25
 
 
 def _merge_rows(stem: str, worker: int, n_rows: int) -> None:
-    from core.pipeline.grid import merge_table
+    from core.results.tables import merge_table
 
     for i in range(n_rows):
         row = pd.DataFrame({"worker": [worker], "i": [i], "v": [float(worker * 1000 + i)]})
@@ -43,7 +43,7 @@ def test_concurrent_merges_keep_every_row(tmp_path):
 
 
 def test_merge_drops_rows_of_other_settings_inside_the_lock(tmp_path):
-    from core.pipeline.grid import merge_table
+    from core.results.tables import merge_table
 
     stem = tmp_path / "t"
     merge_table(stem, pd.DataFrame({"s": ["a"], "settings_key": ["old"]}), ["s"])
@@ -142,7 +142,7 @@ def test_two_grid_runs_on_different_subjects_keep_both(grid_table, grid_config):
             "--instructions", "IC", "--layers", "1", "--no-extract", "--jobs", "1", "--quiet",
             "--max-new-tokens", str(grid_config.settings.max_new_tokens), "--alphas", "fast",
             "--p-values", "analytic"]  # fmt: skip
-    from core.pipeline.grid import load_roi_table, results_dir
+    from core.results.tables import load_roi_table, results_dir
 
     saved = {p: p.read_bytes() for p in results_dir("demo").iterdir() if p.is_file()}
     try:

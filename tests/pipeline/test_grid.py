@@ -9,10 +9,11 @@ import pytest
 from core.data.dataset import DatasetError
 from core.data.registry import open_dataset
 from core.encoding.store import load_encoder
-from core.pipeline.fits import MIN_NC, FitSpec, fits_table, load_fit_scores, run_fit
-from core.pipeline.grid import load_roi_table, results_dir, run_grid
-from core.pipeline.partitions import load_partition_table
-from core.pipeline.report import format_report
+from core.pipeline.grid import run_grid
+from core.results.fit import MIN_NC, FitSpec, fits_table, load_fit_scores, run_fit
+from core.results.partition import load_partition_table
+from core.results.report import format_report
+from core.results.tables import load_roi_table, results_dir
 
 
 def test_results_table_has_one_row_per_fit_and_roi(grid_table, grid_config):
@@ -121,7 +122,7 @@ def test_layers_of_a_model_without_shards_come_from_the_model(grid_table, tiny_l
 def test_merge_table_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path):
     import pandas as pd
 
-    from core.pipeline.grid import merge_table
+    from core.results.tables import merge_table
 
     stem = tmp_path / "t"
     merge_table(stem, pd.DataFrame({"m": ["a", "b"], "layer": [1, 1], "v": [1.0, 2.0]}),
@@ -134,7 +135,7 @@ def test_merge_table_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path
 
 def test_dashboard_encoder_rows_join_the_table_and_survive_a_grid_rerun(grid_table, grid_config):
     from core.dashboard.dashboard_jobs import compute_encoder
-    from core.pipeline.grid import _write_table
+    from core.results.tables import _write_table
 
     stem = results_dir("demo") / "roi_scores"
     original = load_roi_table("demo")
@@ -185,8 +186,8 @@ def test_best_layer_is_chosen_on_training_cv_scores_not_the_test_set():
 
 
 def test_alpha_grid_edges_are_reported_per_fit():
-    from core.dashboard.result_views import alpha_edge_warnings
-    from core.pipeline.fits import FitSpec, roi_rows
+    from core.results.fit import FitSpec, roi_rows
+    from core.results.views import alpha_edge_warnings
 
     alphas = np.logspace(1, 4, 20)
     best = np.array([alphas[0]] * 3 + [alphas[5]] * 90 + [alphas[-1]] * 7, np.float32)
@@ -240,7 +241,7 @@ def test_partitions_sit_at_the_layer_the_scores_are_reported_at(grid_table, grid
 def test_partition_keys_hold_the_folds_and_the_solver(grid_table, grid_config):
     from dataclasses import replace
 
-    from core.pipeline.partitions import PartitionSpec
+    from core.results.partition import PartitionSpec
 
     ds = open_dataset("demo")
     spec = PartitionSpec("demo", "subj01", grid_config.models[0], "IC", "IU1", 1)
@@ -250,7 +251,7 @@ def test_partition_keys_hold_the_folds_and_the_solver(grid_table, grid_config):
 
 
 def test_each_fit_stores_a_paired_bootstrap_over_the_test_images(grid_table, grid_config):
-    from core.pipeline.fits import load_fit_bootstrap
+    from core.results.fit import load_fit_bootstrap
 
     ds = open_dataset("demo")
     rois, a = load_fit_bootstrap(ds, FitSpec("demo", "subj01", grid_config.models[0], "IC", 1),
@@ -268,8 +269,8 @@ def test_each_fit_stores_a_paired_bootstrap_over_the_test_images(grid_table, gri
 
 
 def test_stars_need_both_tests_and_bh_runs_over_the_whole_family(grid_table, grid_config):
-    from core.dashboard.result_views import instruction_stars
     from core.encoding.significance import fdr_bh
+    from core.results.views import instruction_stars
 
     st = instruction_stars(grid_table, grid_config.models[0], 1, "IC", across="subjects")
     assert not st.empty and st["p_images"].notna().all()
@@ -281,7 +282,7 @@ def test_stars_need_both_tests_and_bh_runs_over_the_whole_family(grid_table, gri
 
 
 def test_targets_without_cross_validated_signal_leave_the_alpha_edge_shares():
-    from core.pipeline.fits import MIN_CV_SIGNAL, FitSpec, roi_rows
+    from core.results.fit import MIN_CV_SIGNAL, FitSpec, roi_rows
 
     alphas = np.logspace(-2, 6, 81)
     # 30 noise targets pick the largest alpha (their best prediction is ~0): not a grid problem
@@ -296,7 +297,7 @@ def test_targets_without_cross_validated_signal_leave_the_alpha_edge_shares():
 
 def test_the_default_alpha_grid_is_wide_and_the_papers_is_kept():
     from core.encoding.alphas import DEFAULT_ALPHAS, alpha_grid
-    from core.pipeline.fits import FitSettings
+    from core.results.fit import FitSettings
 
     assert FitSettings().alphas == DEFAULT_ALPHAS == "wide"
     np.testing.assert_allclose(alpha_grid("wide"), np.logspace(-2, 6, 81))

@@ -28,8 +28,8 @@ from core.data.demo.build import build_demo
 from core.data.demo.controls import significant_winners, winner_disagreement
 from core.data.demo.subjects import GROUP_INSTRUCTIONS, PLANTED_DRIVERS
 from core.models.registry import DEMO_FOLDER
-from core.pipeline.fits import FitSettings
 from core.pipeline.grid import GridConfig, run_grid
+from core.results.fit import FitSettings
 
 pytestmark = [
     pytest.mark.slow,
@@ -122,7 +122,7 @@ def test_null_world_no_instruction_wins_beyond_chance(null_grids):
 
 
 def _star_rate(table: pd.DataFrame, layer: int) -> float:
-    from core.dashboard.result_views import instruction_stars
+    from core.results.views import instruction_stars
 
     st = instruction_stars(table, MODEL, layer, reference=REFERENCE, across="subjects")
     st = st[st["roi"].isin(list(PLANTED_DRIVERS))]

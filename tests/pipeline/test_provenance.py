@@ -9,8 +9,9 @@ import pytest
 from core.data.registry import open_dataset
 from core.encoding.store import list_encoders
 from core.features.store import list_shards
-from core.pipeline.fits import FitSettings, FitSpec, fit_key, fits_dir, fits_table, run_fit
-from core.pipeline.grid import GridConfig, load_roi_table, run_grid
+from core.pipeline.grid import GridConfig, run_grid
+from core.results.fit import FitSettings, FitSpec, fit_key, fits_dir, fits_table, run_fit
+from core.results.tables import load_roi_table
 from tests.pipeline.conftest import populate_home
 
 SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
@@ -202,7 +203,7 @@ def test_partition_rows_of_old_weights_are_dropped(own_home):
 
     from safetensors.numpy import load_file, save_file
 
-    from core.pipeline.partitions import load_partition_table
+    from core.results.partition import load_partition_table
 
     config = replace(_mini_config("tiny-llava"), instructions=["IC", "IU1"], pairs=[("IC", "IU1")])
     run_grid(config, progress=False)

@@ -13,8 +13,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from core.encoding.alphas import alpha_grid  # noqa: E402
-from core.pipeline.fits import FitSettings  # noqa: E402
 from core.pipeline.grid import GridConfig  # noqa: E402
+from core.results.fit import FitSettings  # noqa: E402
 from tests.pipeline.conftest import populate_home  # noqa: E402
 
 SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
@@ -78,7 +78,7 @@ def test_ray_gives_the_local_engine_results(homes, monkeypatch):
 
 def test_ray_selects_the_same_alphas(homes, monkeypatch):
     from core.data.registry import open_dataset
-    from core.pipeline.fits import FitSpec, load_fit_scores
+    from core.results.fit import FitSpec, load_fit_scores
 
     spec = FitSpec("demo", "subj02", "tiny-llava", "IC", 1)
     alphas = {}
@@ -119,7 +119,8 @@ def _shard_ids(root: Path) -> list[list[int]]:
 def test_dead_workers_are_retried_and_every_unit_lands_once(homes, tmp_path_factory,
                                                             tiny_llava_folder, monkeypatch):  # fmt: skip
     from core.data.registry import open_dataset
-    from core.pipeline.grid import grid_image_ids, load_roi_table, run_grid
+    from core.pipeline.grid import grid_image_ids, run_grid
+    from core.results.tables import load_roi_table
 
     root = tmp_path_factory.mktemp("home-chaos")
     _use(monkeypatch, root)

@@ -17,9 +17,9 @@ from core.data.demo.subjects import DRIVER_GROUPS
 from core.data.demo.truth import mesh_autocorrelation, recovered_eccentricity
 from core.data.registry import open_dataset
 from core.models.registry import DEMO_FOLDER
-from core.pipeline.fits import FitSettings, FitSpec, load_fit_scores
 from core.pipeline.grid import GridConfig, run_grid
-from core.pipeline.partitions import load_partition_table
+from core.results.fit import FitSettings, FitSpec, load_fit_scores
+from core.results.partition import load_partition_table
 
 pytestmark = pytest.mark.skipif(
     not (DEMO_FOLDER / "config.json").exists(), reason="the demo model checkpoint is not installed"

@@ -50,8 +50,8 @@ def test_report_files_are_written(reproduction, monkeypatch):
 @needs_demo_model
 def test_report_numbers_equal_the_results_table(reproduction, monkeypatch):
     from core.data.registry import open_dataset
-    from core.pipeline.grid import load_roi_table
     from core.results.selection import best_layers
+    from core.results.tables import load_roi_table
 
     root, _ = reproduction
     _use(monkeypatch, root)

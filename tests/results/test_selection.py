@@ -36,7 +36,7 @@ def test_the_best_instruction_is_the_cv_argmax_where_the_test_score_disagrees():
 
 
 def test_best_instruction_mode_of_the_model_comparison_uses_cv():
-    from core.dashboard.result_views import model_comparison
+    from core.results.views import model_comparison
 
     rows = model_comparison(_table(), "best per model", "best instruction per ROI")
     assert set(rows["instruction"]) == {"VQ2"}
@@ -53,7 +53,7 @@ def test_reproduce_best_instruction_table_uses_cv():
 
 
 def test_report_names_the_cv_choice():
-    from core.pipeline.report import format_report
+    from core.results.report import format_report
 
     text = format_report(_table())
     line = next(x for x in text.splitlines() if x.startswith("best instructions"))

@@ -112,7 +112,7 @@ def test_colours_match_the_flat_view(mesh, vt, subject):
 
 @pytest.fixture(scope="module")
 def rois(subject):
-    from core.pipeline.fits import GENERAL, roi_masks
+    from core.data.rois import GENERAL, roi_masks
 
     return {k: v for k, v in roi_masks(subject).items() if k != GENERAL}
 

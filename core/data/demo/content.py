@@ -89,6 +89,53 @@ DENSE_CLASSES = (
 )
 DENSE_ID = {name: i for i, name in enumerate(DENSE_CLASSES)}
 
+#: Nominal size of each kind of thing (a car is bigger than a ball): the drawn size of a thing is
+#: its nominal size times its depth scale (things lower in the picture are nearer and drawn larger,
+#: see :func:`depth_scale`). All distinct, so "the largest object" ties only between equal kinds.
+KIND_SIZE: dict[str, float] = {
+    "car": 1.0,
+    "person": 0.9,
+    "bicycle": 0.85,
+    "chair": 0.8,
+    "dog": 0.75,
+    "cat": 0.65,
+    "cake": 0.55,
+    "pizza": 0.5,
+    "ball": 0.45,
+    "banana": 0.42,
+    "apple": 0.38,
+    "bird": 0.35,
+}
+#: What each kind of thing is made of, and how its surface looks (materials and textures).
+MATERIALS: dict[str, str] = {
+    "person": "skin and cloth",
+    "cat": "fur",
+    "dog": "fur",
+    "bird": "feathers",
+    "apple": "fruit",
+    "banana": "fruit",
+    "pizza": "baked dough",
+    "cake": "baked sponge",
+    "ball": "rubber",
+    "chair": "wood",
+    "bicycle": "metal",
+    "car": "metal and glass",
+}
+TEXTURES: dict[str, str] = {
+    "person": "soft cloth",
+    "cat": "soft fur",
+    "dog": "rough fur",
+    "bird": "fine feathers",
+    "apple": "smooth and shiny",
+    "banana": "smooth",
+    "pizza": "crusty",
+    "cake": "soft and creamy",
+    "ball": "smooth rubber",
+    "chair": "hard wood grain",
+    "bicycle": "hard metal",
+    "car": "shiny paint",
+}
+
 MAX_PEOPLE = 3
 MAX_ANIMALS = 4
 MAX_FOODS = 2
@@ -266,3 +313,34 @@ def sample_content(rng: np.random.Generator) -> SceneContent:
         items=items,
         style_seed=int(rng.integers(0, 2**31 - 1)),
     )
+
+
+def depth_scale(row: int) -> float:
+    """How large a thing in ``row`` is drawn, as a fraction of its cell (the renderer's scale)."""
+    return 0.78 + 0.07 * row
+
+
+def apparent_size(item: Item) -> float:
+    """Drawn size of a thing: its nominal :data:`KIND_SIZE` times its :func:`depth_scale`."""
+    return KIND_SIZE[item.kind] * depth_scale(item.row)
+
+
+def largest_item(content: SceneContent) -> Item | None:
+    """The thing drawn largest (:func:`apparent_size`; ties go to the lower, then the leftmost
+    one); None in an empty scene."""
+    if not content.items:
+        return None
+    return max(content.items, key=lambda i: (round(apparent_size(i), 6), i.row, -i.col))
+
+
+def closest_item(content: SceneContent) -> Item | None:
+    """The thing nearest the camera: the lowest in the picture (ties: the larger, then the
+    leftmost); None in an empty scene."""
+    if not content.items:
+        return None
+    return max(content.items, key=lambda i: (i.row, round(apparent_size(i), 6), -i.col))
+
+
+def quarter(item: Item) -> str:
+    """The image quarter holding a thing: ``"upper left"``, ``"lower right"``, ..."""
+    return f"{'upper' if item.row < GRID // 2 else 'lower'} {'left' if item.col < GRID // 2 else 'right'}"

@@ -395,8 +395,8 @@ def recovered_eccentricity(
     from core.data.demo.drives import pixel_grids
     from core.data.demo.store import load_truth
     from core.encoding.estimator import RidgeEncoder
-    from core.pipeline.fits import IMAGE, aligned_features
-    from core.pipeline.grid import grid_settings
+    from core.results.fit import IMAGE, aligned_features
+    from core.results.tables import grid_settings
 
     settings = settings or grid_settings(dataset.name)
     subj = dataset.subject(subject)

@@ -6,7 +6,7 @@ import argparse
 
 
 def _settings(args: argparse.Namespace):
-    from core.pipeline.fits import FitSettings
+    from core.results.fit import FitSettings
 
     return FitSettings(
         alphas=args.alphas,
@@ -101,7 +101,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from core.pipeline.grid import GridConfig, run_grid
-    from core.pipeline.report import format_report
+    from core.results.report import format_report
 
     if args.dataset == "demo":
         from core.data.demo.store import ensure_demo
@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from core.data.registry import open_dataset
-    from core.pipeline.fits import ALPHA_EDGE_WARN, FitSpec, run_fit
+    from core.results.fit import ALPHA_EDGE_WARN, FitSpec, run_fit
 
     ds = open_dataset(args.dataset)
     spec = FitSpec(args.dataset, args.subject, args.model, args.instruction, args.layer)
@@ -162,8 +162,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from core.data.registry import open_dataset
     from core.pipeline.cli import UserError
-    from core.pipeline.grid import load_roi_table
-    from core.pipeline.report import format_report
+    from core.results.report import format_report
+    from core.results.tables import load_roi_table
 
     table = load_roi_table(args.dataset, open_dataset(args.dataset))
     if table.empty:

@@ -31,7 +31,7 @@ def format_report(
 ) -> str:
     """A plain-text report: per model, instruction x ROI normalised alignment, the winners, how
     layers were chosen and significance computed, and alpha-grid warnings."""
-    from core.dashboard.result_views import alpha_edge_warnings, pvalue_note
+    from core.results.views import alpha_edge_warnings, pvalue_note
 
     if table.empty:
         return "no results"

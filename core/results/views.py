@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.pipeline.fits import IMAGE, Q_THRESHOLD, FitSpec, load_fit_scores, roi_masks
-from core.pipeline.grid import grid_settings
+from core.data.rois import roi_masks
+from core.results.fit import IMAGE, Q_THRESHOLD, FitSpec, load_fit_scores
 from core.results.selection import best_layers, chosen_instructions
+from core.results.tables import grid_settings
 from core.storage import ArtifactError, load_npz, read_json
 
 
@@ -214,7 +215,7 @@ def _boot_draws(dataset, subjects, model, layer, ins, ds=None) -> tuple[list[str
     """The stored bootstrap of ``ins`` for each subject: (ROI names, array of shape
     (n_subjects, n_boot, n_rois) of normalised alignment); None when one is missing."""
     from core.data.registry import open_dataset
-    from core.pipeline.fits import load_fit_bootstrap
+    from core.results.fit import load_fit_bootstrap
 
     ds = ds if ds is not None else open_dataset(dataset)
     settings = grid_settings(dataset)
@@ -330,7 +331,7 @@ def partition_arrays(
     """Per-target variance parts (unique_a, shared, unique_b, r2_a, r2_b, r2_ab) of a stored
     partition made from the dataset's current content with the last grid's settings, or None."""
     from core.data.registry import open_dataset
-    from core.pipeline.partitions import PartitionSpec, partitions_dir
+    from core.results.partition import PartitionSpec, partitions_dir
 
     ds = open_dataset(dataset)
     settings = grid_settings(dataset)
@@ -355,7 +356,7 @@ def partition_arrays(
 
 def partition_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean over subjects of each variance part per ROI (rows of ``partitions.parquet``)."""
-    from core.pipeline.partitions import PARTS
+    from core.results.partition import PARTS
 
     rois = list(dict.fromkeys(table["roi"]))
     out = table.groupby("roi", sort=False)[list(PARTS)].mean().reindex(rois).reset_index()
@@ -425,7 +426,7 @@ def layer_rows(table: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:
 
 def alpha_edge_warnings(table: pd.DataFrame, roi: str = "general") -> list[str]:
     """Fits whose selected alpha sits at either end of the grid for more than
-    :data:`~core.pipeline.fits.ALPHA_EDGE_WARN` of their targets (in ``roi``): the grid may be
+    :data:`~core.results.fit.ALPHA_EDGE_WARN` of their targets (in ``roi``): the grid may be
     too narrow there, and those targets' encoders are over- or under-regularised.
 
     Returns
@@ -434,7 +435,7 @@ def alpha_edge_warnings(table: pd.DataFrame, roi: str = "general") -> list[str]:
         One line per model x layer with such fits (empty when none, or when the table predates
         the diagnostic).
     """
-    from core.pipeline.fits import ALPHA_EDGE_WARN
+    from core.results.fit import ALPHA_EDGE_WARN
 
     if table.empty or "alpha_low_frac" not in table:
         return []
@@ -457,7 +458,7 @@ def pvalue_note(table: pd.DataFrame, dataset: str | None = None) -> str:
     """One sentence on how per-target significance was computed in ``table`` (method, smallest
     attainable p), or that it was not computed."""
     from core.encoding.significance import pvalue_method_description
-    from core.pipeline.grid import grid_settings
+    from core.results.tables import grid_settings
 
     methods = set(table["p_values"].dropna()) if "p_values" in table else set()
     if not methods or methods == {"none"}:

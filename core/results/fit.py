@@ -27,6 +27,7 @@ import pandas as pd
 
 from core.config import subdir
 from core.data.dataset import Dataset, DatasetError, SubjectData
+from core.data.rois import roi_masks
 from core.encoding.alphas import alpha_grid
 from core.encoding.ceiling import ceiling_mask
 from core.encoding.estimator import RidgeEncoder
@@ -37,8 +38,6 @@ from core.features.extract import load_embeddings
 from core.hashing import content_key
 from core.storage import ArtifactError, load_npz, read_json, save_npz, write_json
 
-#: The ROI name used for "all targets of the general visual mask".
-GENERAL = "general"
 #: The instruction label of image-only baselines in the results table.
 IMAGE = "image"
 #: A target is "significant" when its BH q-value is below this.
@@ -240,17 +239,6 @@ def aligned_features(
             f"images have no embedding (e.g. {missing[:5].tolist()}); run the extraction first"
         )
     return X[pos]
-
-
-def roi_masks(subject: SubjectData) -> dict[str, np.ndarray]:
-    """ROI masks (label AND general mask) plus the whole general mask as ``"general"``."""
-    t = subject.targets
-    masks = {GENERAL: t.general_mask.astype(bool)}
-    for roi in t.roi_names():
-        mask = t.roi_mask(roi)
-        if mask.any():
-            masks[roi] = mask
-    return masks
 
 
 def _share(values: np.ndarray) -> float:
