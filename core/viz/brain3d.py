@@ -1,6 +1,7 @@
 """3D brain views: any :class:`~core.viz.maps.BrainMap` on both hemispheres' inflated and pial
-surfaces, with ROI outlines and names, in the colours of the flat view, as one small self-contained HTML
-page (our own WebGL viewer, :mod:`core.viz.brain3d_page`; no plotly, nothing is fetched).
+surfaces, with ROI outlines and names, in the colours of the flat view, as one small
+self-contained HTML page (our own WebGL viewer, :mod:`core.viz.brain3d_page`; no plotly, nothing
+is fetched).
 
 Surfaces per surface id (what a dataset's :class:`~core.data.dataset.TargetGeometry` names):
 
@@ -18,8 +19,9 @@ Meshes are decimated once (vertex clustering on the inflated surface, to about
 colour lookup and an HTML template (tens of milliseconds).
 
 The page carries the mesh compactly (coordinates in 0.1 mm, delta-coded, faces delta-coded, all
-gzip-compressed and unpacked by the browser's ``DecompressionStream``): about 0.6 MB for S1's
-two surfaces, 0.2 MB more per map. The camera is fitted to the vertices shown
+gzip-compressed and unpacked by the browser's ``DecompressionStream``): about 0.53 MB for S1's
+two decimated surfaces, 0.05-0.1 MB per map, 25 kB of page: 0.6-0.65 MB per view (3.2 MB when
+plotly.js was inlined). The camera is fitted to the vertices shown
 (:func:`fit_camera`), ROI borders take a colour that contrasts with the map's colour scale
 (:func:`border_colours`) and ROI names are anchored deep inside their ROI
 (:func:`roi_label_positions`), then pushed apart on screen where they would overlap.
@@ -761,7 +763,7 @@ def brain_html(
     Returns
     -------
     html : str
-        About 0.6 MB for S1's decimated surfaces plus 0.1-0.2 MB for the map.
+        About 0.53 MB for S1's decimated surfaces plus 0.05-0.1 MB for the map.
     """
     from core.viz.brain3d_page import TEMPLATE
 
