@@ -21,15 +21,18 @@ from tqdm.auto import tqdm
 from core.data.dataset import Dataset
 from core.features.identity import ExtractionSettings, adapter_extraction
 from core.features.store import (
+    MANIFEST,
     ShardWriter,
     find_shard,
+    read_answers,
     read_layer,
     read_texts,
     shard_dir,
     shard_header,
+    source_shard,
 )
 from core.models.adapters import GenerationOptions, load_adapter
-from core.models.adapters.base import Adapter
+from core.models.adapters.base import Adapter, Response
 from core.models.instructions import Instruction, resolve_instruction, resolve_instructions
 from core.models.registry import resolve
 
@@ -48,17 +51,19 @@ class _Buffer:
     emb: list[np.ndarray] = field(default_factory=list)
     ntok: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    tokens: list[tuple[int, ...]] = field(default_factory=list)
 
     def add(self, image_id: int, response) -> None:
         self.ids.append(int(image_id))
         self.emb.append(response.embeddings)
         self.ntok.append(response.n_generated_tokens)
         self.texts.append(response.text)
+        self.tokens.append(tuple(response.token_ids))
 
     def flush(self, writer: ShardWriter) -> None:
         if self.ids:
-            writer.append(self.ids, np.stack(self.emb), self.ntok, self.texts)
-        self.ids, self.emb, self.ntok, self.texts = [], [], [], []
+            writer.append(self.ids, np.stack(self.emb), self.ntok, self.texts, self.tokens)
+        self.ids, self.emb, self.ntok, self.texts, self.tokens = [], [], [], [], []
 
 
 def _batches(seq: Sequence, size: int) -> Iterator[Sequence]:
@@ -159,6 +164,10 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
                 getattr(adapter, "tower_pooling", options.pooling),
             )
             header["generation_method"] = method if adapter.generative else None
+            if adapter.derived:
+                header["source_shard"] = str(
+                    source_shard(dataset, adapter.spec, ins, options, extraction)
+                )
             writers.append(stack.enter_context(ShardWriter(path, header)))
             paths.append(path)
         pending = []
@@ -185,7 +194,17 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
         # instruction has no prefix to share and runs the ordinary path (equal within float
         # tolerance, tests/features/test_extraction.py)
         use_prefix = bool(extraction["prefix_reuse"]) and len(ins_list) > 1
-        if use_prefix:
+        if adapter.derived:  # a control: derived from the source model's stored answers
+            for j, ins in enumerate(ins_list):
+                if not pending[j]:
+                    continue
+                answers = source_answers(dataset, adapter.spec, ins, options, extraction,
+                                         pending[j])  # fmt: skip
+                for batch in _batches(list(zip(pending[j], answers, strict=True)), batch_size):
+                    derived = adapter.derive([a for _, a in batch], options)
+                    for (image_id, _), response in zip(batch, derived, strict=True):
+                        emit(j, image_id, response)
+        elif use_prefix:
             pending_sets = [set(p) for p in pending]
             order = [int(i) for i in ids if any(int(i) in s for s in pending_sets)]
             per_batch = max(1, batch_size // len(ins_list))
@@ -213,6 +232,66 @@ def _extract_model(dataset, adapter, instructions, options, batch_size, chunk_si
             buffer.flush(writer)
         bar.close()
     return paths
+
+
+def source_answers(
+    dataset: Dataset,
+    spec,
+    instruction: Instruction,
+    options: GenerationOptions,
+    extraction: dict,
+    image_ids: Sequence[int],
+) -> list[Response]:
+    """The stored answers a control spec (``text:<m>``, ``length:<m>``) reads, in
+    ``image_ids`` order, as :class:`Response` objects (text, token count, generated ids when
+    stored; no embeddings).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    spec : ModelSpec
+        The control's spec.
+    instruction : Instruction
+    options : GenerationOptions
+    extraction : dict
+        The control's extraction identity (selects the source shard, see
+        :func:`core.features.store.source_shard`).
+    image_ids : sequence of int
+
+    Raises
+    ------
+    ArtifactError
+        When the source model has no stored answer for some of the images.
+    """
+    from core.models.registry import control_source
+    from core.storage import ArtifactError
+
+    path = source_shard(dataset, spec, instruction, options, extraction)
+    source = control_source(spec).display_name()
+    if not (path / MANIFEST).exists():
+        stored = np.zeros(0, np.int64)
+    else:
+        stored, texts, n_tokens, token_ids = read_answers(path)
+    want = np.asarray(image_ids, dtype=np.int64)
+    missing = np.setdiff1d(want, stored)
+    if missing.size:
+        raise ArtifactError(
+            f"{spec.display_name()} reads {source}'s answers to {instruction.id}, but "
+            f"{missing.size} of the {want.size} images have none stored (e.g. "
+            f"{missing[:5].tolist()}): extract {source} first (list it before "
+            f"{spec.display_name()} in --models)"
+        )
+    pos = np.searchsorted(stored, want)
+    return [
+        Response(
+            texts[p],
+            int(n_tokens[p]),
+            np.zeros((0, 0), np.float32),
+            (),
+            () if token_ids[p] is None else tuple(int(t) for t in token_ids[p]),
+        )
+        for p in pos
+    ]
 
 
 def extract_dataset(

@@ -7,7 +7,10 @@ they were computed: :mod:`core.features.identity`)::
     manifest.json        what made the shard (model identity, instruction text, options, code
                          version), hidden-state indices, width, and the committed chunk list
     chunk-000000-<random>.npz   ids (k,) int64, n_tokens (k,) int32, texts (k,) unicode,
-                         layer_000 ... layer_NNN (k, d) float32   (one member per kept layer)
+                         layer_000 ... layer_NNN (k, d) float32   (one member per kept layer),
+                         token_ids (sum n_tokens,) int64: the generated ids, row after row
+                         (row i's are the next n_tokens[i]); absent in chunks written before
+                         ids were stored and in chunks of encoders
     .lock                advisory lock held during each append (any number of writers)
 
 Writes are append-only: a chunk file is written atomically under a name no other writer can
@@ -33,7 +36,7 @@ from core.config import CODE_VERSION, subdir
 from core.data.dataset import Dataset
 from core.hashing import content_key
 from core.models.instructions import Instruction
-from core.models.registry import ModelSpec, describe
+from core.models.registry import ModelSpec, control_source, describe
 from core.storage import (
     LOCK_TIMEOUT,
     ArtifactError,
@@ -56,20 +59,63 @@ def shard_fields(
     embeddings were computed (``extraction``: device class, dtype, method, prefix reuse and the
     embedding code version, see :mod:`core.features.identity`)."""
     return {
-        **base_fields(dataset, spec, instruction, options),
+        **base_fields(dataset, spec, instruction, options, extraction),
         "extraction": dict(extraction),
     }
 
 
-def base_fields(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> dict:
+def base_fields(
+    dataset: Dataset,
+    spec: ModelSpec,
+    instruction: Instruction | None,
+    options,
+    extraction: dict | None = None,
+) -> dict:
     """The fields of :func:`shard_fields` without the extraction identity: shards that differ
-    only in how they were computed share them (see :func:`find_shard`)."""
-    return {
+    only in how they were computed share them (see :func:`find_shard`). A control spec
+    (``text:`` / ``length:``) adds ``source_shard``, the key of the source shard it reads
+    (:func:`source_shard`; ``extraction`` gives the method and prefix reuse that select it)."""
+    out = {
         "stimuli": dataset.stimulus_key(),
         "model": spec.identity(),
         "instruction": instruction.text if instruction is not None else None,
         "options": options.to_dict(),
     }
+    if control_source(spec) is not None:
+        out["source_shard"] = source_shard(dataset, spec, instruction, options, extraction).name
+    return out
+
+
+def source_shard(
+    dataset: Dataset,
+    spec: ModelSpec,
+    instruction: Instruction | None,
+    options,
+    extraction: dict | None = None,
+) -> Path:
+    """The shard of the source model's answers that a control spec (``text:<m>``,
+    ``length:<m>``) reads: ``<m>``'s shard of the same stimuli, instruction and options, found
+    as the fits find it (:func:`find_shard`: this machine's device and dtype when stored, else
+    the one stored variant), with the method and prefix reuse of ``extraction`` (the control's
+    extraction identity; default one-pass with prefix reuse). May not exist yet.
+
+    Raises
+    ------
+    ValueError
+        ``spec`` is not a control spec.
+    ArtifactError
+        Several stored variants of the source fit (see :func:`find_shard`).
+    """
+    from core.features.identity import ExtractionSettings
+
+    source = control_source(spec)
+    if source is None:
+        raise ValueError(f"{spec.display_name()} is not a control (text: / length:) spec")
+    ext = extraction or {}
+    settings = ExtractionSettings(
+        method=ext.get("method") or "one-pass", prefix_reuse=bool(ext.get("prefix_reuse", True))
+    )
+    return find_shard(dataset, source, instruction, options, settings)
 
 
 def shard_key(
@@ -81,9 +127,16 @@ def shard_key(
     )
 
 
-def base_key(dataset: Dataset, spec: ModelSpec, instruction: Instruction | None, options) -> str:
+def base_key(
+    dataset: Dataset,
+    spec: ModelSpec,
+    instruction: Instruction | None,
+    options,
+    extraction: dict | None = None,
+) -> str:
     """The key of :func:`base_fields` (recorded in each manifest)."""
-    return content_key("response_embeddings_base", base_fields(dataset, spec, instruction, options))
+    fields = base_fields(dataset, spec, instruction, options, extraction)
+    return content_key("response_embeddings_base", fields)
 
 
 def shard_header(
@@ -104,7 +157,7 @@ def shard_header(
     return {
         "kind": "response_embeddings",
         "fields_key": shard_key(dataset, spec, instruction, options, extraction),
-        "base_key": base_key(dataset, spec, instruction, options),
+        "base_key": base_key(dataset, spec, instruction, options, extraction),
         "dataset": dataset.name,
         "stimuli": dataset.stimulus_key(),
         "model": describe(spec),
@@ -170,7 +223,7 @@ def find_shard(
     free = {f for f in ("device", "dtype") if getattr(settings, f) == "auto"}
     if not free:
         return exact
-    want = base_key(dataset, spec, instruction, options)
+    want = base_key(dataset, spec, instruction, options, planned)
     fixed = {k: v for k, v in planned.items() if k not in free}
     found = []
     for manifest in sorted(exact.parent.glob(f"*/{MANIFEST}")) if exact.parent.exists() else []:
@@ -266,6 +319,7 @@ class ShardWriter:
         embeddings: np.ndarray,
         n_tokens: Sequence[int],
         texts: Sequence[str],
+        token_ids: Sequence[Sequence[int]] | None = None,
     ) -> int:
         """Commit one chunk (rows whose id is already stored are skipped).
 
@@ -276,6 +330,9 @@ class ShardWriter:
         embeddings : array of shape (k, n_layers_kept, d)
         n_tokens : sequence of int, length k
         texts : sequence of str, length k
+        token_ids : sequence (length k) of sequences of int, optional
+            The generated ids of each row; stored (as one flat ``token_ids`` member) only when
+            every row has exactly ``n_tokens`` of them.
 
         Returns
         -------
@@ -303,6 +360,17 @@ class ShardWriter:
             index = len(self.manifest["chunks"])
             name = f"chunk-{index:06d}-{secrets.token_hex(6)}.npz"
             arrays = {"ids": ids[keep], "n_tokens": n_tokens[keep], "texts": texts[keep]}
+            if (
+                token_ids is not None
+                and len(token_ids) == len(ids)
+                and all(len(t) == n for t, n in zip(token_ids, n_tokens, strict=True))
+            ):
+                kept = [
+                    np.asarray(t, dtype=np.int64)
+                    for t, k in zip(token_ids, keep, strict=True)
+                    if k
+                ]
+                arrays["token_ids"] = np.concatenate(kept) if kept else np.zeros(0, np.int64)
             for pos, layer in enumerate(layers):
                 arrays[f"layer_{layer:03d}"] = emb[keep, pos]
             buf = io.BytesIO()
@@ -403,6 +471,44 @@ def read_texts(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     )
 
 
+def read_answers(
+    path: Path,
+) -> tuple[np.ndarray, list[str], np.ndarray, list[np.ndarray | None]]:
+    """Responses of a shard with their generated token ids, sorted by image id.
+
+    Returns
+    -------
+    ids : array of shape (n,), int64
+    texts : list of str, length n
+    n_tokens : array of shape (n,), int32
+    token_ids : list, length n, of int64 arrays of shape (n_tokens[i],), or None
+        None for rows of chunks that store no ids (written before ids were stored).
+    """
+    info = open_shard(path)
+    ids, texts, ntok, toks = [], [], [], []
+    for chunk in info.manifest["chunks"]:
+        ids.append(_chunk_ids(info.path, chunk))
+        data = load_npz(info.path / chunk["file"])
+        texts += [str(t) for t in data["texts"]]
+        counts = data["n_tokens"].astype(np.int64)
+        ntok.append(data["n_tokens"])
+        flat = data.get("token_ids")
+        if flat is None or flat.size != counts.sum():
+            toks += [None] * counts.size
+        else:
+            toks += list(np.split(flat.astype(np.int64), np.cumsum(counts)[:-1]))
+    if not ids:
+        return np.zeros(0, np.int64), [], np.zeros(0, np.int32), []
+    all_ids = np.concatenate(ids)
+    order = np.argsort(all_ids, kind="stable")
+    return (
+        all_ids[order],
+        [texts[i] for i in order],
+        np.concatenate(ntok)[order],
+        [toks[i] for i in order],
+    )
+
+
 def list_shards(dataset: Dataset | str | None = None, spec: ModelSpec | None = None) -> list[ShardInfo]:
     """Every shard with a manifest: optionally of one dataset's stimuli (a :class:`Dataset` or a
     registered name) and of one model's folder."""
@@ -451,6 +557,8 @@ __all__ = [
     "open_shard",
     "read_layer",
     "read_texts",
+    "read_answers",
+    "source_shard",
     "base_key",
     "find_shard",
     "shard_dir",

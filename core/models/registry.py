@@ -3,7 +3,9 @@
 A model is named by a registry short name (``"demo-vlm"``, ``"llava-1.5-7b"``, ...), a Hugging Face
 hub id, or a local folder. Built-in names are in :data:`BUILTIN`; users add local folders with
 :func:`register_local` (recorded in ``<home>/models.json``). Prefix any name with ``random:`` for its
-random-init twin (same config, random weights, fixed seed).
+random-init twin (same config, random weights, fixed seed). ``vision:<vlm>`` is a VLM's vision tower;
+``text:<vlm>`` and ``length:<vlm>`` are controls computed from ``<vlm>``'s stored answers (its language
+model fed the answer alone, and the answer's length): :data:`CONTROL_PREFIXES`.
 
 The default model, ``demo-vlm``, is the folder ``core/models/assets/demo-vlm``: any LLaVA-format
 checkpoint saved there with ``save_pretrained`` (config.json with ``model_type: llava``, safetensors
@@ -27,6 +29,13 @@ DEMO_FOLDER = REPO_ROOT / "core" / "models" / "assets" / "demo-vlm"
 RANDOM_PREFIX = "random:"
 #: ``"vision:<vlm>"`` is the vision tower of a VLM, the vision-only baseline.
 VISION_PREFIX = "vision:"
+#: ``"text:<vlm>"``: the VLM's own language model fed its stored answer without the image (the
+#: same pooling); ``"length:<vlm>"``: the answer's length in tokens and its square. Both read the
+#: answers ``<vlm>`` generated for each (image, instruction) (see
+#: :mod:`core.models.adapters.controls`). Prefix -> adapter family.
+CONTROL_PREFIXES: dict[str, str] = {"text:": "text_control", "length:": "length_control"}
+#: Adapter family -> prefix (the inverse of :data:`CONTROL_PREFIXES`).
+CONTROL_FAMILIES: dict[str, str] = {v: k for k, v in CONTROL_PREFIXES.items()}
 
 
 class ModelError(ValueError):
@@ -46,7 +55,9 @@ class ModelSpec:
     revision : str or None
         Hub revision (commit hash preferred).
     family : str or None
-        Adapter family; None = detect from ``config.json``'s ``model_type``.
+        Adapter family; None = detect from ``config.json``'s ``model_type``. Derived specs
+        set it: ``"vision_tower"`` (``vision:``), ``"text_control"`` (``text:``),
+        ``"length_control"`` (``length:``); their ``name`` stays the source model's.
     trust_remote_code : bool
         Opt-in to run the model's own code (only with a pinned ``revision``).
     random_init : bool
@@ -71,6 +82,9 @@ class ModelSpec:
         return Path(self.source).is_absolute() or self.source.startswith((".", "~"))
 
     def display_name(self) -> str:
+        if self.family in CONTROL_FAMILIES:
+            source = f"{RANDOM_PREFIX}{self.name}" if self.random_init else self.name
+            return f"{CONTROL_FAMILIES[self.family]}{source}"
         name = f"{VISION_PREFIX}{self.name}" if self.family == "vision_tower" else self.name
         return f"{RANDOM_PREFIX}{name}" if self.random_init else name
 
@@ -88,6 +102,8 @@ class ModelSpec:
         }
         if self.family == "vision_tower":
             out["vision_tower"] = True
+        if self.family in CONTROL_FAMILIES:
+            out["control"] = CONTROL_FAMILIES[self.family].rstrip(":")
         return out
 
     def slug(self) -> str:
@@ -151,7 +167,7 @@ def register_local(
     folder = Path(folder).expanduser().resolve()
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder} is not a model folder (no config.json)")
-    if name in BUILTIN or name.startswith(RANDOM_PREFIX):
+    if name in BUILTIN or name.startswith((RANDOM_PREFIX, VISION_PREFIX, *CONTROL_PREFIXES)):
         raise ModelError(f"the name {name!r} is reserved")
     entries = user_models()
     entries[name] = {
@@ -174,6 +190,9 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
     """
     if isinstance(name, ModelSpec):
         return name
+    for prefix, family in CONTROL_PREFIXES.items():
+        if name.startswith(prefix):
+            return _control_spec(name[len(prefix) :], prefix, family)
     if name.startswith(VISION_PREFIX):
         base = resolve(name[len(VISION_PREFIX) :])
         return replace(base, family="vision_tower", role="vision")
@@ -186,6 +205,12 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
             seed = int(seed_text)
         if name.startswith(VISION_PREFIX):
             return replace(resolve(name), random_init=True, seed=seed)
+        for prefix in CONTROL_PREFIXES:
+            if name.startswith(prefix):
+                raise ModelError(
+                    f"write the random twin's control as {prefix}{RANDOM_PREFIX}"
+                    f"{name[len(prefix) :]}, not {RANDOM_PREFIX}{name}"
+                )
     entries = available()
     if name in entries:
         entry = entries[name]
@@ -206,6 +231,25 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
     if spec.is_local and not (Path(spec.source) / "config.json").is_file():
         raise ModelError(_missing_folder_message(spec))
     return replace(spec, random_init=random_init, seed=seed)
+
+
+def _control_spec(source_name: str, prefix: str, family: str) -> ModelSpec:
+    """The spec of ``<prefix><source_name>`` (a control computed from a VLM's answers)."""
+    source = resolve(source_name)
+    if source.family in CONTROL_FAMILIES or source.family == "vision_tower" or source.role != "vlm":
+        raise ModelError(
+            f"{prefix}{source_name}: a {prefix.rstrip(':')} control needs a model that generates "
+            f"answers (an MLLM or its random twin), not {source.display_name()!r}"
+        )
+    return replace(source, family=family)
+
+
+def control_source(spec: ModelSpec) -> ModelSpec | None:
+    """The model whose stored answers a control spec reads (``text:<m>``, ``length:<m>``:
+    the spec of ``<m>``, random twin and seed included), or None for any other spec."""
+    if spec.family not in CONTROL_FAMILIES:
+        return None
+    return replace(resolve(spec.name), random_init=spec.random_init, seed=spec.seed)
 
 
 def _missing_folder_message(spec: ModelSpec) -> str:

@@ -320,8 +320,16 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     return table
 
 
+#: Roles of the controls computed from an MLLM's answers (``text:<m>``, ``length:<m>``).
+CONTROL_ROLES = {"text:": "text-only control", "length:": "length control"}
+
+
 def model_role(model: str) -> str:
-    """``"mllm"``, ``"random init"``, ``"vision"`` or ``"clip"`` for the results table."""
+    """``"mllm"``, ``"random init"``, ``"vision"``, ``"clip"``, ``"text-only control"`` or
+    ``"length control"`` for the results table."""
+    for prefix, role in CONTROL_ROLES.items():
+        if model.startswith(prefix):
+            return role
     if model.startswith("random:"):
         return "random init"
     if model.startswith("vision:"):
@@ -333,8 +341,10 @@ def model_role(model: str) -> str:
 
 
 def is_generative(model: str) -> bool:
-    """True for models that respond to instructions (not ``vision:`` towers, ViT or CLIP)."""
+    """True for models with one feature space per instruction: MLLMs, their random twins and
+    the controls made from their answers (not ``vision:`` towers, ViT or CLIP)."""
     try:
-        return model_role(model) in ("mllm", "random init") and ":vision:" not in model
+        roles = ("mllm", "random init", *CONTROL_ROLES.values())
+        return model_role(model) in roles and ":vision:" not in model
     except Exception:  # unknown or missing model: treat by its name
         return not model.startswith("vision:")

@@ -25,6 +25,8 @@ FAMILIES: dict[str, str] = {
     "vit": "core.models.adapters.vit:VitAdapter",
     "vision_tower": "core.models.adapters.vision_tower:VisionTowerAdapter",
     "clip": "core.models.adapters.clip:ClipAdapter",
+    "text_control": "core.models.adapters.controls:TextControlAdapter",
+    "length_control": "core.models.adapters.controls:LengthControlAdapter",
     "generic": "core.models.adapters.generic:GenericAdapter",
 }
 
@@ -67,7 +69,8 @@ def adapter_class(family: str) -> type[Adapter]:
 
 
 def load_adapter(name: str | ModelSpec, device: str = "auto", dtype: str | None = None) -> Adapter:
-    """Open a model by registry name, hub id or folder (``"random:<name>"`` for its twin).
+    """Open a model by registry name, hub id or folder (``"random:<name>"`` for its twin;
+    ``"vision:<vlm>"``, ``"text:<vlm>"``, ``"length:<vlm>"`` for derived feature spaces).
 
     Parameters
     ----------
@@ -94,6 +97,8 @@ def load_adapter(name: str | ModelSpec, device: str = "auto", dtype: str | None 
     elif spec.trust_remote_code and not spec.revision:
         raise ModelError(f"{spec.name!r}: trust_remote_code needs a pinned revision")
     cls = adapter_class(family)
+    if cls.derived:  # text: / length: controls build themselves (from their source model)
+        return cls.open(spec, device, dtype)
     dev = choose_device(device)
     torch_dtype = choose_dtype(dev, dtype)
     model_cls = cls.model_class()

@@ -109,6 +109,10 @@ class Adapter:
     supports_prefix_cache = False
     #: Whether ``generate(..., method="two-phase")`` is implemented and tested for the family.
     supports_two_phase = False
+    #: Whether the adapter derives its features from another model's stored answers (the
+    #: ``text:`` and ``length:`` controls, :mod:`core.models.adapters.controls`): extraction
+    #: then calls ``derive`` with those answers instead of ``generate``.
+    derived = False
 
     def __init__(self, spec: ModelSpec, model, processor, device, dtype) -> None:
         self.spec = spec
