@@ -24,7 +24,7 @@ from pathlib import Path
 #: 3: answers cut at the token budget keep their last token; vision-tower pooling per tower type.
 EMBEDDING_CODE_VERSION = 3
 #: :func:`embedding_code_digest` of the code that :data:`EMBEDDING_CODE_VERSION` describes.
-EMBEDDING_CODE_DIGEST = "ee2c28104ea5595fe9c78156892ba2edf0e4ff980fdc4f44d4d927a88d457da6"
+EMBEDDING_CODE_DIGEST = "65ede3ff673c1a26e90ddd2eb85891527b3dbfc2c3b99daa4ed66c8c3ae7bc09"
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: The files whose code determines an embedding (relative to ``core/``).
