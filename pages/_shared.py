@@ -12,11 +12,11 @@ import time
 
 import streamlit as st
 
+from core.dashboard import stored_encoders
 from core.data.dataset import DatasetError
 from core.data.registry import configured, open_dataset
 from core.data.rois import GENERAL, roi_masks
 from core.pipeline.jobs import job_status, start_job
-from core.results import stored_encoders
 from core.results import views as result_views
 from core.results.tables import results_stamp
 from core.storage import ArtifactError
@@ -715,14 +715,14 @@ def map_tools(
 
 
 def brain_3d(m: BrainMap, name: str, subject: str, highlight: str | None, simulated: bool) -> None:
-    """The 3D view (plotly WebGL, embedded) of one map."""
+    """The 3D view (the project's own WebGL viewer, embedded) of one map."""
     html = render_brain3d(_map_key(m), name, subject, highlight, simulated, m)
     st.iframe(html, height=600)
     mesh = get_brain_mesh(get_subject(name, subject).targets.geometry.surface)
     st.caption(
-        f"{mesh.note} Same colours as the flat map; white lines: ROI borders"
-        + (f", blue: {highlight}" if highlight else "")
-        + ". Drag to turn, scroll to zoom; the camera icon saves a PNG."
+        f"{mesh.note} Same colours as the flat map; the key under the view shows the colour of "
+        "the ROI borders" + (f" and of {highlight}" if highlight else "")
+        + ". Drag to turn, scroll to zoom, double-click to fit; Save PNG saves the view."
     )
 
 

@@ -8,7 +8,6 @@ subject does under every instruction and layer of a model.
 - :func:`selection_frames` summarises a selection (clicked, box-selected or an ROI) as
   distributions;
 - :func:`planted_truth` gives the simulated demo's planted ground truth of targets, beside them;
-- :func:`targets_in_box` turns a box selection on the flat view into target indices.
 """
 
 from __future__ import annotations
@@ -279,13 +278,3 @@ def truth_card(truth: dict[str, np.ndarray] | None, index: int) -> dict[str, obj
     return out
 
 
-def targets_in_box(xy: np.ndarray, box: dict) -> np.ndarray:
-    """Indices of the targets inside an interval selection ``{"x": [lo, hi], "y": [lo, hi]}``
-    over their flat coordinates ``xy`` (n_targets, 2)."""
-    try:
-        x0, x1 = sorted(float(v) for v in box["x"])
-        y0, y1 = sorted(float(v) for v in box["y"])
-    except (KeyError, TypeError, ValueError):
-        return np.zeros(0, np.int64)
-    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-    return np.flatnonzero(inside)

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from core.data.dataset import DatasetError
+from core.data.flat_mesh import FlatMesh
 from core.data.nsd_layout import FSAVERAGE_VERTICES
-from core.data.surfaces import FlatMesh, register_surface_loader
 
 FSAVERAGE5_VERTICES = 10242
 NILEARN_FSAVERAGE = "nilearn:fsaverage"
@@ -146,5 +146,9 @@ def fsaverage_surface_id(surf_dir: Path | None) -> str:
     return NILEARN_FSAVERAGE
 
 
-register_surface_loader("fsaverage:", _freesurfer_loader)
-register_surface_loader("nilearn:", _nilearn_loader)
+def load_real_surface(surface_id: str, hemi: str) -> FlatMesh:
+    """The flat mesh of an ``"fsaverage:<folder>"`` or ``"nilearn:<mesh>"`` surface id (see
+    :func:`core.data.surfaces.load_flat_mesh`, which caches it)."""
+    if surface_id.startswith("fsaverage:"):
+        return _freesurfer_loader(surface_id, hemi)
+    return _nilearn_loader(surface_id, hemi)

@@ -3,54 +3,26 @@
 A surface id names where a dataset's :class:`~core.data.dataset.TargetGeometry` lives:
 
 - ``"pycortex:S1"``: pycortex's bundled subject (flat and inflated surfaces from its filestore);
-- other prefixes are added by the readers that need them with :func:`register_surface_loader`
-  (e.g. ``"fsaverage"`` from an NSD folder, ``"nilearn:fsaverage5"``).
+- ``"fsaverage:<folder>"``: a FreeSurfer subject folder (an NSD folder's fsaverage);
+- ``"nilearn:fsaverage5"``: nilearn's bundled fsaverage5.
+
+The mesh type and the hemisphere names live in :mod:`core.data.flat_mesh`.
 
 Meshes are cached per process; loading pycortex S1's flat surface takes ~0.5 s the first time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from core.data.dataset import DatasetError
+from core.data.flat_mesh import HEMIS, FlatMesh
 
-HEMIS = ("lh", "rh")
-
-
-@dataclass(frozen=True)
-class FlatMesh:
-    """One hemisphere's flattened surface.
-
-    Parameters
-    ----------
-    coords : array of shape (n_vertices, 2), float32
-        Flat 2-D coordinates (vertices cut from the flat patch may be NaN).
-    faces : array of shape (n_faces, 3), int32
-        Triangles of the flat patch (cut faces removed).
-    inflated : array of shape (n_vertices, 3), float32, or None
-        Inflated 3-D coordinates, for an inflated view where offered.
-    """
-
-    coords: np.ndarray
-    faces: np.ndarray
-    inflated: np.ndarray | None = None
-
-    @property
-    def n_vertices(self) -> int:
-        return int(self.coords.shape[0])
-
-
-_LOADERS: dict[str, Callable[[str, str], FlatMesh]] = {}
-
-
-def register_surface_loader(prefix: str, loader: Callable[[str, str], FlatMesh]) -> None:
-    """Register ``loader(surface_id, hemi) -> FlatMesh`` for ids starting with ``prefix``."""
-    _LOADERS[prefix] = loader
+#: Surface-id prefixes and the loaders of their families (the real-data loaders live in
+#: :mod:`core.data.fsaverage`, imported when first needed).
+PREFIXES = ("pycortex:", "fsaverage:", "nilearn:")
 
 
 def import_cortex():
@@ -79,7 +51,6 @@ def _pycortex_loader(surface_id: str, hemi: str) -> FlatMesh:
     )
 
 
-register_surface_loader("pycortex:", _pycortex_loader)
 
 
 @lru_cache(maxsize=16)
@@ -99,12 +70,12 @@ def load_flat_mesh(surface_id: str, hemi: str) -> FlatMesh:
     """
     if hemi not in HEMIS:
         raise DatasetError(f"unknown hemisphere {hemi!r}; expected 'lh' or 'rh'")
-    for attempt in range(2):
-        for prefix, loader in _LOADERS.items():
-            if surface_id.startswith(prefix):
-                return loader(surface_id, hemi)
-        if attempt == 0:
-            import core.data.fsaverage  # noqa: F401  (registers the real-data surface loaders)
+    if surface_id.startswith("pycortex:"):
+        return _pycortex_loader(surface_id, hemi)
+    if surface_id.startswith(("fsaverage:", "nilearn:")):
+        from core.data.fsaverage import load_real_surface
+
+        return load_real_surface(surface_id, hemi)
     raise DatasetError(
-        f"no loader for surface {surface_id!r}; known prefixes: {', '.join(_LOADERS)}"
+        f"no loader for surface {surface_id!r}; known prefixes: {', '.join(PREFIXES)}"
     )

@@ -97,8 +97,6 @@ def picked_targets(event, frame: pd.DataFrame | None = None) -> np.ndarray | Non
             return np.array([int(first["target"])], np.int64)
     box = sel.get(TARGET_BOX) if hasattr(sel, "get") else None
     if box and frame is not None:
-        from core.dashboard.inspector import targets_in_box
-
         return targets_in_box(frame[["x", "y"]].to_numpy(), box)
     return None
 
@@ -158,3 +156,15 @@ def count_bars(counts: pd.DataFrame, category: str, title: str) -> alt.Chart:
                 tooltip=[category, "targets"])  # fmt: skip
         .properties(height=max(60, 18 * len(counts)))
     )
+
+
+def targets_in_box(xy: np.ndarray, box: dict) -> np.ndarray:
+    """Indices of the targets inside an interval selection ``{"x": [lo, hi], "y": [lo, hi]}``
+    over their flat coordinates ``xy`` (n_targets, 2)."""
+    try:
+        x0, x1 = sorted(float(v) for v in box["x"])
+        y0, y1 = sorted(float(v) for v in box["y"])
+    except (KeyError, TypeError, ValueError):
+        return np.zeros(0, np.int64)
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    return np.flatnonzero(inside)

@@ -368,13 +368,13 @@ SELECTIONS_JS = """
 })()
 """
 
-#: JS: number of canvases inside the 3D view's iframe (0 until plotly has drawn)
+#: JS: number of canvases inside the 3D view's iframe (0 until the viewer has drawn)
 BRAIN_CANVAS_JS = """
 (() => {
   for (const f of document.querySelectorAll('iframe')) {
     try {
       const d = f.contentDocument;
-      if (d && d.querySelector('[data-testid="brain3d"] canvas') && d.getElementById('brain')._fullLayout)
+      if (d && d.querySelector('[data-testid="brain3d"] canvas') && d.getElementById('brain').dataset.ready)
         return d.querySelectorAll('[data-testid="brain3d"] canvas').length;
     } catch (e) {}
   }

@@ -37,7 +37,7 @@ def test_3d_view_and_inspector_on_every_results_page(app, path, key):
     brain = _brain(at)
     assert len(brain) == 1
     html = str(brain[0].proto.srcdoc)
-    assert "Plotly.newPlot" in html and "SIMULATED data" in html
+    assert "DecompressionStream" in html and "SIMULATED data" in html
     assert "pycortex subject S1" in texts(at)  # what the surface is
     if len(at.selectbox(key=f"{key}_map").options) > 1:
         at.selectbox(key=f"{key}_map").set_value(1).run()

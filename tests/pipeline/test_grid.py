@@ -134,7 +134,7 @@ def test_merge_table_replaces_rows_of_the_same_key_and_keeps_the_others(tmp_path
 
 
 def test_dashboard_encoder_rows_join_the_table_and_survive_a_grid_rerun(grid_table, grid_config):
-    from core.dashboard.dashboard_jobs import compute_encoder
+    from core.pipeline.on_demand import compute_encoder
     from core.results.tables import _write_table
 
     stem = results_dir("demo") / "roi_scores"

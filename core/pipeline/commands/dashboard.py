@@ -12,8 +12,8 @@ import argparse
 
 
 def _encoder(args: argparse.Namespace) -> int:
-    from core.dashboard.dashboard_jobs import compute_encoder
     from core.pipeline.commands.grid import _settings
+    from core.pipeline.on_demand import compute_encoder
 
     rows = compute_encoder(
         args.dataset, args.subject, args.model, args.instruction, args.layer, _settings(args),
@@ -25,8 +25,8 @@ def _encoder(args: argparse.Namespace) -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from core.dashboard.dashboard_jobs import compute_partition
     from core.pipeline.commands.grid import _settings
+    from core.pipeline.on_demand import compute_partition
 
     table = compute_partition(
         args.dataset, args.model, args.a, args.b, _settings(args), progress=not args.quiet
