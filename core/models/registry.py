@@ -236,7 +236,15 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
 def _control_spec(source_name: str, prefix: str, family: str) -> ModelSpec:
     """The spec of ``<prefix><source_name>`` (a control computed from a VLM's answers)."""
     source = resolve(source_name)
-    if source.family in CONTROL_FAMILIES or source.family == "vision_tower" or source.role != "vlm":
+    generative = source.family not in (*CONTROL_FAMILIES, "vision_tower") and source.role == "vlm"
+    if generative:
+        from core.models.adapters import adapter_class, detect_family
+
+        try:  # a folder or hub id is a "vlm" until its config says otherwise (ViT, CLIP)
+            generative = adapter_class(detect_family(source)).generative
+        except ModelError:  # config not available offline: loading will say so
+            pass
+    if not generative:
         raise ModelError(
             f"{prefix}{source_name}: a {prefix.rstrip(':')} control needs a model that generates "
             f"answers (an MLLM or its random twin), not {source.display_name()!r}"
