@@ -196,6 +196,81 @@ STAR_COLUMNS = [
 ]  # fmt: skip
 
 
+def roi_winners(
+    table: pd.DataFrame,
+    model: str,
+    layer: int,
+    rois: list[str] | None = None,
+    q_threshold: float = Q_THRESHOLD,
+    ds=None,
+) -> pd.DataFrame:
+    """Per ROI, the chosen instruction, the runner-up, and whether the runner-up is
+    distinguishable.
+
+    Both are ranked by the cross-validated training score (:mod:`core.results.selection`);
+    their difference is reported on the test set and tested as the stars are (the paired
+    t-test across subjects AND the paired bootstrap over test images, :func:`instruction_stars`),
+    with Benjamini-Hochberg across the ROIs.
+
+    Returns
+    -------
+    DataFrame, one row per ROI: roi, winner, runner_up, winner_score, runner_up_score,
+    difference, ci_low, ci_high, p, q, significant.
+    """
+    from core.encoding.significance import fdr_bh
+    from core.results.selection import rank_instructions
+
+    cols = ["roi", "winner", "runner_up", "winner_score", "runner_up_score", "difference",
+            "ci_low", "ci_high", "p", "q", "significant"]  # fmt: skip
+    sub = table[(table["model"] == model) & (table["layer"] == int(layer))]
+    sub = sub[sub["instruction"] != IMAGE]
+    if rois is None:
+        rois = [r for r in dict.fromkeys(sub["roi"]) if r != "general"]
+    ranked = rank_instructions(sub[sub["roi"].isin(rois)])
+    rows = []
+    for roi, d in ranked.groupby("roi", sort=False):
+        if len(d) < 2:
+            continue
+        win, run = d["instruction"].iloc[0], d["instruction"].iloc[1]
+        pair = sub[sub["instruction"].isin([win, run])]
+        st = instruction_stars(pair, model, layer, run, ds=ds)
+        row = st[(st["roi"] == roi) & (st["instruction"] == win)]
+        rows.append({
+            "roi": roi, "winner": win, "runner_up": run,
+            "winner_score": float(d["nalign_mean"].iloc[0]),
+            "runner_up_score": float(d["nalign_mean"].iloc[1]),
+            "difference": float(row["difference"].iloc[0]) if len(row) else np.nan,
+            "ci_low": float(row["ci_low"].iloc[0]) if len(row) else np.nan,
+            "ci_high": float(row["ci_high"].iloc[0]) if len(row) else np.nan,
+            "p": float(row["p"].iloc[0]) if len(row) else np.nan,
+        })  # fmt: skip
+    out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("q", "significant")])
+    out["q"] = fdr_bh(out["p"].to_numpy(float)) if len(out) else []
+    out["significant"] = out["q"] < q_threshold
+    return out[cols]
+
+
+def winner_disagreement(winners: pd.DataFrame) -> tuple[float, int]:
+    """Share of ROI pairs that both have a significant winner and whose winners differ (the
+    ROI-specific claims :func:`roi_winners` makes; chance on a world with the same tuning
+    everywhere).
+
+    Returns
+    -------
+    share : float
+        Over all ROI pairs (NaN with fewer than 2 ROIs).
+    n_pairs : int
+    """
+    from itertools import combinations
+
+    pairs = list(combinations(range(len(winners)), 2))
+    if not pairs:
+        return np.nan, 0
+    sig = winners["significant"].to_numpy(bool)
+    win = winners["winner"].to_numpy()
+    return float(np.mean([sig[i] and sig[j] and win[i] != win[j] for i, j in pairs])), len(pairs)
+
+
 def _with_single_subject_rows(res: pd.DataFrame, a: dict, b: dict) -> pd.DataFrame:
     """Rows for ROIs with a single subject (no t-test: p NaN)."""
     extra = [

@@ -25,11 +25,11 @@ import pytest
 from scipy import stats
 
 from core.data.demo.build import build_demo
-from core.data.demo.controls import significant_winners, winner_disagreement
 from core.data.demo.subjects import GROUP_INSTRUCTIONS, PLANTED_DRIVERS
 from core.models.registry import DEMO_FOLDER
 from core.pipeline.grid import GridConfig, run_grid
 from core.results.fit import FitSettings
+from core.results.views import roi_winners, winner_disagreement
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,7 +136,7 @@ def test_null_world_stars_at_nominal_rate(null_grids):
 
 def test_uniform_world_has_no_roi_specific_winners(uniform_grid):
     table, layer = uniform_grid
-    winners = significant_winners(table, MODEL, layer, rois=list(PLANTED_DRIVERS))
+    winners = roi_winners(table, MODEL, layer, rois=list(PLANTED_DRIVERS))
     share, n_pairs = winner_disagreement(winners)
     assert n_pairs == 45
     assert share <= 0.05, winners.to_string()

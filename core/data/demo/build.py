@@ -46,8 +46,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.config import CODE_VERSION, subdir
+from core.data.dataset import DatasetError
 from core.data.demo.drives import PrfBank, pixel_grid, scene_drives
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene, low_level_features
+from core.data.demo.store import default_demo_root
 from core.data.demo.subjects import (
     DEMO_ROI_FAMILIES,
     DRIVER_GROUPS,
@@ -60,7 +62,7 @@ from core.data.demo.subjects import (
     simulate_subject,
 )
 from core.data.store import save_subject
-from core.storage import atomic_write_bytes, save_npy, save_npz, write_json
+from core.storage import ArtifactError, atomic_write_bytes, save_npy, save_npz, write_json
 
 #: Build sizes: images (train + shared test), subjects, and the fraction of candidate vertices kept.
 SIZES: dict[str, dict] = {
@@ -127,8 +129,6 @@ WORLD_NOTES = {
 }
 
 
-def default_demo_root() -> Path:
-    return subdir("datasets") / "demo"
 
 
 def default_world_name(world: str) -> str:
@@ -343,3 +343,20 @@ def build_demo(
         size_bytes=_folder_size(root),
         world=world,
     )
+
+
+def ensure_demo(progress: bool = True) -> bool:
+    """Build the default demo world when it is not built yet (under a lock, so two processes
+    asking at once build it once). Returns True when it was built now."""
+    from core.data.demo.store import demo_info
+    from core.storage import file_lock
+
+    with file_lock(subdir("datasets") / "demo.build.lock", what="demo build"):
+        try:
+            demo_info()
+            return False
+        except (DatasetError, ArtifactError):
+            if progress:
+                print("the demo world is not built yet: building it now (about 40 s)")
+            build_demo(progress=progress)
+            return True

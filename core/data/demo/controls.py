@@ -6,23 +6,19 @@ a control world the pipeline's claims must appear at their nominal rate. These f
 per-target scores or the results table into the rates the tests and the README report:
 
 - :func:`planted_instruction_sets` and :func:`cv_best_share`: the share of targets whose
-  cross-validated best instruction is the one naming their planted driver, with its chance level;
-- :func:`significant_winners` and :func:`winner_disagreement`: per ROI, the best instruction and
-  whether it beats the runner-up across subjects (the app's star test: paired t-test of the
-  per-subject ROI means, BH across ROIs), and the share of ROI pairs whose significant winners
-  differ (ROI-specific claims; chance on the uniform world).
+  cross-validated best instruction is the one naming their planted driver, with its chance level.
 
-Nothing here imports the pipeline: the inputs are plain arrays and the ROI results table.
+ROI winners and whether ROI pairs disagree (the app's claims) are results views:
+:func:`core.results.views.roi_winners` and :func:`core.results.views.winner_disagreement`.
+Nothing here imports the pipeline or the results: the inputs are plain arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
-import pandas as pd
 
 from core.data.demo.subjects import DRIVER_GROUPS, GROUP_INSTRUCTIONS
 
@@ -122,92 +118,3 @@ def cv_best_share(
     share = float(hit[:, ok][best, np.arange(n)].mean())
     chance = float(hit[:, ok].sum(0).mean() / len(offered))
     return DriverShare(share, chance, n)
-
-
-def significant_winners(
-    table: pd.DataFrame,
-    model: str,
-    layer: int,
-    value: str = "nalign_mean",
-    q_threshold: float = 0.05,
-    rois: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Per ROI, the best instruction (mean over subjects of ``value``) and whether it beats the
-    runner-up significantly across subjects.
-
-    The test is the app's star test (:func:`core.encoding.significance.compare_rois` in
-    ``subjects`` mode): a paired t-test of the per-subject ROI means of the winner and the
-    runner-up, Benjamini-Hochberg across ROIs.
-
-    Parameters
-    ----------
-    table : DataFrame
-        The ROI results table (columns roi, model, layer, instruction, subject, ``value``).
-    model : str
-    layer : int
-    value : str
-    q_threshold : float
-    rois : sequence of str, optional
-        Default: every ROI of the table except ``general``.
-
-    Returns
-    -------
-    DataFrame, one row per ROI: roi, winner, runner_up, difference, p, q, significant.
-    """
-    from core.encoding.significance import compare_rois
-
-    sub = table[(table["model"] == model) & (table["layer"] == int(layer))]
-    if rois is None:
-        rois = [r for r in dict.fromkeys(sub["roi"]) if r != "general"]
-    a, b, rows = {}, {}, {}
-    for roi in rois:
-        wide = sub[sub["roi"] == roi].pivot_table(
-            index="subject", columns="instruction", values=value
-        )
-        wide = wide.dropna()
-        if wide.shape[0] < 2 or wide.shape[1] < 2:
-            continue
-        order = wide.mean().sort_values(ascending=False).index
-        a[roi], b[roi] = wide[order[0]].to_numpy(), wide[order[1]].to_numpy()
-        rows[roi] = (order[0], order[1])
-    if not a:
-        return pd.DataFrame(
-            columns=["roi", "winner", "runner_up", "difference", "p", "q", "significant"]
-        )
-    res = compare_rois(a, b, mode="subjects").set_index("roi")
-    out = pd.DataFrame(
-        {
-            "roi": list(rows),
-            "winner": [rows[r][0] for r in rows],
-            "runner_up": [rows[r][1] for r in rows],
-            "difference": [float(res.loc[r, "difference"]) for r in rows],
-            "p": [float(res.loc[r, "p"]) for r in rows],
-            "q": [float(res.loc[r, "q"]) for r in rows],
-        }
-    )
-    out["significant"] = out["q"] < q_threshold
-    return out
-
-
-def winner_disagreement(winners: pd.DataFrame) -> tuple[float, int]:
-    """Share of ROI pairs that both have a significant winner and whose winners differ.
-
-    Parameters
-    ----------
-    winners : DataFrame
-        :func:`significant_winners`.
-
-    Returns
-    -------
-    share : float
-        Over all ROI pairs (NaN with fewer than 2 ROIs).
-    n_pairs : int
-    """
-    rois = list(winners["roi"])
-    pairs = list(combinations(range(len(rois)), 2))
-    if not pairs:
-        return np.nan, 0
-    sig = winners["significant"].to_numpy(bool)
-    win = winners["winner"].to_numpy()
-    differ = [sig[i] and sig[j] and win[i] != win[j] for i, j in pairs]
-    return float(np.mean(differ)), len(pairs)

@@ -11,7 +11,6 @@ import pandas as pd
 from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError
-from core.data.demo.build import default_demo_root
 from core.data.store import load_subject, stored_subject_digest
 from core.storage import ArtifactError, load_npy, load_npz, read_json
 
@@ -68,6 +67,13 @@ class DemoStimuli:
         """(n_images, 19) float32 low-level statistics."""
         return load_npy(self.root / "stimuli" / "low_level.npy")
 
+
+
+def default_demo_root() -> Path:
+    """The folder of the default demo world (``<home>/datasets/demo``)."""
+    from core.config import subdir
+
+    return subdir("datasets") / "demo"
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     if not path.exists():
@@ -171,21 +177,3 @@ def load_truth(root: Path | None, subject: str) -> dict[str, np.ndarray]:
     preferred hue, numerosity and environment; see :mod:`core.data.demo.subjects`)."""
     root = Path(root) if root is not None else default_demo_root()
     return load_npz(root / "subjects" / subject / "truth.npz")
-
-
-def ensure_demo(progress: bool = True) -> bool:
-    """Build the default demo world when it is not built yet (under a lock, so two processes
-    asking at once build it once). Returns True when it was built now."""
-    from core.config import subdir
-    from core.data.demo.build import build_demo
-    from core.storage import file_lock
-
-    with file_lock(subdir("datasets") / "demo.build.lock", what="demo build"):
-        try:
-            demo_info()
-            return False
-        except (DatasetError, ArtifactError):
-            if progress:
-                print("the demo world is not built yet: building it now (about 40 s)")
-            build_demo(progress=progress)
-            return True

@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     from core.results.report import format_report
 
     if args.dataset == "demo":
-        from core.data.demo.store import ensure_demo
+        from core.data.demo.build import ensure_demo
 
         ensure_demo(progress=not args.quiet)  # a fresh clone: build the demo first
 

@@ -9,7 +9,7 @@ def _paper(args: argparse.Namespace) -> int:
     from core.pipeline.reproduce import reproduce_paper
 
     if args.dataset == "demo":  # a fresh home: build the demo first (the plan counts its images)
-        from core.data.demo.store import ensure_demo
+        from core.data.demo.build import ensure_demo
 
         ensure_demo(progress=not args.quiet)
     print(reproduce_paper(args.dataset, args.engine, args.address, args.dry_run,
