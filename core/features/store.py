@@ -94,28 +94,37 @@ def source_shard(
     extraction: dict | None = None,
 ) -> Path:
     """The shard of the source model's answers that a control spec (``text:<m>``,
-    ``length:<m>``) reads: ``<m>``'s shard of the same stimuli, instruction and options, found
-    as the fits find it (:func:`find_shard`: this machine's device and dtype when stored, else
-    the one stored variant), with the method and prefix reuse of ``extraction`` (the control's
-    extraction identity; default one-pass with prefix reuse). May not exist yet.
+    ``length:<m>``) reads: ``<m>``'s shard of the same stimuli, instruction and options,
+    extracted with the method and prefix reuse of ``extraction`` (the control's extraction
+    identity; default: one-pass with prefix reuse). Which device/dtype variant: the one of the
+    control's own device and dtype when stored; else the variant the fits of ``<m>`` read
+    (:func:`find_shard` with device and dtype ``"auto"``: this machine's, else the one stored
+    variant); with none stored, the (planned) shard of the control's device and dtype.
 
     Raises
     ------
     ValueError
         ``spec`` is not a control spec.
     ArtifactError
-        Several stored variants of the source fit (see :func:`find_shard`).
+        No variant of the control's device and dtype is stored and several others are (see
+        :func:`find_shard`).
     """
-    from core.features.identity import ExtractionSettings
+    from core.features.identity import ExtractionSettings, planned_extraction
 
     source = control_source(spec)
     if source is None:
         raise ValueError(f"{spec.display_name()} is not a control (text: / length:) spec")
     ext = extraction or {}
-    settings = ExtractionSettings(
-        method=ext.get("method") or "one-pass", prefix_reuse=bool(ext.get("prefix_reuse", True))
-    )
-    return find_shard(dataset, source, instruction, options, settings)
+    how = {
+        "method": ext.get("method") or "one-pass",
+        "prefix_reuse": bool(ext.get("prefix_reuse", True)),
+    }
+    own = ExtractionSettings(ext.get("device") or "auto", ext.get("dtype") or "auto", **how)
+    exact = shard_dir(dataset, source, instruction, options, planned_extraction(source, own))
+    if (exact / MANIFEST).exists():
+        return exact
+    other = find_shard(dataset, source, instruction, options, ExtractionSettings(**how))
+    return other if (other / MANIFEST).exists() else exact
 
 
 def shard_key(

@@ -197,6 +197,14 @@ def test_control_key_follows_the_source_answers_and_weights(fake_dataset, tiny_l
     ex.extract_dataset(ds, [tiny_llava], ["IU1"], OPTS, device="cpu", progress=False)
     after = {k: _control_key(ds, f"{k}:{tiny_llava}") for k in ("text", "length")}
     assert before["text"] != after["text"] and before["length"] != after["length"]
+    # with both variants stored, a control reads the one of its own device and dtype
+    from core.features.identity import ExtractionSettings
+
+    length, iu1 = resolve(f"length:{tiny_llava}"), resolve_instruction("IU1")
+    for dtype in ("bfloat16", "float32"):
+        ext = adapter_extraction(load_adapter(length, device="cpu", dtype=dtype), "one-pass", True)
+        want = ex._shard_for(ds, tiny_llava, "IU1", OPTS, ExtractionSettings("cpu", dtype))
+        assert source_shard(ds, length, iu1, OPTS, ext) == want
     # other options (other answers) and another instruction: other keys
     other = GenerationOptions(max_new_tokens=3)
     spec = resolve(f"length:{tiny_llava}")
