@@ -44,7 +44,8 @@ IMAGE = "image"
 Q_THRESHOLD = 0.05
 #: Bumped whenever how a fit is scored changes (part of every fit key).
 #: 3: a bootstrap over the test images of every ROI score is stored with each fit.
-SCORING_VERSION = "3"
+#: 4: representational similarity (RSA) per ROI, the second metric, stored with each fit.
+SCORING_VERSION = "4"
 #: Warn when more than this share of a fit's targets with cross-validated signal selects the
 #: smallest or largest alpha.
 ALPHA_EDGE_WARN = 0.05
@@ -252,6 +253,7 @@ def roi_rows(
     provenance: dict | None = None,
     alphas: np.ndarray | None = None,
     boot: dict[str, np.ndarray] | None = None,
+    rsa: dict[str, float] | None = None,
 ) -> list[dict]:
     """Tidy ROI summary rows of one fit.
 
@@ -271,6 +273,8 @@ def roi_rows(
     boot : dict, optional
         The fit's bootstrap (:func:`fit_bootstrap`): 95% percentile intervals of the ROI's
         normalised alignment over resampled test images (``nalign_ci_low``, ``nalign_ci_high``).
+    rsa : dict of str to float, optional
+        Representational similarity per ROI (:func:`fit_rsa`), the ``rsa`` column.
 
     Returns
     -------
@@ -289,6 +293,8 @@ def roi_rows(
         nalign = nalign[np.isfinite(nalign)]
         extra: dict = dict(provenance or {})
         extra["n_targets_nc"] = int(nalign.size)
+        if rsa is not None:
+            extra["rsa"] = float(rsa.get(roi, np.nan))
         if boot is not None:
             draws = boot["nalign"][:, k]
             ok = np.isfinite(draws)
@@ -335,6 +341,7 @@ def _provenance(dataset: Dataset, spec: FitSpec, settings: FitSettings, key: str
         "max_new_tokens": int(settings.max_new_tokens),
         "p_values": settings.p_values if settings.computes_p else "none",
         "settings_key": settings_key(settings),
+        "scoring_version": SCORING_VERSION,
     }
 
 
@@ -356,6 +363,11 @@ def _stored_fit(folder: Path, key: str, subject: SubjectData) -> tuple[dict, dic
     if any(a.shape != (subject.n_targets,) for a in scores.values()):
         return None
     return scores, info
+
+
+def _stored_rsa(info: dict) -> dict[str, float] | None:
+    rsa = info.get("rsa")
+    return None if rsa is None else {k: np.nan if v is None else float(v) for k, v in rsa.items()}
 
 
 def _stored_bootstrap(folder: Path, key: str, info: dict, masks: dict) -> dict | None:
@@ -420,7 +432,8 @@ def run_fit(
         stored = _stored_fit(folder, key, subject)
         if stored is not None and (not keep_encoder or _encoder_present(stored[1])):
             return roi_rows(spec, stored[0], masks, provenance, alphas,
-                            _stored_bootstrap(folder, key, stored[1], masks))  # fmt: skip
+                            _stored_bootstrap(folder, key, stored[1], masks),
+                            _stored_rsa(stored[1]))  # fmt: skip
     t0 = time.perf_counter()
     X = aligned_features(dataset, subject, spec.model, spec.instruction, spec.layer, settings)
     train, test = subject.split()
@@ -460,7 +473,8 @@ def run_fit(
     if settings.n_boot > 0:
         boot = fit_bootstrap(subject, test, Y[test], pred, nc, usable, masks, settings)
         save_npz(folder / f"{key}.boot.npz", **boot)
-    rows = roi_rows(spec, scores, masks, provenance, alphas, boot)
+    rsa = fit_rsa(subject, test, Y[test], X[test], masks)
+    rows = roi_rows(spec, scores, masks, provenance, alphas, boot, rsa)
     encoder_key = None
     if keep_encoder:
         summary = {
@@ -497,6 +511,7 @@ def run_fit(
             "n_targets": int(Y.shape[1]),
             "target_digest": subject.targets.digest(),
             "alpha_edge_frac": float(edges.mean()) if edges.size else 0.0,
+            "rsa": {k: (None if not np.isfinite(v) else v) for k, v in rsa.items()},
             "bootstrap": None if boot is None else {
                 "rois": list(masks), "n_boot": int(settings.n_boot), "seed": int(settings.seed),
                 "test_ids": content_key("test-ids", {"ids": subject.stimulus_ids[test].tolist()}),
@@ -547,6 +562,40 @@ def fit_bootstrap(
         out["nalign"][:, col] = res.normalized[0, :, j]
         out["r"][:, col] = res.r[0, :, j]
     return out
+
+
+def fit_rsa(
+    subject: SubjectData,
+    test: np.ndarray,
+    y_test: np.ndarray,
+    x_test: np.ndarray,
+    masks: dict[str, np.ndarray],
+) -> dict[str, float]:
+    """Representational similarity per ROI, the second metric: Spearman correlation of the ROI's
+    test-image dissimilarity matrix (1 - Pearson r between image patterns) with that of the
+    response embeddings (:func:`core.encoding.rsa.roi_rsa`). No fitting is involved, so it
+    says whether an instruction's ranking under encoding also holds for the geometry of the
+    representation.
+
+    Returns
+    -------
+    rsa : dict of ROI name to float (NaN for an ROI whose patterns are constant)
+    """
+    from core.encoding.rsa import roi_rsa
+
+    order = np.argsort(subject.stimulus_ids[test], kind="stable")
+    y, x = y_test[order], x_test[order]
+    try:
+        res = roi_rsa(y, x, masks)
+        return {str(r): float(v) for r, v in zip(res["roi"], res["rsa"], strict=True)}
+    except ValueError:  # a constant pattern in some ROI: each ROI on its own
+        out = {}
+        for name, mask in masks.items():
+            try:
+                out[name] = float(roi_rsa(y, x, {name: mask})["rsa"].iloc[0])
+            except ValueError:
+                out[name] = float("nan")
+        return out
 
 
 def load_fit_bootstrap(dataset: Dataset, spec: FitSpec, settings: FitSettings) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -20,7 +20,7 @@ from core.config import subdir
 from core.data.dataset import Dataset
 from core.encoding.partition import variance_partition
 from core.hashing import content_key
-from core.results.fit import FitSettings, aligned_features
+from core.results.fit import SCORING_VERSION, FitSettings, aligned_features
 from core.storage import ArtifactError, load_npz, save_npz, write_json
 
 PARTS = ("unique_a", "shared", "unique_b", "r2_a", "r2_b", "r2_ab")
@@ -40,7 +40,7 @@ class PartitionSpec:
         """Everything that determines the partition, by content: the subject's data, both
         instructions' response embeddings (model weights, instruction text, token budget), the
         layer, the joint model and the fit settings."""
-        from core.results.fit import SCORING_VERSION, features_key
+        from core.results.fit import features_key
 
         return {
             "subject": ds.subject_key(self.subject),
@@ -148,6 +148,7 @@ def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings
         "subject_key": ds.subject_key(spec.subject),
         "features_key_a": ident["a"],
         "features_key_b": ident["b"],
+        "scoring_version": SCORING_VERSION,
         # only what a partition depends on (not the p-value settings of the fits)
         "settings_key": content_key(
             "partition-settings",

@@ -31,7 +31,7 @@ def format_report(
 ) -> str:
     """A plain-text report: per model, instruction x ROI normalised alignment, the winners, how
     layers were chosen and significance computed, and alpha-grid warnings."""
-    from core.results.views import alpha_edge_warnings, pvalue_note
+    from core.results.views import alpha_edge_warnings, metric_agreement, pvalue_note
 
     if table.empty:
         return "no results"
@@ -54,10 +54,46 @@ def format_report(
         out.append(f"\n{model} (layer {lay}):")
         out.append(wide.to_string(float_format=lambda v: f"{v:.3f}"))
         if len(wide) > 1:
+            agree = metric_agreement(table, model, lay)
+            if not agree.empty:
+                flagged = agree[agree["flagged"]]
+                out.append(
+                    "encoding vs RSA (Kendall's tau of the instruction rankings per ROI): "
+                    + ", ".join(f"{r.roi} {r.tau:+.2f}" for r in agree.itertuples())
+                    + ("; rankings that flip or change winner: "
+                       + ", ".join(f"{r.roi} (encoding {r.top_a}, RSA {r.top_b})"
+                                   for r in flagged.itertuples())
+                       if len(flagged) else "; no ROI's ranking flips")
+                )
             tops = top_instructions(table[(table["model"] == model) & (table["layer"] == lay)])
+            line = _chosen_with_intervals(table, model, lay, tops, dataset)
+            if line:
+                out.append(line)
             out.append(
                 "best instructions (chosen by the cross-validated training score; the table "
                 "shows test scores): "
                 + "; ".join(f"{r}: {', '.join(t)}" for r, t in tops.items())
             )
     return "\n".join(out)
+
+
+def _chosen_with_intervals(table, model, layer, tops, dataset) -> str:
+    """The chosen instruction per ROI with its test score and the 95% bootstrap interval over
+    the test images (subjects averaged); '' without a dataset or a stored bootstrap."""
+    from core.results.views import bootstrap_intervals
+
+    if dataset is None:
+        return ""
+    rows = table[(table["model"] == model) & (table["layer"] == layer)]
+    chosen = {roi: t[0] for roi, t in tops.items() if t}
+    ci = bootstrap_intervals(dataset, model, layer, sorted(set(chosen.values())),
+                             sorted(rows["subject"].unique()))  # fmt: skip
+    if ci.empty:
+        return ""
+    ci = ci.set_index(["roi", "instruction"])
+    score = rows.groupby(["roi", "instruction"])["nalign_mean"].mean()
+    parts = [f"{roi} {ins} {score[(roi, ins)]:.3f} [{ci.loc[(roi, ins), 'ci_low']:.3f}, "
+             f"{ci.loc[(roi, ins), 'ci_high']:.3f}]"
+             for roi, ins in chosen.items() if (roi, ins) in ci.index]  # fmt: skip
+    return ("chosen instruction per ROI, test score [95% bootstrap interval over test images, "
+            "subjects averaged]: " + "; ".join(parts))

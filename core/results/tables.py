@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import subdir
-from core.results.fit import FitSettings, fits_dir
+from core.results.fit import SCORING_VERSION, FitSettings, fits_dir
 from core.storage import (
     LOCK_TIMEOUT,
     ArtifactError,
@@ -60,7 +60,8 @@ FEATURES_COLUMNS = (("features_key", "instruction"), ("features_key_a", "a"), ("
 def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -> pd.DataFrame:
     """The rows of a results table made from ``ds``'s current content and today's models.
 
-    A row is current when its ``subject_key`` equals the open dataset's content key of that
+    A row is current when it was scored by this code (``scoring_version``), its
+    ``subject_key`` equals the open dataset's content key of that
     subject (:meth:`~core.data.dataset.Dataset.subject_key`) and each of its embedding keys
     (``features_key``; ``features_key_a`` / ``_b`` for partitions) equals the key the model,
     instruction and ``settings`` give now (:func:`core.results.fit.features_key`): a
@@ -88,6 +89,10 @@ def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -
         except Exception:  # the subject is no longer in the dataset
             keys[s] = None
     ok = table["subject_key"].to_numpy() == table["subject"].map(keys).to_numpy()
+    # rows scored by other code (another SCORING_VERSION) describe other numbers
+    if "scoring_version" not in table:
+        return table.iloc[0:0]
+    ok &= table["scoring_version"].astype(str).to_numpy() == SCORING_VERSION
     settings = settings or grid_settings(ds.name)
     expected: dict[tuple[str, str], str | None] = {}
     for key_col, ins_col in pairs:

@@ -250,6 +250,34 @@ def roi_winners(
     return out[cols]
 
 
+def metric_agreement(table: pd.DataFrame, model: str, layer: int) -> pd.DataFrame:
+    """Do the two metrics rank the instructions alike? Per ROI, Kendall's tau between the
+    instruction rankings under encoding (normalised alignment) and under representational
+    similarity (``rsa``), both averaged over subjects; rankings that flip (tau <= 0) or whose
+    winner changes are flagged (:func:`core.encoding.rsa.flag_flips`).
+
+    Returns
+    -------
+    DataFrame, one row per ROI: roi, n_instructions, tau, p, top_a (encoding's best), top_b
+    (RSA's best), top_agrees, n_discordant, n_pairs, flip, winner_changed, flagged; empty when
+    the table has no RSA column or fewer than 2 instructions.
+    """
+    from core.encoding.rsa import flag_flips, ranking_agreement
+
+    sub = table[(table["model"] == model) & (table["layer"] == int(layer))]
+    sub = sub[sub["instruction"] != IMAGE]
+    if "rsa" not in sub or sub["instruction"].nunique() < 2:
+        return pd.DataFrame()
+    enc = sub.pivot_table(index="instruction", columns="roi", values="nalign_mean")
+    rsa = sub.pivot_table(index="instruction", columns="roi", values="rsa")
+    rois = [r for r in dict.fromkeys(sub["roi"]) if r in enc and r in rsa]
+    enc, rsa = enc[rois].dropna(axis=1), rsa[rois].dropna(axis=1)
+    common = [r for r in rois if r in enc and r in rsa]
+    if not common:
+        return pd.DataFrame()
+    return flag_flips(ranking_agreement(enc[common], rsa[common]))
+
+
 def winner_disagreement(winners: pd.DataFrame) -> tuple[float, int]:
     """Share of ROI pairs that both have a significant winner and whose winners differ (the
     ROI-specific claims :func:`roi_winners` makes; chance on a world with the same tuning

@@ -14,10 +14,10 @@ from core.dashboard import (
     gallery,
     home_status,
     prediction,
-    result_views,
     stored_encoders,
 )
 from core.data.images import ImageInputError
+from core.results import views as result_views
 from core.viz import views
 
 
