@@ -306,6 +306,11 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
 
         ray_partitions(ds, partition_specs(config, subjects, layer_of), config.settings)
     run_partitions(ds, config, subjects, layer_of, progress=progress)
+    if len(ds.subject_names) >= 2:  # the cross-subject noise ceiling, read by report and app
+        from core.results.ceilings import cross_subject_r
+
+        for s in subjects:
+            cross_subject_r(ds, s)
     write_json(
         results_dir(config.dataset) / "grid.json",
         {

@@ -48,6 +48,7 @@ def format_report(
             "general mask (the test set only reports)"
         )
     out.append(pvalue_note(table, dataset))
+    out += _ceiling_lines(dataset)
     out += [f"WARNING: {w}" for w in alpha_edge_warnings(table)]
     for model, lay in layers.items():
         wide = instruction_roi_table(table, model, lay)
@@ -97,3 +98,24 @@ def _chosen_with_intervals(table, model, layer, tops, dataset) -> str:
              for roi, ins in chosen.items() if (roi, ins) in ci.index]  # fmt: skip
     return ("chosen instruction per ROI, test score [95% bootstrap interval over test images, "
             "subjects averaged]: " + "; ".join(parts))
+
+
+def _ceiling_lines(dataset) -> list[str]:
+    """Both noise ceilings per ROI (mean over subjects), when the grid computed them."""
+    from core.data.dataset import DatasetError
+    from core.data.registry import open_dataset
+    from core.results.ceilings import ceiling_table
+
+    if dataset is None:
+        return []
+    try:
+        t = ceiling_table(open_dataset(dataset))
+    except (DatasetError, ValueError):
+        return []
+    g = t.groupby("roi", sort=False)[["nc_ncsnr", "nc_cross_subject"]].mean()
+    return [
+        "noise ceilings per ROI (fraction of variance, mean over subjects): ncsnr / "
+        "cross-subject (the other subjects' responses predicting a subject's; normalise by it "
+        "with `nalign_cross`): "
+        + ", ".join(f"{roi} {r.nc_ncsnr:.2f}/{r.nc_cross_subject:.2f}" for roi, r in g.iterrows())
+    ]

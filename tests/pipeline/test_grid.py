@@ -302,3 +302,37 @@ def test_the_default_alpha_grid_is_wide_and_the_papers_is_kept():
     assert FitSettings().alphas == DEFAULT_ALPHAS == "wide"
     np.testing.assert_allclose(alpha_grid("wide"), np.logspace(-2, 6, 81))
     np.testing.assert_allclose(alpha_grid("paper"), np.logspace(1, 4, 60))
+
+
+def test_every_fit_reports_rsa_and_the_metrics_are_compared(grid_table, grid_config):
+    from core.results.views import metric_agreement
+
+    assert "rsa" in grid_table and grid_table["rsa"].notna().mean() > 0.9
+    assert grid_table["rsa"].between(-1, 1).all()
+    agree = metric_agreement(grid_table, grid_config.models[0], 1)
+    assert not agree.empty and {"tau", "flagged", "top_a", "top_b"} <= set(agree.columns)
+    assert agree["tau"].between(-1, 1).all()
+
+
+def test_rows_of_other_scoring_code_are_not_current(grid_table):
+    from core.results.tables import current_rows
+
+    ds = open_dataset("demo")
+    old = grid_table.copy()
+    old["scoring_version"] = "0"
+    assert current_rows(old, ds).empty
+    assert len(current_rows(grid_table, ds)) == len(grid_table)
+
+
+def test_the_cross_subject_ceiling_is_stored_and_normalizes(grid_table, grid_config):
+    from core.results.ceilings import ceiling_table, cross_subject_normalized, cross_subject_r
+
+    ds = open_dataset("demo")
+    r = cross_subject_r(ds, "subj01")
+    assert r.shape == (ds.subject("subj01").n_targets,) and np.isfinite(r).all()
+    table = ceiling_table(ds)
+    assert set(table["subject"]) == set(ds.subject_names)
+    assert table["nc_cross_subject"].between(0, 1).all()
+    rows = grid_table[(grid_table["model"] == grid_config.models[0]) & (grid_table["layer"] == 1)]
+    out = cross_subject_normalized(ds, rows, grid_config.settings)
+    assert out["nalign_cross"].notna().any()
