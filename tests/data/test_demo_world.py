@@ -303,7 +303,8 @@ def test_truth_holds_the_planted_maps(demo_small):
     n = demo_small.subject("subj01").targets.n_targets
     truth = load_truth(demo_small.stimuli.root, "subj01")
     for key in ("planted_ncsnr", "driver", "unnamed_share", "prf_ecc", "prf_angle", "prf_size",
-                "prf_x", "prf_y", "hue_pref", "numerosity_pref", "environment_pref"):  # fmt: skip
+                "prf_x", "prf_y", "hue_pref", "numerosity_pref", "environment_pref",
+                "object_x_pref", "object_y_pref"):  # fmt: skip
         assert truth[key].shape == (n,), key
     assert truth["driver_weights"].shape == (n, len(GROUPS) + 1)
     np.testing.assert_allclose(truth["driver_weights"].sum(1), 1.0, atol=1e-5)
@@ -345,3 +346,39 @@ def test_corrupt_image_is_named(demo_small_root, tmp_path):
 def test_unknown_stimulus_id_is_a_clear_error(demo_small):
     with pytest.raises(DatasetError, match="unknown demo stimulus id"):
         demo_small.stimuli.load_image(10_000)
+
+
+def test_loc_is_a_constructed_patch_planted_with_a_driver_only_the_pool_asks_about(demo_small):
+    """LOC (empty in pycortex's S1, constructed between V3, OFA and EBA) is planted with the
+    largest thing's size and place: no paper instruction names it, pool prompts do; its drive is
+    orthogonal to everything the paper's 10 ask about; its targets prefer the contralateral
+    half of the image."""
+    from core.data.demo.subjects import GROUP_INSTRUCTIONS
+    from core.data.demo.truth import GROUP_LABELS
+
+    assert PLANTED_DRIVERS["LOC"] == "objects" and "objects" in GROUP_LABELS
+    assert not set(GROUP_INSTRUCTIONS["objects"]) & set(INSTRUCTION_IDS)
+    assert all(i.startswith("pool:") for i in GROUP_INSTRUCTIONS["objects"])
+    for hemi in cortex.template():
+        loc = hemi.roi == 1 + cortex.ROI_NAMES.index("LOC")
+        assert 300 < loc.sum() < 1000 and hemi.general[loc].all()
+    s = demo_small.subject("subj01")
+    truth = load_truth(demo_small.stimuli.root, "subj01")
+    mask = s.targets.roi_mask("LOC")
+    assert mask.sum() > 10
+    x = truth["object_x_pref"][mask]
+    hemi = s.targets.geometry.hemi[mask]
+    assert (x[hemi == 0] > 0).all() and (x[hemi == 1] < 0).all()
+    prefs = roi_preferences(truth, s.targets).set_index("roi")
+    assert prefs.loc["LOC", "instruction"] == "/".join(GROUP_INSTRUCTIONS["objects"])
+    assert prefs.loc["LOC", "preferred object position"]
+
+
+def test_loc_drive_is_orthogonal_to_what_the_paper_instructions_ask(planted_inputs):
+    from core.data.demo.subjects import _residual
+
+    sc = planted_inputs.scenes
+    assert sc.largest_size.max() > 0.9 and sc.largest_size.min() >= 0.0
+    drive = _residual(sc.largest_size[:, None], sc.named)
+    assert np.abs(sc.named.T @ drive).max() < 1e-8
+    assert drive.std() > 0.05  # something is left to discover

@@ -144,6 +144,7 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
     """Packed multi-turn training sequences compute each turn exactly like its own sequence, and
     a few steps of a tiny recipe run and lower nothing to NaN."""
     from core.models.demo_vlm.data import instruction_text, make_scenes
+    from core.models.demo_vlm.tasks import training_prompts
     from core.models.demo_vlm.train import Packer, forward_losses, train
     from core.models.demo_vlm.vocab import build_tokenizer
 
@@ -170,7 +171,9 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
     model = build_model(recipe, tok).eval()
     packer = Packer(tok, recipe.n_image_tokens)
     sub = data.take(np.array([1]))
-    batch = packer.pack(sub, [[2, 5, 9]])
+    pool_turn = len(INSTRUCTION_IDS) + 7  # a pool prompt (its own answer key)
+    turns = [2, 5, 9, pool_turn]
+    batch = packer.pack(sub, [turns])
     pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
     inner = model.model
     with torch.no_grad():
@@ -185,12 +188,16 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
         ).last_hidden_state
         packed = model.lm_head(hidden)[0]
         start = len(packer.prefix)
-        for j in (2, 5, 9):
-            ans = sub.answer_ids[0, j, : sub.answer_len[0, j]].tolist()
+        for j in turns:
+            r = packer.answer_row[j]
+            ans = sub.answer_ids[0, r, : sub.answer_len[0, r]].tolist()
             ids = packer.instructions[j] + ans
+            text = training_prompts()[j][0]
+            if j < len(INSTRUCTION_IDS):
+                assert text == instruction_text(INSTRUCTION_IDS[j])
             enc = processor(
                 images=[np.zeros((64, 64, 3), np.uint8)],
-                text=[prompt(instruction_text(INSTRUCTION_IDS[j]))],
+                text=[prompt(text)],
                 return_tensors="pt",
             )
             assert enc["input_ids"][0].tolist() == packer.prefix + packer.instructions[j]
@@ -220,3 +227,47 @@ def test_cli_registers_commands():
     assert args.seed == 3 and callable(args.func)
     args = parser.parse_args(["demo", "evaluate-model", "--n", "10"])
     assert args.n == 10 and callable(args.func)
+
+
+def test_every_pool_prompt_has_an_answer_key_and_a_reference_answer(fixture_scene):
+    """Every prompt of the grown pool maps to an answer key the demo world answers from its
+    ground truth; paraphrases of a paper instruction share its key."""
+    from core.data.demo.answers import POOL_KEYS
+    from core.data.demo.answers import answer as reference
+    from core.models.demo_vlm.data import MAX_ANSWER_TOKENS
+    from core.models.demo_vlm.tasks import ANSWER_KEYS, answer_key, training_prompts
+    from core.models.demo_vlm.vocab import split_words
+    from core.models.instructions import PAPER_INSTRUCTIONS, PROMPT_POOL
+
+    texts = [t for group in PROMPT_POOL.values() for t in group]
+    keys = {answer_key(t) for t in texts}
+    assert keys == set(ANSWER_KEYS)  # every key is asked by some prompt
+    assert answer_key("Write a short caption for this image.") == "IC"
+    paper = {i.text for i in PAPER_INSTRUCTIONS}
+    assert len(training_prompts()) == len(set(texts) | paper)
+    for key in ANSWER_KEYS:
+        text = reference(fixture_scene.content, key)
+        assert text.endswith(" .") and len(split_words(text)) < MAX_ANSWER_TOKENS, (key, text)
+    assert len(POOL_KEYS) == len(ANSWER_KEYS) - len(INSTRUCTION_IDS)
+
+
+def test_evaluation_record_meets_its_targets():
+    """The committed checkpoint's held-out evaluation (``evaluation.json``, written by ``python
+    -m core demo evaluate-model --json``): the paper's 10 meet their targets; a checkpoint
+    trained on the grown pool records every pool task group, each at least as good as the best
+    constant answer."""
+    import json
+
+    record = json.loads((DEMO_FOLDER / "evaluation.json").read_text())
+    for iid, target in record["targets"].items():
+        assert record["main"][iid] >= target, iid
+    if "paper_target" in record:
+        for iid in INSTRUCTION_IDS:
+            assert record["main"][iid] >= record["paper_target"], iid
+    if record.get("pool"):
+        from core.models.demo_vlm.evaluate import pool_prompts
+
+        assert set(record["pool"]) == set(pool_prompts())
+        for group, r in record["pool"].items():
+            # at least the best constant answer (the text groups' truthful answer is constant)
+            assert r["score"] >= min(r["prior"], 0.9), group

@@ -38,3 +38,25 @@ def test_demo_answer_keys_cover_the_paper_instructions_in_order():
     from core.data.demo.scenes import INSTRUCTION_IDS
 
     assert INSTRUCTION_IDS == PAPER_IDS
+
+
+def test_pool_is_grown_to_the_authors_size_with_their_groups():
+    from core.models.instructions import AUTHOR_TASK_GROUPS, PROMPT_POOL
+
+    pool = pool_instructions()
+    assert len(pool) >= 66
+    assert len(PROMPT_POOL) >= 13
+    assert set(AUTHOR_TASK_GROUPS) <= set(PROMPT_POOL) and len(AUTHOR_TASK_GROUPS) == 13
+    assert all(len(PROMPT_POOL[g]) >= 3 for g in AUTHOR_TASK_GROUPS)
+    texts = [p.text for p in pool]
+    assert len(set(texts)) == len(texts)
+    # the paper's 10, verbatim, each under its own task
+    for ins in PAPER_INSTRUCTIONS:
+        assert ins.text in PROMPT_POOL[ins.task], ins.id
+    # ids count within a group and stay stable as prompts are appended
+    assert resolve_instruction("pool:image-captioning:1").text == (
+        "Write a short caption for this image."
+    )
+    assert resolve_instruction("pool:object-localization:0").text == (
+        "Where is the largest object in the image?"
+    )

@@ -9,6 +9,12 @@ Template (shared by all subjects, :func:`template`)
     - ROIs V1, V2, V3, OFA, FFA, EBA, OPA, PPA, RSC, IPS from the committed asset
       ``core/data/assets/s1_visual_rois.npz`` (stray islands of a label removed: each ROI keeps
       its largest connected piece).
+    - LOC, a constructed patch (pycortex's S1 ships LO empty): the general-mask vertices within
+      :data:`LOC_RADIUS` mm of the midpoint between V3 and EBA (the closest pair of their
+      vertices), at least 2 mm from every other ROI, where the lateral occipital complex lies in
+      a real brain (between V3, OFA and EBA). Simulated: its place and extent are the demo's
+      choice, not an anatomical label; it is added after the general mask is built, so the mask
+      is the same as without it.
     - General visual mask (the role of NSD's nsdgeneral): one contiguous posterior region per
       hemisphere that encloses the ROIs and the cortex between them (the ROIs dilated by 10 mm,
       closed with a 16 mm disk, holes filled), minus the anterior third of IPS (so ROI labels and
@@ -43,8 +49,15 @@ from core.data.surfaces import load_flat_mesh
 
 ROI_ASSET = Path(__file__).resolve().parent.parent / "assets" / "s1_visual_rois.npz"
 SURFACE = "pycortex:S1"
-#: The demo's ROIs, in label order (later ones win the few shared boundary vertices).
-ROI_NAMES = ("V1", "V2", "V3", "OFA", "FFA", "EBA", "OPA", "PPA", "RSC", "IPS")
+#: The ROIs of pycortex's S1 the demo uses (the committed asset), in label order (later ones
+#: win the few shared boundary vertices).
+ASSET_ROIS = ("V1", "V2", "V3", "OFA", "FFA", "EBA", "OPA", "PPA", "RSC", "IPS")
+#: ROIs the demo constructs itself (see the module docstring).
+CONSTRUCTED_ROIS = ("LOC",)
+#: The demo's ROIs, in label order.
+ROI_NAMES = (*ASSET_ROIS, *CONSTRUCTED_ROIS)
+#: Radius (flat units, about mm) of the constructed LOC patch.
+LOC_RADIUS = 10.0
 EARLY = ("V1", "V2", "V3")
 #: Raster pitch of the flat maps (flat units, about mm).
 PITCH = 1.0
@@ -215,6 +228,22 @@ def _band_retinotopy(coords: np.ndarray, roi: np.ndarray, hemi: int):
     return ecc, angle
 
 
+def _loc_patch(coords: np.ndarray, roi: np.ndarray, general: np.ndarray) -> np.ndarray:
+    """The constructed LOC patch (see the module docstring) as a boolean vertex mask."""
+    v3 = np.flatnonzero(roi == 1 + ROI_NAMES.index("V3"))
+    eba = np.flatnonzero(roi == 1 + ROI_NAMES.index("EBA"))
+    out = np.zeros(roi.size, bool)
+    if not v3.size or not eba.size:
+        return out
+    d, j = cKDTree(coords[v3]).query(coords[eba])
+    k = int(np.argmin(d))
+    centre = (coords[eba[k]] + coords[v3[j[k]]]) / 2
+    labelled = np.flatnonzero(roi > 0)
+    d_roi, _ = cKDTree(coords[labelled]).query(coords)
+    near = np.linalg.norm(coords - centre, axis=1) < LOC_RADIUS
+    return general & (roi == 0) & near & (d_roi > 2.0)
+
+
 @lru_cache(maxsize=2)
 def _tree(h: int) -> cKDTree:
     hemi = template()[h]
@@ -241,7 +270,7 @@ def template() -> tuple[Hemisphere, Hemisphere]:
         cortex_grid = ndimage.binary_closing(raster.paint(coords[ok]), _disk(2.0))
         roi = np.zeros(n, np.int8)
         roi_grids = {}
-        for k, rname in enumerate(ROI_NAMES):
+        for k, rname in enumerate(ASSET_ROIS):
             idx = rois[rname]
             idx = idx[(idx >= offset) & (idx < offset + n)] - offset
             idx = idx[ok[idx]]
@@ -251,7 +280,7 @@ def template() -> tuple[Hemisphere, Hemisphere]:
             row, col = raster.cells(coords[idx])
             keep = idx[piece[row, col]]
             roi[keep] = k + 1
-        for k, rname in enumerate(ROI_NAMES):
+        for k, rname in enumerate(ASSET_ROIS):
             sel = roi == k + 1
             roi_grids[rname] = ndimage.binary_closing(raster.paint(coords[sel]), _disk(1.5))
         # the anterior third of IPS (furthest from V3) lies outside the general mask
@@ -276,6 +305,9 @@ def template() -> tuple[Hemisphere, Hemisphere]:
         row, col = raster.cells(coords)
         general = grid[row, col] & ok
         general[anterior] = False
+        loc = _loc_patch(coords, roi, general)
+        roi[loc] = 1 + ROI_NAMES.index("LOC")
+        roi_grids["LOC"] = ndimage.binary_closing(raster.paint(coords[loc]), _disk(1.5))
         dist = ndimage.distance_transform_edt(~grid) * PITCH
         candidate = (dist[row, col] <= RIM) & ok
         reach = (dist[row, col] <= RIM + 12.0) & ok
@@ -374,7 +406,7 @@ def subject_warp(hemi: Hemisphere, xy: np.ndarray, rng: np.random.Generator) -> 
     warped = xy.copy()
     warped[:, 0] += 1.5 * smooth_field(hemi, rng, 20.0).at(xy)
     warped[:, 1] += 1.5 * smooth_field(hemi, rng, 20.0).at(xy)
-    for k, name in enumerate(ROI_NAMES):
+    for k, name in enumerate(ASSET_ROIS):  # LOC moves with its neighbours (and the field)
         sel = hemi.roi == k + 1
         shift = rng.normal(0.0, 2.0, 2)
         scale = float(np.exp(rng.normal(0.0, 0.12)))

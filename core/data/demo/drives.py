@@ -21,6 +21,9 @@ Scene-level drives (:func:`scene_drives`)
     - places: environment (one-hot), openness (square root of the visible-sky fraction),
       navigable ground (fraction of floor, road or ground), horizon height;
     - numerosity: number of animals, number of things;
+    - objects: the largest thing's drawn size and where it is (see
+      :func:`~core.data.demo.content.largest_item`; none of the paper's 10 instructions asks
+      about it, the pool's object-localization and grounding prompts do);
     - content no instruction names (``unnamed``): texture, clutter, object positions, layout
       detail (see :data:`UNNAMED`), each residualised against every property some instruction
       asks about (colour, environment, counts, actions, foods, horizon) and standardised.
@@ -35,7 +38,16 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from core.data.demo.content import ACTIONS, COLOUR_NAMES, DENSE_ID, ENVIRONMENTS, GRID
+from core.data.demo.content import (
+    ACTIONS,
+    COLOUR_NAMES,
+    DENSE_ID,
+    ENVIRONMENTS,
+    GRID,
+    SceneContent,
+    apparent_size,
+    largest_item,
+)
 
 #: Cells per side of the pixel grid.
 PIX = 32
@@ -207,6 +219,13 @@ class SceneDrives:
         Standardised, residualised against the named properties.
     colour : array of shape (n_images, n_colours)
         One-hot dominant colour (for the residualisation and sanity checks).
+    largest_size : array of shape (n_images,)
+        Drawn size of the largest thing (:func:`~core.data.demo.content.apparent_size`, as a
+        fraction of a cell; 0 in an empty scene).
+    largest_x, largest_y : arrays of shape (n_images,)
+        Its position: -1 left .. 1 right, -1 bottom .. 1 top (0 in an empty scene).
+    named : array of shape (n_images, n_named)
+        :func:`named_design`: what the paper's instructions ask about (to residualise against).
     """
 
     action_size: np.ndarray
@@ -219,6 +238,10 @@ class SceneDrives:
     n_things: np.ndarray
     unnamed: np.ndarray
     colour: np.ndarray
+    largest_size: np.ndarray
+    largest_x: np.ndarray
+    largest_y: np.ndarray
+    named: np.ndarray
 
     def subset(self, rows: np.ndarray) -> SceneDrives:
         return SceneDrives(**{k: v[rows] for k, v in self.__dict__.items()})
@@ -299,6 +322,12 @@ def scene_drives(
     sky = (dense == DENSE_ID["sky"]).mean((1, 2))
     ground = np.isin(dense, [DENSE_ID["floor"], DENSE_ID["road"], DENSE_ID["ground"]]).mean((1, 2))
     colour = np.stack([(attributes["dominant_colour"] == c).to_numpy() for c in COLOUR_NAMES], 1)
+    largest = np.zeros((n, 3))
+    for i, c in enumerate(contents):
+        item = largest_item(SceneContent.from_dict(c))
+        if item is not None:
+            half = (GRID - 1) / 2
+            largest[i] = (apparent_size(item), (item.col - half) / half, (half - item.row) / half)
     return SceneDrives(
         action_size=sizes,
         people_x=people_x,
@@ -310,4 +339,8 @@ def scene_drives(
         n_things=attributes["n_objects"].to_numpy(float),
         unnamed=_residualise(unnamed, design),
         colour=colour.astype(np.float64),
+        largest_size=largest[:, 0],
+        largest_x=largest[:, 1],
+        largest_y=largest[:, 2],
+        named=design,
     )

@@ -94,6 +94,14 @@ def demo_info(root: Path | None = None) -> dict:
     info = read_json(root / "dataset.json")
     if info.get("kind") != "demo":
         raise DatasetError(f"{root / 'dataset.json'} does not describe a demo world")
+    from core.data.demo.subjects import DRIVER_GROUPS
+
+    if "driver_groups" in info and list(info["driver_groups"]) != list(DRIVER_GROUPS):
+        # its truth codes and ROIs predate the current planted model (e.g. no LOC)
+        raise DatasetError(
+            f"the demo world at {root} was built by an older version of the demo (planted "
+            f"groups {info['driver_groups']}); rebuild it with `python -m core demo build`"
+        )
     return info
 
 

@@ -28,6 +28,15 @@ Planted model
       * IPS (``numerosity``): tuned to the number of animals on a compressed (log) scale, with a
         preferred numerosity that grows along IPS (a numerotopic map), plus a weak monotonic
         response to the number of things.
+      * LOC (``objects``; a patch the demo constructs between V3, OFA and EBA, see
+        :mod:`core.data.demo.cortex`): the largest thing in the picture, by its drawn size
+        times a Gaussian tuning (SD :data:`OBJECT_TUNING_SD`) to where it sits, around a
+        preferred position in the contralateral half of the image that varies smoothly over
+        the patch, plus a weak response to its size alone; residualised against everything the
+        paper's 10 instructions ask about (colour, environment, counts, actions, foods). None
+        of the paper's 10 asks about it; the pool's "where is the largest object" prompts do.
+        Its random fields come from a second generator (``[seed, 22]``), so every other
+        area's draws are those of a world without it.
 
     - ``unnamed``: image properties no instruction asks about (texture, clutter, object and
       people positions, horizon detail, left-right luminance; residualised against everything
@@ -90,6 +99,7 @@ DEMO_ROI_FAMILIES: dict[str, dict[int, str]] = {
     "bodies": {1: "EBA"},
     "places": {1: "OPA", 2: "PPA", 3: "RSC"},
     "parietal": {1: "IPS"},
+    "objects": {1: "LOC"},
 }
 
 #: ROI -> planted driver (feature group).
@@ -104,8 +114,9 @@ PLANTED_DRIVERS: dict[str, str] = {
     "PPA": "places",
     "RSC": "places",
     "IPS": "numerosity",
+    "LOC": "objects",
 }
-GROUPS = ("low_level", "faces", "bodies", "places", "numerosity")
+GROUPS = ("low_level", "faces", "bodies", "places", "numerosity", "objects")
 DRIVER_GROUPS = ("none", *GROUPS, "mixed")
 #: The instruction(s) whose answer names what each group is tuned to.
 GROUP_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
@@ -114,6 +125,12 @@ GROUP_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
     "bodies": ("VQ2",),
     "places": ("CR", "SR"),
     "numerosity": ("IU3",),
+    # none of the paper's 10 asks where and how large the largest thing is; these pool prompts do
+    "objects": (
+        "pool:object-localization:0",
+        "pool:object-localization:2",
+        "pool:grounded-generation:0",
+    ),
 }
 
 #: True ncsnr at the centre of each group's ROIs, between them (mixed) and in the rim.
@@ -123,6 +140,7 @@ SNR = {
     "bodies": 0.52,
     "places": 0.5,
     "numerosity": 0.46,
+    "objects": 0.5,
     "mixed": 0.36,
     "rim": 0.12,
 }
@@ -133,6 +151,7 @@ UNNAMED_SHARE = {
     "bodies": 0.36,
     "places": 0.36,
     "numerosity": 0.36,
+    "objects": 0.36,
     "mixed": 0.5,
 }
 #: Spatial variation of the unnamed share (SD) and its scale (flat units, Gaussian SD).
@@ -170,11 +189,16 @@ UNNAMED_WEIGHTS = {
     "bodies": (0.0, 0.3, 0.3, 1.0, 0.0, 0.0, 0.0),
     "places": (0.4, 0.4, 0.0, 0.0, 0.0, 1.0, -0.3),
     "numerosity": (0.0, 0.3, 0.5, 0.0, 1.0, 0.0, 0.0),
+    "objects": (0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0),
     "mixed": (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, -0.3),
 }
 _LATERAL = (2, 3, 4, 6)  # unnamed drives whose sign follows the hemisphere
 #: Mean environment preference of place areas (outdoor, indoor, street).
 PLACE_ENV = (1.0, -0.6, 0.3)
+#: Width (image half-widths) of the object area's position tuning, and the weight of its
+#: position-free response to the largest thing's size.
+OBJECT_TUNING_SD = 0.7
+OBJECT_SIZE_GAIN = 0.3
 #: Share of the rim (outside the general mask) that is pure noise.
 RIM_NOISE = 0.85
 #: Spatial scales (flat units ~ mm, Gaussian SD) of the tuning fields and the SNR field.
@@ -187,7 +211,7 @@ NOISE_SPREAD = 0.8
 WORLDS = ("planted", "null", "uniform")
 #: The uniform world's tuning: the weight of each group's mean tuning (order of :data:`GROUPS`),
 #: the same at every target.
-UNIFORM_MIX = (0.2, 0.2, 0.2, 0.2, 0.2)
+UNIFORM_MIX = (1 / 6, 1 / 6, 1 / 6, 1 / 6, 1 / 6, 1 / 6)
 #: The uniform world's share of the signal that follows unnamed content, at every target.
 UNIFORM_UNNAMED_SHARE = 0.4
 
@@ -331,10 +355,14 @@ def _saturating(drive: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _tuned_responses(
-    inputs: PlantedInputs, t: _Targets, field: _Fields, rng: np.random.Generator
+    inputs: PlantedInputs,
+    t: _Targets,
+    field: _Fields,
+    rng: np.random.Generator,
+    object_field: _Fields,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each group's response at the targets that belong to it (membership > 0.02), and the
-    planted preferences."""
+    planted preferences (``object_field`` draws the object area's fields)."""
     n_t = t.hemi.size
     sc = inputs.scenes
     out: dict[str, np.ndarray] = {}
@@ -347,6 +375,8 @@ def _tuned_responses(
         "hue_pref": np.full(n_t, np.nan, np.float32),
         "numerosity_pref": np.full(n_t, np.nan, np.float32),
         "environment_pref": np.full(n_t, -1, np.int8),
+        "object_x_pref": np.full(n_t, np.nan, np.float32),
+        "object_y_pref": np.full(n_t, np.nan, np.float32),
     }
     # fields are drawn for every target (the draws do not depend on membership)
     hue = np.arctan2(field(3.0), field(3.0))
@@ -426,7 +456,26 @@ def _tuned_responses(
     )
     out["_numerosity_sel"] = sel
     prefs["numerosity_pref"][sel] = np.expm1(log_pref)
+    # objects: the largest thing's size, tuned to where it sits (contralateral preference)
+    side = np.where(t.hemi == 0, 1.0, -1.0)  # lh maps the right half of the image
+    x_pref = side * np.clip(0.55 + 0.3 * object_field(6.0), 0.0, 1.0)
+    y_pref = np.clip(0.5 * object_field(6.0), -1.0, 1.0)
+    sel = np.flatnonzero(t.member[:, GROUPS.index("objects")] > 0.02)
+    d2 = (sc.largest_x[:, None] - x_pref[None, sel]) ** 2
+    d2 = d2 + (sc.largest_y[:, None] - y_pref[None, sel]) ** 2
+    resp = sc.largest_size[:, None] * (np.exp(-d2 / (2 * OBJECT_TUNING_SD**2)) + OBJECT_SIZE_GAIN)
+    out["objects"] = _residual(resp, sc.named)
+    out["_objects_sel"] = sel
+    prefs["object_x_pref"][sel] = x_pref[sel]
+    prefs["object_y_pref"][sel] = y_pref[sel]
     return out, prefs
+
+
+def _residual(y: np.ndarray, design: np.ndarray) -> np.ndarray:
+    """``y`` (n_images, n) minus its least-squares fit on ``design`` (n_images, k)."""
+    q, _ = np.linalg.qr(np.asarray(design, np.float64))
+    y = np.asarray(y, np.float64)
+    return y - q @ (q.T @ y)
 
 
 def group_features(inputs: PlantedInputs) -> dict[str, np.ndarray]:
@@ -439,7 +488,8 @@ def group_features(inputs: PlantedInputs) -> dict[str, np.ndarray]:
         ``low_level``: luminance, contrast and colour drives of pRFs (1 degree) on a 3 x 3 grid
         over the image; ``faces`` and ``bodies``: the saturating people drive with the face or
         body action gains at three saturation constants; ``places``: environment, openness,
-        ground; ``numerosity``: log-Gaussian tuning curves to 1-4 animals and log things.
+        ground; ``numerosity``: log-Gaussian tuning curves to 1-4 animals and log things;
+        ``objects``: the largest thing's size, alone and in each quarter of the image.
     """
     sc = inputs.scenes
     pos = np.array([-2.5, 0.0, 2.5])
@@ -456,6 +506,12 @@ def group_features(inputs: PlantedInputs) -> dict[str, np.ndarray]:
     out["numerosity"] = np.hstack(
         [np.exp(-((lnum - prefs) ** 2) / (2 * 0.35**2)), np.log1p(sc.n_things)[:, None]]
     )
+    quarters = []
+    for qx in (-1.0, 1.0):
+        for qy in (-1.0, 1.0):
+            near = (np.sign(sc.largest_x) == qx) & (np.sign(sc.largest_y) == qy)
+            quarters.append(sc.largest_size * near)
+    out["objects"] = np.stack([sc.largest_size, *quarters], 1)
     return {k: _z(v).astype(np.float64) for k, v in out.items()}
 
 
@@ -526,13 +582,16 @@ def simulate_subject(
     shares = np.array([UNNAMED_SHARE[g] for g in GROUPS] + [UNNAMED_SHARE["mixed"]])
     unnamed_share = np.clip((weights @ shares) + UNNAMED_SD * field(UNNAMED_WIDTH), 0.1, 0.8)
 
-    tuned, prefs = _tuned_responses(inputs, t, field, rng)
+    object_field = _Fields(t, np.random.default_rng([seed, 22]))
+    tuned, prefs = _tuned_responses(inputs, t, field, rng, object_field)
     signal = np.zeros((n_img, n_t), np.float32)
     for g, group in enumerate(GROUPS):
         sel = tuned[f"_{group}_sel"]
         signal[:, sel] += weights[sel, g].astype(np.float32)[None, :] * _z(tuned[group], True)
     # between areas: a smooth mixture of every group's mean tuning
-    mix_w = np.stack([np.exp(0.8 * field(8.0)) for _ in GROUPS], 1)
+    mix_w = np.stack(
+        [np.exp(0.8 * field(8.0)) for _ in GROUPS[:-1]] + [np.exp(0.8 * object_field(8.0))], 1
+    )
     mix_w /= mix_w.sum(1, keepdims=True)
     central = inputs.bank.sample(np.zeros(1), np.zeros(1), np.full(1, 2.5))[:, :, 0]
     face_gain = np.array([FACE_GAINS[a] for a in ACTIONS])[:, None]
@@ -545,6 +604,7 @@ def simulate_subject(
             _z(_saturating(sc.action_size @ body_gain, np.full(1, BODY_K))[:, 0]),
             _z(sc.environment @ np.array(PLACE_ENV) + 0.5 * sc.openness),
             _z(np.log1p(sc.n_animals) + 0.3 * np.log1p(sc.n_things)),
+            _z(_residual(sc.largest_size[:, None], sc.named)[:, 0]),
         ],
         1,
     )
@@ -658,7 +718,7 @@ def _control_truth(truth: dict[str, np.ndarray], world: str) -> dict[str, np.nda
     out = dict(truth)
     out["planted_world_driver"] = truth["driver"].copy()
     for key in ("prf_ecc", "prf_angle", "prf_size", "prf_x", "prf_y", "hue_pref",
-                "numerosity_pref"):  # fmt: skip
+                "numerosity_pref", "object_x_pref", "object_y_pref"):  # fmt: skip
         out[key] = np.full(n_t, np.nan, np.float32)
     if world == "null":
         out["driver"] = np.zeros(n_t, np.int8)  # "none": nothing follows the image shown

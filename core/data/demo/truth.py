@@ -39,6 +39,7 @@ GROUP_LABELS = {
     "bodies": "bodies (VQ2)",
     "places": "places (CR/SR)",
     "numerosity": "numerosity (IU3)",
+    "objects": "objects: largest thing's size and place (pool only)",
     "mixed": "mixture (between areas)",
 }
 
@@ -139,7 +140,9 @@ def roi_preferences(truth: dict[str, np.ndarray], targets) -> pd.DataFrame:
     DataFrame, one row per ROI: roi, targets, planted driver, instruction (the one whose answer
     names what the driver is tuned to), driver weight (mean membership of the ROI's targets in
     its group), unnamed share, true ncsnr, and where they apply: pRF eccentricity range and
-    median size (V1-V3), median preferred numerosity (IPS), preferred environment (places).
+    median size (V1-V3), median preferred numerosity (IPS), preferred environment (places),
+    preferred position of the largest thing (LOC; median over both hemispheres, whose
+    preferences lie in opposite halves of the image).
     """
     weights = np.asarray(truth["driver_weights"])
     rows = []
@@ -160,6 +163,7 @@ def roi_preferences(truth: dict[str, np.ndarray], targets) -> pd.DataFrame:
             "pRF size (deg, median)": np.nan,
             "preferred numerosity (median)": np.nan,
             "preferred environment": "",
+            "preferred object position": "",
         }
         if group == "low_level" and mask.any():
             ecc = truth["prf_ecc"][mask]
@@ -178,6 +182,14 @@ def roi_preferences(truth: dict[str, np.ndarray], targets) -> pd.DataFrame:
                 counts = np.bincount(env, minlength=3) / env.size
                 row["preferred environment"] = ", ".join(
                     f"{n} {c:.0%}" for n, c in zip(env_names, counts, strict=True) if c > 0
+                )
+        if group == "objects" and mask.any() and "object_x_pref" in truth:
+            x = np.nanmedian(truth["object_x_pref"][mask])
+            y = np.nanmedian(truth["object_y_pref"][mask])
+            if np.isfinite(x) and np.isfinite(y):
+                row["preferred object position"] = (
+                    f"{'upper' if y > 0 else 'lower'} {'right' if x > 0 else 'left'} "
+                    f"(x {x:+.2f}, y {y:+.2f})"
                 )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -99,11 +99,19 @@ def train_demo_model(
     workers: int = 2,
     progress: bool = True,
     log=print,
+    init_from: str | Path | None = None,
 ) -> dict:
-    """Train the demo model from scratch and save it (model, processor, ``training.json``) to ``out``.
+    """Train the demo model and save it (model, processor, ``training.json``) to ``out``.
 
     Deterministic for a given seed and thread count. Training scenes come from the demo world's
     ``"train"`` stream only.
+
+    Parameters
+    ----------
+    init_from : path, optional
+        Start from an earlier checkpoint instead of random weights (:func:`warm_start`): every
+        weight of the same shape is copied, and word embeddings are copied word by word (the
+        vocabulary may have grown). Default: from scratch.
 
     Returns
     -------
@@ -141,6 +149,8 @@ def train_demo_model(
     if log:
         log(f"drew {len(data)} training scenes in {t_data:.0f} s")
     model = build_model(recipe, tokenizer)
+    if init_from is not None:
+        warm_start(model, tokenizer, init_from)
     summary = train(model, tokenizer, data, recipe, log=log if progress else None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +170,46 @@ def train_demo_model(
         "machine": platform.machine(),
         "history": summary["history"],
         "training_stream": "train",
+        "init_from": None if init_from is None else Path(init_from).name,
     }
     write_json(out / TRAINING_FILE, info)
     info["folder_bytes"] = size
     return info
+
+
+def warm_start(model, tokenizer, folder: str | Path) -> int:
+    """Copy the weights of an earlier checkpoint into ``model`` (same architecture, possibly a
+    larger vocabulary): every tensor of equal shape, and the word embeddings row by row for the
+    words both vocabularies have.
+
+    Returns
+    -------
+    copied : int
+        Number of parameter tensors copied in full.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+    old = LlavaForConditionalGeneration.from_pretrained(Path(folder), local_files_only=True)
+    old_tok = AutoTokenizer.from_pretrained(Path(folder), local_files_only=True)
+    old_state = old.state_dict()
+    new_state = model.state_dict()
+    copied = 0
+    old_vocab = old_tok.get_vocab()
+    new_vocab = tokenizer.get_vocab()
+    pairs = [(i, old_vocab[w]) for w, i in new_vocab.items() if w in old_vocab]
+    rows_new = torch.tensor([p[0] for p in pairs])
+    rows_old = torch.tensor([p[1] for p in pairs])
+    with torch.no_grad():
+        for name, tensor in new_state.items():
+            src = old_state.get(name)
+            if src is None:
+                continue
+            if src.shape == tensor.shape:
+                tensor.copy_(src)
+                copied += 1
+            elif src.ndim == 2 and src.shape[1] == tensor.shape[1] and "embed" in name:
+                tensor[rows_new] = src[rows_old]
+    model.load_state_dict(new_state)
+    model.tie_weights()
+    return copied

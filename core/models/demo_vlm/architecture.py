@@ -38,9 +38,10 @@ class Recipe:
         Side at which training scenes are drawn before the processor resizes them.
     steps, batch_images : int
         Optimizer steps and images per step.
-    turns_per_image, turn_weights
-        Each image in a step carries ``turns_per_image`` of its 10 instruction turns, drawn without
-        replacement with probabilities proportional to ``turn_weights`` (IU1 ... VR).
+    turns_per_image, turn_weights, pool_weight
+        Each image in a step carries ``turns_per_image`` answer keys, drawn without replacement
+        with probabilities proportional to ``turn_weights`` for the paper's 10 (IU1 ... VR) and
+        ``pool_weight`` for each other key of the pool; each key is asked by one of its prompts.
     vision_steps, vision_batch : int
         A first phase training only the vision tower on the auxiliary targets.
     lr, min_lr_ratio, warmup_steps, weight_decay, grad_clip : float
@@ -65,11 +66,13 @@ class Recipe:
     text_intermediate: int = 384
     n_train_scenes: int = 12000
     render_size: int = 128
-    steps: int = 1200
+    steps: int = 2000
     batch_images: int = 24
-    turns_per_image: int = 4
+    turns_per_image: int = 6
     #: Relative sampling weight of each instruction's turn (order of INSTRUCTION_IDS).
-    turn_weights: tuple = (1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.0, 0.3, 0.5, 1.0)
+    turn_weights: tuple = (1.0, 1.5, 1.5, 1.5, 1.2, 1.5, 1.2, 0.3, 0.5, 1.5)
+    #: Relative sampling weight of each answer key of the wider pool.
+    pool_weight: float = 0.3
     vision_steps: int = 1200
     vision_batch: int = 64
     lr: float = 2e-3

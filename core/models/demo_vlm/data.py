@@ -1,7 +1,8 @@
 """Training and evaluation data for the demo model, drawn from the demo world's scene streams.
 
 Each scene gives: the model's pixel values (through the model's own image processor, exactly as at
-inference), the reference answer of each of the 10 instructions as token ids, and per-cell auxiliary
+inference), the reference answer of each answer key (the paper's 10 instructions, then every key
+of the wider prompt pool, :data:`~core.models.demo_vlm.tasks.ANSWER_KEYS`) as token ids, and per-cell auxiliary
 targets for the vision tower (the image is cut into one patch per cell of the 4 x 4 grid):
 
 - ``cell_classes`` (n, 16, n_dense) : which dense classes (sky, wall, person, cat, ...) occupy the
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.demo.answers import answer
 from core.data.demo.content import (
     ACTIONS,
     ANIMALS,
@@ -34,15 +36,17 @@ from core.data.demo.content import (
     GRID,
     OBJECTS,
 )
-from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene
+from core.data.demo.scenes import draw_scene
+from core.models.demo_vlm.tasks import ANSWER_KEYS
 
 ITEM_KINDS = ("person", *ANIMALS, *FOODS, *OBJECTS)
 ACTION_NAMES = tuple(ACTIONS)
-MAX_ANSWER_TOKENS = 48  # longest reference answer is ~38 words; +1 for </s>
+MAX_ANSWER_TOKENS = 56  # longest reference answer is ~46 words; +1 for </s>
 
 
 def instruction_text(instruction_id: str) -> str:
-    """The paper's verbatim instruction text for an id (from :mod:`core.models.instructions`)."""
+    """The paper's verbatim instruction text for an id (from :mod:`core.models.instructions`);
+    any other instruction text is returned as it is."""
     from core.models.instructions import resolve_instruction
 
     return resolve_instruction(instruction_id).text
@@ -53,8 +57,8 @@ class SceneBatch:
     """Arrays for ``n`` scenes (see the module docstring)."""
 
     pixel_values: np.ndarray  # (n, 3, S, S) float16
-    answer_ids: np.ndarray  # (n, 10, MAX_ANSWER_TOKENS) int16, padded with -1, </s> included
-    answer_len: np.ndarray  # (n, 10) int16
+    answer_ids: np.ndarray  # (n, n_keys, MAX_ANSWER_TOKENS) int16, padded with -1, </s> included
+    answer_len: np.ndarray  # (n, n_keys) int16
     cell_classes: np.ndarray  # (n, cells, n_dense) uint8
     cell_kind: np.ndarray  # (n, cells) int8
     cell_action: np.ndarray  # (n, cells) int8
@@ -111,11 +115,12 @@ def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, ...]:
 
 
 def encode_answers(tokenizer, answers: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids (``</s>`` appended, padded with -1) and lengths of the 10 answers of a scene."""
-    ids = np.full((len(INSTRUCTION_IDS), MAX_ANSWER_TOKENS), -1, np.int16)
-    lens = np.zeros(len(INSTRUCTION_IDS), np.int16)
+    """Token ids (``</s>`` appended, padded with -1) and lengths of a scene's answers, one row
+    per key of :data:`~core.models.demo_vlm.tasks.ANSWER_KEYS`."""
+    ids = np.full((len(ANSWER_KEYS), MAX_ANSWER_TOKENS), -1, np.int16)
+    lens = np.zeros(len(ANSWER_KEYS), np.int16)
     eos = tokenizer.eos_token_id
-    for j, iid in enumerate(INSTRUCTION_IDS):
+    for j, iid in enumerate(ANSWER_KEYS):
         toks = tokenizer(answers[iid], add_special_tokens=False)["input_ids"] + [eos]
         if len(toks) > MAX_ANSWER_TOKENS:
             raise ValueError(f"answer longer than {MAX_ANSWER_TOKENS} tokens: {answers[iid]!r}")
@@ -129,7 +134,8 @@ def _draw(args):
     scene = draw_scene(seed, stream, index, size=size)
     c = scene.content
     glob = (COLOUR_NAMES.index(c.dominant_colour), ENVIRONMENTS.index(c.environment))
-    return scene.image, scene.answers(), cell_targets(scene), glob
+    answers = {k: answer(c, k) for k in ANSWER_KEYS}
+    return scene.image, answers, cell_targets(scene), glob
 
 
 def make_scenes(
@@ -171,8 +177,8 @@ def make_scenes(
     cells = GRID * GRID
     out = SceneBatch(
         pixel_values=np.zeros((n, 3, 1, 1), np.float16),
-        answer_ids=np.zeros((n, len(INSTRUCTION_IDS), MAX_ANSWER_TOKENS), np.int16),
-        answer_len=np.zeros((n, len(INSTRUCTION_IDS)), np.int16),
+        answer_ids=np.zeros((n, len(ANSWER_KEYS), MAX_ANSWER_TOKENS), np.int16),
+        answer_len=np.zeros((n, len(ANSWER_KEYS)), np.int16),
         cell_classes=np.zeros((n, cells, len(DENSE_CLASSES)), np.uint8),
         cell_kind=np.zeros((n, cells), np.int8),
         cell_action=np.zeros((n, cells), np.int8),

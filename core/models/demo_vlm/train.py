@@ -1,6 +1,8 @@
 """Training the demo model: answer-token loss on isolated turns plus dense vision supervision.
 
-One training example is one image with its instruction turns packed into one sequence::
+One training example is one image with some of its instruction turns packed into one sequence
+(each turn is one prompt of :func:`~core.models.demo_vlm.tasks.training_prompts`: the paper's 10
+and every other prompt of the wider pool, answered by the prompt's answer key)::
 
     user : <image> x16 | instr_1 assistant : answer_1 </s> | instr_2 assistant : answer_2 </s> | ...
 
@@ -25,7 +27,8 @@ import numpy as np
 from core.data.demo.content import COLOUR_NAMES, DENSE_CLASSES, ENVIRONMENTS
 from core.data.demo.scenes import INSTRUCTION_IDS
 from core.models.demo_vlm.architecture import Recipe
-from core.models.demo_vlm.data import ACTION_NAMES, ITEM_KINDS, SceneBatch, instruction_text
+from core.models.demo_vlm.data import ACTION_NAMES, ITEM_KINDS, SceneBatch
+from core.models.demo_vlm.tasks import ANSWER_KEYS, training_prompts
 
 
 def _torch():
@@ -77,6 +80,8 @@ class Packer:
     n_image_tokens: int
     prefix: list[int] = field(init=False)
     instructions: list[list[int]] = field(init=False)
+    #: Per prompt: the row of its answer in :attr:`SceneBatch.answer_ids` (index of its key).
+    answer_row: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         tok = self.tokenizer
@@ -85,10 +90,11 @@ class Packer:
             tok("USER:", add_special_tokens=False)["input_ids"]
             + [tok.convert_tokens_to_ids("<image>")] * self.n_image_tokens
         )
+        prompts = training_prompts()
         self.instructions = [
-            tok(instruction_text(i) + " ASSISTANT:", add_special_tokens=False)["input_ids"]
-            for i in INSTRUCTION_IDS
+            tok(text + " ASSISTANT:", add_special_tokens=False)["input_ids"] for text, _ in prompts
         ]
+        self.answer_row = [ANSWER_KEYS.index(key) for _, key in prompts]
 
     def pack(self, data: SceneBatch, turns: list[list[int]] | None = None) -> dict:
         """Tensors for a batch: input_ids, position_ids, labels (B, L) and a (B, 1, L, L) mask.
@@ -97,8 +103,9 @@ class Packer:
         ----------
         data : SceneBatch
             The batch's scenes.
-        turns : list (per scene) of list of instruction indices, optional
-            Which turns to include (default: all 10, in order).
+        turns : list (per scene) of list of prompt indices, optional
+            Which turns to include (indices into :func:`training_prompts`; default: the
+            paper's 10, in order).
         """
         torch = _torch()
         n = len(data)
@@ -108,7 +115,8 @@ class Packer:
             ids, pos, lab, seg = list(self.prefix), list(range(p)), [-100] * p, [0] * p
             for t, j in enumerate(turns[b] if turns is not None else range(len(INSTRUCTION_IDS))):
                 q = self.instructions[j]
-                a = data.answer_ids[b, j, : data.answer_len[b, j]].astype(np.int64).tolist()
+                r = self.answer_row[j]
+                a = data.answer_ids[b, r, : data.answer_len[b, r]].astype(np.int64).tolist()
                 ids += q + a
                 pos += list(range(p, p + len(q) + len(a)))
                 # the token before each answer token predicts it
@@ -210,15 +218,33 @@ def aux_tensors(data: SceneBatch) -> dict:
     }
 
 
+def key_weights(recipe: Recipe) -> np.ndarray:
+    """Sampling weight of each answer key (:data:`ANSWER_KEYS`): the recipe's ``turn_weights``
+    for the paper's 10, ``pool_weight`` for every other key."""
+    n_pool = len(ANSWER_KEYS) - len(INSTRUCTION_IDS)
+    return np.concatenate(
+        [np.asarray(recipe.turn_weights, np.float64), np.full(n_pool, recipe.pool_weight)]
+    )
+
+
 def sample_turns(rng: np.random.Generator, n: int, recipe: Recipe) -> list[list[int]]:
-    """For each of ``n`` images, which instruction turns it carries this step (sorted)."""
-    k = min(recipe.turns_per_image, len(INSTRUCTION_IDS))
-    w = np.asarray(recipe.turn_weights, dtype=np.float64)
+    """For each of ``n`` images, which prompts it carries this step (sorted prompt indices).
+
+    ``turns_per_image`` distinct answer keys are drawn with probabilities proportional to
+    :func:`key_weights`; each key is asked by one of its prompts, drawn uniformly.
+    """
+    prompts = training_prompts()
+    by_key: dict[int, list[int]] = {}
+    for p, (_, key) in enumerate(prompts):
+        by_key.setdefault(ANSWER_KEYS.index(key), []).append(p)
+    w = key_weights(recipe)
     w = w / w.sum()
-    return [
-        sorted(rng.choice(len(INSTRUCTION_IDS), size=k, replace=False, p=w).tolist())
-        for _ in range(n)
-    ]
+    k = min(recipe.turns_per_image, len(ANSWER_KEYS))
+    out = []
+    for _ in range(n):
+        keys = rng.choice(len(ANSWER_KEYS), size=k, replace=False, p=w)
+        out.append(sorted(int(by_key[j][rng.integers(len(by_key[j]))]) for j in keys))
+    return out
 
 
 def lr_at(step: int, recipe: Recipe) -> float:

@@ -1,7 +1,7 @@
 """The demo model's word-level vocabulary and tokenizer.
 
-Words come from three places: the reference answers of the demo world (enumerated from sampled scene
-contents with a fixed seed), the instruction texts (the paper's 10 and the wider prompt pool) and the
+Words come from three places: the reference answers of the demo world to every answer key (the
+paper's 10 and the pool's; enumerated from sampled scene contents with a fixed seed), the instruction texts (the paper's 10 and the wider prompt pool) and the
 LLaVA-1.5 prompt (``USER: <image>\\n... ASSISTANT:``). The tokenizer lower-cases, splits on whitespace
 and punctuation, maps unknown words to ``<unk>`` and is wrapped in ``PreTrainedTokenizerFast`` so it
 saves and reloads through ``AutoTokenizer`` offline. No BOS token is added.
@@ -49,7 +49,7 @@ def answer_words(n_samples: int = 20000, seed: int = 12345) -> set[str]:
         OBJECTS,
         sample_content,
     )
-    from core.data.demo.scenes import INSTRUCTION_IDS
+    from core.models.demo_vlm.tasks import ANSWER_KEYS
 
     words: set[str] = set(NUMBER_WORDS) | set(COLOUR_NAMES) | set(DENSE_CLASSES)
     for kind in (*ANIMALS, *FOODS, *OBJECTS, "person"):
@@ -59,8 +59,8 @@ def answer_words(n_samples: int = 20000, seed: int = 12345) -> set[str]:
     rng = np.random.default_rng(seed)
     for _ in range(n_samples):
         content = sample_content(rng)
-        for iid in INSTRUCTION_IDS:
-            words.update(split_words(answer(content, iid)))
+        for key in ANSWER_KEYS:
+            words.update(split_words(answer(content, key)))
     return words
 
 
