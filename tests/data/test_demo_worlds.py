@@ -215,7 +215,8 @@ def test_bad_world_and_reserved_name_are_clear_errors(tmp_path):
 
 def test_cv_best_share_counts_planted_instruction_wins():
     mixed = DRIVER_GROUPS.index("mixed")
-    driver = np.array([1, 1, 4, 4, 5, mixed, 0], np.int8)  # low, low, places, places, num, mixed, none
+    # low, low, places, places, numerosity, mixed, none
+    driver = np.array([1, 1, 4, 4, 5, mixed, 0], np.int8)
     sets = planted_instruction_sets(driver)
     assert sets[0] == {"IU1"} and sets[2] == {"CR", "SR"} and sets[5] == frozenset()
     ins = ["IU1", "CR", "SR", "IU3"]
