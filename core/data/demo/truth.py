@@ -5,7 +5,7 @@ A teaching view no real dataset can give: the simulation knows what drives every
 
 - :func:`planted_maps`: the per-target maps a subject's ``truth.npz`` holds, as plottable arrays
   (driver, driver weights, pRF eccentricity / polar angle / size, preferred hue, preferred
-  numerosity, unnamed share, true ncsnr);
+  numerosity, preferred place of the largest thing, unnamed share, true ncsnr);
 - :func:`roi_preferences`: each ROI's planted preference (driver, instruction that names it,
   mean driver weight, unnamed share, pRF eccentricity range, preferred numerosity, ...);
 - :func:`recovery_table`: per ROI and subject, the planted instruction beside the instruction
@@ -52,6 +52,16 @@ PLANTED_MAPS: dict[str, tuple[str, str, str | None]] = {
     "prf_size": ("pRF size (degrees; V1-V3)", "value", "magma"),
     "hue_pref": ("preferred hue direction (degrees; V1-V3)", "cyclic", "hsv"),
     "numerosity_pref": ("preferred number of animals (IPS)", "value", "cividis"),
+    "object_x_pref": (
+        "preferred horizontal place of the largest thing (LOC; -1 left .. 1 right)",
+        "value",
+        "coolwarm",
+    ),
+    "object_y_pref": (
+        "preferred vertical place of the largest thing (LOC; -1 bottom .. 1 top)",
+        "value",
+        "coolwarm",
+    ),
     "unnamed_share": ("share of signal no instruction names", "value", "inferno"),
     "planted_ncsnr": ("true ncsnr (signal SD / noise SD)", "value", "inferno"),
 }
