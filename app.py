@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import core  # noqa: F401  (hermetic environment before any third-party import)
-from pages import _shared as ui
+from pages import ui
 
 st.set_page_config(page_title="BrainPrompt", page_icon="🧠", layout="wide")
 

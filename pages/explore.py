@@ -10,11 +10,11 @@ from core.data.images import ImageInputError
 from core.data.rois import GENERAL
 from core.models.instructions import PAPER_INSTRUCTIONS, resolve_instruction
 from core.models.registry import DEFAULT_MODEL, ModelError
-from core.pipeline.grid import is_generative
+from core.models.roles import is_generative
 from core.results.fit import IMAGE
 from core.viz import export, views
 from core.viz.maps import BrainMap
-from pages import _shared as ui
+from pages import ui
 
 FREE = "✏️ Free text…"
 

@@ -12,7 +12,7 @@ from core.data.demo import truth as gt
 from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
-from pages import _shared as ui
+from pages import ui
 
 ds = ui.page_header(
     "Ground truth (simulated)",

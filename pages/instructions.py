@@ -15,7 +15,7 @@ from core.storage import ArtifactError
 from core.viz import export
 from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects
 from core.viz.maps import BrainMap
-from pages import _shared as ui
+from pages import ui
 
 METRICS = {
     "nalign_mean": "normalized alignment (r / √NC)",

@@ -11,7 +11,7 @@ from core.storage import ArtifactError
 from core.viz import export, views
 from core.viz.charts import layer_curves, summarise_subjects
 from core.viz.maps import BrainMap
-from pages import _shared as ui
+from pages import ui
 
 ds = ui.page_header(
     "Models and baselines",

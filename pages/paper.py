@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.pipeline.reproduce import read_report
-from pages import _shared as ui
+from pages import ui
 
 ds = ui.page_header(
     "Paper",

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.dashboard import dashboard_jobs, result_views
+from core.dashboard import dashboard_jobs
 from core.data.rois import GENERAL
 from core.models.instructions import PAPER_IDS
-from core.pipeline.grid import is_generative
+from core.models.roles import is_generative
+from core.results import views as result_views
 from core.viz import export, views
 from core.viz.charts import partition_bars, venn_figure
 from core.viz.maps import BrainMap
-from pages import _shared as ui
+from pages import ui
 
 ds = ui.page_header(
     "Variance partitioning",

@@ -11,7 +11,7 @@ from core.models.instructions import PAPER_IDS
 from core.models.registry import DEFAULT_MODEL, available
 from core.pipeline.engine import progress_line, read_progress
 from core.results.tables import grid_settings
-from pages import _shared as ui
+from pages import ui
 
 ds = ui.page_header(
     "Pipeline",

@@ -227,3 +227,14 @@ _ORIENTATIONS = {
     5: "mirrored and rotated 90°", 6: "rotated 90°", 7: "mirrored and rotated 270°",
     8: "rotated 270°",
 }  # fmt: skip
+
+
+def thumbnail_png(dataset, stimulus_id: int, size: int = 160) -> bytes:
+    """A PNG thumbnail (longest side ``size`` px) of one stimulus of ``dataset``."""
+    import io
+
+    img = dataset.stimuli.load_image(int(stimulus_id)).copy()
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

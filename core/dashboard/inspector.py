@@ -278,3 +278,11 @@ def truth_card(truth: dict[str, np.ndarray] | None, index: int) -> dict[str, obj
     return out
 
 
+def planted_driver_counts(truth: dict, idx: np.ndarray, n_targets: int) -> pd.DataFrame | None:
+    """How many of the selected targets ``idx`` each planted driver drives (the demo's ground
+    truth; None when the truth has no driver names). Columns: planted driver, targets."""
+    names = truth.get("driver_name")
+    if names is None or np.asarray(names).shape != (n_targets,):
+        return None
+    return (pd.Series(np.asarray(names)[idx]).value_counts()
+            .rename_axis("planted driver").reset_index(name="targets"))  # fmt: skip

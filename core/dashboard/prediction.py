@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.data.dataset import Dataset, SubjectData
 from core.data.rois import roi_masks
-from core.pipeline.grid import is_generative
+from core.models.roles import is_generative
 from core.results.fit import IMAGE
 
 

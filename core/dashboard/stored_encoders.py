@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.pipeline.grid import model_role
+from core.models.roles import model_role
 from core.results.fit import IMAGE, fits_table
 from core.results.tables import grid_settings
 

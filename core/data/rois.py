@@ -23,3 +23,21 @@ def roi_masks(subject: SubjectData) -> dict[str, np.ndarray]:
         if mask.any():
             masks[roi] = mask
     return masks
+
+
+def roi_masks_only(subject: SubjectData) -> dict[str, np.ndarray]:
+    """The ROI masks without the whole general mask (for outlines and ROI means)."""
+    return {k: v for k, v in roi_masks(subject).items() if k != GENERAL}
+
+
+def first_roi_labels(masks: dict[str, np.ndarray], n_targets: int) -> np.ndarray:
+    """The first ROI (in ``masks`` order) each target belongs to, '' for none.
+
+    Returns
+    -------
+    labels : array of shape (n_targets,), object (str)
+    """
+    out = np.full(n_targets, "", dtype=object)
+    for roi, mask in reversed(list(masks.items())):
+        out[mask] = roi
+    return out

@@ -559,6 +559,33 @@ def stored_hidden_states(spec: ModelSpec) -> int | None:
     return None
 
 
+def model_layers(model: str, dataset: str | None = None) -> list[int]:
+    """Hidden-state indices available for a model.
+
+    Read from any stored shard's manifest of the same model identity (no weights are loaded),
+    else from the loaded model; remembered per identity for the process. ``dataset`` is kept
+    for callers and no longer needed.
+    """
+    import json
+
+    from core.models.registry import resolve
+
+    spec = resolve(model)
+    memo = json.dumps(describe(spec)["identity"], sort_keys=True, default=str)
+    if memo in _N_STATES:  # a model identity's depth never changes
+        return list(range(_N_STATES[memo]))
+    n = stored_hidden_states(spec)
+    if n is None:
+        from core.models.adapters import load_adapter
+
+        n = load_adapter(model, device="cpu").n_hidden_states
+    _N_STATES[memo] = int(n)
+    return list(range(int(n)))
+
+
+_N_STATES: dict[str, int] = {}
+
+
 __all__ = [
     "ShardInfo",
     "ShardWriter",
@@ -570,6 +597,7 @@ __all__ = [
     "source_shard",
     "base_key",
     "find_shard",
+    "model_layers",
     "shard_dir",
     "shard_fields",
     "shard_header",

@@ -24,7 +24,7 @@ from pathlib import Path
 #: 3: answers cut at the token budget keep their last token; vision-tower pooling per tower type.
 EMBEDDING_CODE_VERSION = 3
 #: :func:`embedding_code_digest` of the code that :data:`EMBEDDING_CODE_VERSION` describes.
-EMBEDDING_CODE_DIGEST = "65ede3ff673c1a26e90ddd2eb85891527b3dbfc2c3b99daa4ed66c8c3ae7bc09"
+EMBEDDING_CODE_DIGEST = "cefb27a6a6d2afb84ea04733148eb9122eb2a622ca2a032a57e067b8ff3296b4"
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: The files whose code determines an embedding (relative to ``core/``).

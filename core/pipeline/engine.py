@@ -135,7 +135,7 @@ def plan_extraction(
     from core.features.identity import ExtractionSettings, planned_extraction
     from core.features.store import shard_dir
     from core.models.registry import resolve
-    from core.pipeline.grid import is_generative
+    from core.models.roles import is_generative
 
     extraction = extraction or ExtractionSettings()
 

@@ -26,6 +26,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.data.registry import open_dataset
+from core.features.store import model_layers
+from core.models.roles import is_generative, model_role
 from core.results.fit import FitSettings, FitSpec, run_fit
 from core.results.selection import best_layers
 from core.results.tables import FIT_KEY, merge_table, results_dir
@@ -96,32 +98,6 @@ class GridConfig:
         return d
 
 
-def model_layers(model: str, dataset: str | None = None) -> list[int]:
-    """Hidden-state indices available for a model.
-
-    Read from any stored shard's manifest of the same model identity (no weights are loaded),
-    else from the loaded model; remembered per identity for the process. ``dataset`` is kept
-    for callers and no longer needed.
-    """
-    import json
-
-    from core.features.store import stored_hidden_states
-    from core.models.registry import describe, resolve
-
-    spec = resolve(model)
-    memo = json.dumps(describe(spec)["identity"], sort_keys=True, default=str)
-    if memo in _N_STATES:  # a model identity's depth never changes
-        return list(range(_N_STATES[memo]))
-    n = stored_hidden_states(spec)
-    if n is None:
-        from core.models.adapters import load_adapter
-
-        n = load_adapter(model, device="cpu").n_hidden_states
-    _N_STATES[memo] = int(n)
-    return list(range(int(n)))
-
-
-_N_STATES: dict[str, int] = {}
 
 
 def fit_specs(
@@ -129,12 +105,10 @@ def fit_specs(
 ) -> list[FitSpec]:
     """Every fit of the grid, in a stable order."""
     from core.models.layers import layer_indices
-    from core.models.registry import resolve
 
     specs = []
     for model in config.models:
-        generative = resolve(model).role == "vlm" and not model.startswith("vision:")
-        instructions = config.instructions if generative else [None]
+        instructions = config.instructions if is_generative(model) else [None]
         # negative layers count from the end; stored under their positive index (one key per
         # fit); a layer outside the model's range is an error, never wrapped around
         layers = layer_indices(config.layers, len(layers_of[model]), model)
@@ -325,31 +299,3 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
     return table
 
 
-#: Roles of the controls computed from an MLLM's answers (``text:<m>``, ``length:<m>``).
-CONTROL_ROLES = {"text:": "text-only control", "length:": "length control"}
-
-
-def model_role(model: str) -> str:
-    """``"mllm"``, ``"random init"``, ``"vision"``, ``"clip"``, ``"text-only control"`` or
-    ``"length control"`` for the results table."""
-    for prefix, role in CONTROL_ROLES.items():
-        if model.startswith(prefix):
-            return role
-    if model.startswith("random:"):
-        return "random init"
-    if model.startswith("vision:"):
-        return "vision"
-    from core.models.registry import resolve
-
-    role = resolve(model).role
-    return {"vlm": "mllm"}.get(role, role)
-
-
-def is_generative(model: str) -> bool:
-    """True for models with one feature space per instruction: MLLMs, their random twins and
-    the controls made from their answers (not ``vision:`` towers, ViT or CLIP)."""
-    try:
-        roles = ("mllm", "random init", *CONTROL_ROLES.values())
-        return model_role(model) in roles and ":vision:" not in model
-    except Exception:  # unknown or missing model: treat by its name
-        return not model.startswith("vision:")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from core.data.rois import roi_masks
-from core.pipeline.grid import model_role
+from core.models.roles import model_role
 from core.results.fit import IMAGE, FitSettings, FitSpec, run_fit
 from core.results.tables import FIT_KEY, grid_settings, merge_table, results_dir
 

@@ -23,7 +23,7 @@ def partition_specs(
     """Every configured pair for every trained MLLM and subject, at ``layer_of[model]``: the
     layer its scores are reported at (partitions of the random-init control are not shown
     anywhere)."""
-    from core.pipeline.grid import model_role
+    from core.models.roles import model_role
 
     models = [m for m in config.models if model_role(m) == "mllm"]
     pairs = [

@@ -144,8 +144,9 @@ def plan_grid(config) -> GridPlan:
     from core.data.registry import open_dataset
     from core.models.instructions import resolve_instructions
     from core.models.layers import layer_indices
+    from core.models.roles import is_generative
     from core.pipeline.engine import plan_extraction
-    from core.pipeline.grid import grid_image_ids, is_generative
+    from core.pipeline.grid import grid_image_ids
     from core.results.fit import FitSpec, is_stored
 
     ds = open_dataset(config.dataset)

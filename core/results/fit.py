@@ -158,8 +158,9 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
     DatasetError
         For a layer out of range of the model.
     """
+    from core.features.store import model_layers
     from core.models.layers import layer_index
-    from core.pipeline.grid import is_generative, model_layers
+    from core.models.roles import is_generative
 
     instruction = spec.instruction
     if not is_generative(spec.model) or instruction in (None, IMAGE):

@@ -64,7 +64,7 @@ def test_eccentricity_comparison_runs_on_demand(gt):
 
 
 def test_measured_dataset_has_no_ground_truth(gt, monkeypatch):
-    from pages import _shared as ui
+    from pages import ui
 
     ds = ui.get_dataset("demo")
     monkeypatch.setattr(ds, "simulated", False)

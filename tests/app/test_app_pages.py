@@ -133,7 +133,7 @@ def test_pipeline_page_clears_inference_cache(app):
 def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_small_root):
     """A home with the demo but no results: every results page offers to start the grid; a
     home without the demo starts building it."""
-    import pages._shared as shared
+    import pages.ui.frame as shared  # where the job buttons start jobs
 
     started = []
 

@@ -65,7 +65,7 @@ def _content(token_ids: np.ndarray, eos: list[int]) -> list[int]:
 
 
 def test_control_specs_names_roles_and_errors(tiny_llava, tiny_vit):
-    from core.pipeline.grid import is_generative, model_role
+    from core.models.roles import is_generative, model_role
 
     text, length = resolve(f"text:{tiny_llava}"), resolve(f"length:{tiny_llava}")
     source = resolve(tiny_llava)

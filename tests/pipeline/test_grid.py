@@ -104,7 +104,7 @@ def test_unknown_subject_fails_before_any_work(grid_config):
 
 def test_layers_of_an_extracted_model_come_from_its_shards(grid_table, grid_config, monkeypatch):
     import core.models.adapters as adapters
-    from core.pipeline.grid import model_layers
+    from core.features.store import model_layers
 
     expected = grid_table.groupby("model")["layer"].nunique()
     monkeypatch.setattr(adapters, "load_adapter", lambda *a, **k: pytest.fail("weights loaded"))
@@ -113,7 +113,7 @@ def test_layers_of_an_extracted_model_come_from_its_shards(grid_table, grid_conf
 
 
 def test_layers_of_a_model_without_shards_come_from_the_model(grid_table, tiny_llava):
-    from core.pipeline.grid import model_layers
+    from core.features.store import model_layers
 
     # a random twin with another seed has no stored embeddings: its config is read instead
     assert model_layers(f"random:{tiny_llava}@99", "demo") == model_layers(tiny_llava)

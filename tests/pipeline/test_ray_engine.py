@@ -91,9 +91,10 @@ def test_ray_selects_the_same_alphas(homes, monkeypatch):
 
 def test_a_rerun_on_ray_does_no_work(homes, monkeypatch):
     from core.data.registry import open_dataset
+    from core.features.store import model_layers
     from core.models.instructions import resolve_instructions
     from core.pipeline.engine import plan_extraction, ray_fits
-    from core.pipeline.grid import fit_specs, grid_image_ids, model_layers
+    from core.pipeline.grid import fit_specs, grid_image_ids
 
     _use(monkeypatch, homes["ray"][0])
     ds = open_dataset("demo")

@@ -8,6 +8,7 @@ import importlib
 from core.models.adapters.base import (
     DEFAULT_METHOD,
     GENERATION_METHODS,
+    TWO_PHASE_FAMILIES,
     Adapter,
     GenerationOptions,
     Response,
@@ -30,11 +31,6 @@ FAMILIES: dict[str, str] = {
     "generic": "core.models.adapters.generic:GenericAdapter",
 }
 
-#: Generative families whose adapter supports ``generate(..., method="two-phase")`` (their
-#: ``supports_two_phase``): tested on tiny random models in tests/models/test_two_phase.py.
-#: Not: mplug_owl (authors' own forward, untestable offline) and generic (unverified model
-#: classes). Encoders (vit, clip, vision_tower) generate nothing and accept either method.
-TWO_PHASE_FAMILIES: tuple[str, ...] = ("llava", "instructblip", "idefics", "idefics3", "qwen2_vl")
 
 #: config.json model_type -> family
 MODEL_TYPES: dict[str, str] = {

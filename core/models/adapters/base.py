@@ -41,6 +41,11 @@ from core.models.registry import ModelSpec
 GENERATION_METHODS = ("one-pass", "two-phase")
 #: The method used when none is given.
 DEFAULT_METHOD = "one-pass"
+#: Generative families whose adapter supports ``generate(..., method="two-phase")`` (their
+#: ``supports_two_phase``): tested on tiny random models in tests/models/test_two_phase.py.
+#: Not: mplug_owl (authors' own forward, untestable offline) and generic (unverified model
+#: classes). Encoders (vit, clip, vision_tower) generate nothing and accept either method.
+TWO_PHASE_FAMILIES: tuple[str, ...] = ("llava", "instructblip", "idefics", "idefics3", "qwen2_vl")
 
 
 @dataclass(frozen=True)
@@ -258,8 +263,6 @@ class Adapter:
         if method not in GENERATION_METHODS:
             raise ValueError(f"method {method!r} is not one of {GENERATION_METHODS}")
         if method == "two-phase" and self.generative and not self.supports_two_phase:
-            from core.models.adapters import TWO_PHASE_FAMILIES
-
             raise NotImplementedError(
                 f"the {self.family!r} adapter does not support method='two-phase' (families "
                 f"that do: {', '.join(TWO_PHASE_FAMILIES)}); use method='one-pass'"
