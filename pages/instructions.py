@@ -139,6 +139,23 @@ n_rows = len(instructions)
 ui.chart(st, heatmap, summary, "instruction", roi_order, METRICS[metric],
          cell_height=30 * n_rows, key="ci_heat")  # fmt: skip
 
+agree = result_views.metric_agreement(sel, model, int(layer))
+if not agree.empty:
+    st.subheader("Do the metrics agree?")
+    flagged = agree[agree["flagged"]]
+    st.caption(
+        "Per ROI, Kendall's tau between the instruction rankings under encoding (normalized "
+        "alignment) and under representational similarity (Spearman of the ROI's test-image "
+        "dissimilarity matrix with the embeddings'), subjects averaged. "
+        + (f"Rankings that flip or change their winner: {', '.join(flagged['roi'])}."
+           if len(flagged) else "No ROI's ranking flips.")
+    )  # fmt: skip
+    st.dataframe(
+        agree[["roi", "tau", "top_a", "top_b", "n_discordant", "n_pairs", "flagged"]].rename(
+            columns={"top_a": "best (encoding)", "top_b": "best (RSA)"}),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+
 # ---------------------------------------------------------------- maps (one subject)
 st.subheader("Maps")
 c7, c8, c9 = st.columns(3)

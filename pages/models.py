@@ -27,7 +27,7 @@ if table.empty:
     st.stop()
 
 models = list(dict.fromkeys(table["model"]))
-c1, c2, c3 = st.columns([3, 2, 2])
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 ui.from_url("mb_models", "models", models, multi=True)
 chosen = c1.multiselect("Models", models, default=models, key="mb_models",
                         format_func=ui.model_label)  # fmt: skip
@@ -41,21 +41,31 @@ ins_modes = ["mean over instructions", "best instruction per ROI",
              *sorted(table.loc[table["instruction"] != "image", "instruction"].unique())]
 ui.from_url("mb_ins", "instructions", ins_modes, aliases={"mean": ins_modes[0], "best": ins_modes[1]})
 instruction_mode = c3.selectbox("MLLM instructions", ins_modes, key="mb_ins")
+ui.from_url("mb_ceiling", "ceiling", list(result_views.CEILINGS))
+ceiling = c4.radio(
+    "Noise ceiling", list(result_views.CEILINGS), horizontal=True, key="mb_ceiling",
+    help="ncsnr: NSD's ceiling from each subject's repeats (r / √NC); cross-subject: how well "
+    "the other subjects' responses to the shared test images predict a subject's (r / r_ceiling; "
+    "it also counts what is idiosyncratic to a subject as unexplainable).",
+)  # fmt: skip
 ui.link(models=chosen if chosen != models else None,
         layers="last" if layer_mode == "last" else None,
-        instructions=None if instruction_mode == ins_modes[0] else instruction_mode)  # fmt: skip
+        instructions=None if instruction_mode == ins_modes[0] else instruction_mode,
+        ceiling=None if ceiling == "ncsnr" else ceiling)  # fmt: skip
 if not chosen:
     st.warning("Choose at least one model.")
     st.stop()
 sub = table[table["model"].isin(chosen)]
-rows = result_views.model_comparison(sub, layer_mode, instruction_mode)
+rows = ui.get_model_comparison(name, stamp, tuple(chosen), layer_mode, instruction_mode, ceiling)
 summary = summarise_subjects(rows, by=["roi", "model"], value="nalign_mean")
 roi_order = list(dict.fromkeys(table["roi"]))
 summary = summary.merge(result_views.model_layers_used(rows), on="model", how="left")
 event = ui.chart(st, views.model_roi_chart, summary, roi_order, chosen, on_select="rerun",
                  key="mb_bars")  # fmt: skip
 used = ", ".join(f"{m}: layer {int(lay)}" for m, lay in result_views.model_layers_used(rows).values)
-st.caption(f"Layers used: {used}. Dashed line: noise ceiling (normalized alignment = 1).")
+st.caption(f"Layers used: {used}. Dashed line: noise ceiling (normalized alignment = 1; "
+           + ("NSD's ncsnr ceiling)." if ceiling == "ncsnr" else "the cross-subject ceiling: r / "
+              "r_ceiling over targets whose ceiling exceeds 5% of variance)."))  # fmt: skip
 for warning in result_views.alpha_edge_warnings(sub[sub["layer"] == sub["model"].map(
         dict(result_views.model_layers_used(rows).values))]):  # fmt: skip
     st.warning(warning)

@@ -475,7 +475,14 @@ def partition_long(means: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     return long
 
 
-def model_comparison(table: pd.DataFrame, layer_mode: str, instruction_mode: str) -> pd.DataFrame:
+#: Normalisations of alignment offered beside each other (see :mod:`core.results.ceilings`).
+CEILINGS = ("ncsnr", "cross-subject")
+
+
+def model_comparison(
+    table: pd.DataFrame, layer_mode: str, instruction_mode: str, ceiling: str = "ncsnr",
+    ds=None,
+) -> pd.DataFrame:  # fmt: skip
     """One row per subject x model x ROI for the models-and-baselines chart.
 
     Parameters
@@ -488,16 +495,25 @@ def model_comparison(table: pd.DataFrame, layer_mode: str, instruction_mode: str
     instruction_mode : str
         ``"mean over instructions"``, ``"best instruction per ROI"`` or an instruction id
         (image-only baselines always use their single ``"image"`` row).
+    ceiling : {"ncsnr", "cross-subject"}
+        ``nalign_mean`` normalised by NSD's ncsnr ceiling (the table's), or by the cross-subject
+        ceiling (:func:`core.results.ceilings.cross_subject_normalized`; needs ``ds``).
     """
     if table.empty:
         return table
+    if ceiling not in CEILINGS:
+        raise ValueError(f"unknown ceiling {ceiling!r}; expected one of {CEILINGS}")
     if layer_mode == "last":
         layers = table.groupby("model")["layer"].max().to_dict()
     else:
         layers = best_layers(table)
     sel = table[table["layer"] == table["model"].map(layers)]
-    sel = _pick_instruction(sel, instruction_mode)
-    return sel
+    if ceiling == "cross-subject":
+        from core.results.ceilings import cross_subject_normalized
+
+        sel = cross_subject_normalized(ds, sel, grid_settings(ds.name))
+        sel = sel.assign(nalign_mean=sel["nalign_cross"])
+    return _pick_instruction(sel, instruction_mode)
 
 
 def _pick_instruction(sel: pd.DataFrame, instruction_mode: str) -> pd.DataFrame:

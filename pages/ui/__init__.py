@@ -50,6 +50,7 @@ from pages.ui.loaders import (  # noqa: F401
     get_encoder_table,
     get_instruction_stars,
     get_masks,
+    get_model_comparison,
     get_partition_table,
     get_raster,
     get_roi_names,

@@ -240,3 +240,11 @@ def get_roi_names(name: str, subject: str):
 def stamp(name: str) -> str:
     """Changes whenever the dataset's results change (part of every results cache key)."""
     return results_stamp(name)
+
+
+@st.cache_data(show_spinner="Normalising…", max_entries=16)
+def get_model_comparison(name: str, stamp: str, models: tuple[str, ...], layer_mode: str,
+                         instruction_mode: str, ceiling: str):  # fmt: skip
+    table = get_roi_table(name, stamp)
+    return result_views.model_comparison(table[table["model"].isin(models)], layer_mode,
+                                         instruction_mode, ceiling, get_dataset(name))  # fmt: skip
