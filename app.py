@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/instructions.py", title="Compare instructions", icon=":material/bar_chart:"),
     st.Page("pages/models.py", title="Models and baselines", icon=":material/compare:"),
     st.Page("pages/partitions.py", title="Variance partitioning", icon=":material/join:"),
+    st.Page("pages/discover.py", title="Discover", icon=":material/travel_explore:"),
     st.Page("pages/paper.py", title="Paper", icon=":material/article:"),
     st.Page("pages/pipeline.py", title="Pipeline", icon=":material/settings:"),
     st.Page("pages/ground_truth.py", title="Ground truth (simulated)", icon=":material/science:"),

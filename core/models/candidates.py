@@ -142,8 +142,8 @@ CONTENTS: tuple[tuple[str, bool, str], ...] = (
     ("the food", False, "food items"),
     ("the main subject", False, "things"),
     ("the objects", True, "objects"),
-    ("the background", False, "things in the background"),
-    ("the scene", False, "things"),
+    ("the background", False, "objects in the background"),
+    ("the scene", False, "things in the scene"),
 )
 
 #: Question forms.
@@ -197,13 +197,13 @@ ATTRIBUTES: dict[str, tuple[str, tuple[int, ...] | None, dict[str, str]]] = {
 
 
 def template_texts() -> list[tuple[str, str, str, str, str]]:
-    """Every composed text, in a stable order (form-major within each content x attribute).
+    """Every composed text, once, in a stable order (by attribute, then content, then form).
 
     Returns
     -------
     rows : list of (text, task, form, content, attribute)
     """
-    rows = []
+    rows, seen = [], set()
     for attribute, (task, allowed, forms) in ATTRIBUTES.items():
         for k, (phrase, plural, noun) in enumerate(CONTENTS):
             if allowed is not None and k not in allowed:
@@ -211,7 +211,10 @@ def template_texts() -> list[tuple[str, str, str, str, str]]:
             for form in FORMS:
                 text = forms[form].format(c=phrase, n=noun, **{"is": "are" if plural else "is",
                                                               "s": "" if plural else "s"})
-                rows.append((text[0].upper() + text[1:], task, form, phrase, attribute))
+                text = text[0].upper() + text[1:]
+                if normalized_text(text) not in seen:  # two contents may count the same noun
+                    seen.add(normalized_text(text))
+                    rows.append((text, task, form, phrase, attribute))
     return rows
 
 
