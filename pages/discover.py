@@ -62,6 +62,7 @@ if searches.empty:
     st.stop()
 labels = {row.key: f"{row.objective} · {row.model} · {row.n_candidates} candidates · winner: "
           f"{row.winner}" for row in searches.itertuples()}  # fmt: skip
+ui.from_url("dc_search", "search", list(labels))
 key = st.selectbox("Stored search", list(labels), format_func=labels.get, key="dc_search")
 ui.link(search=key)
 result = disc.read_search(name, key)
