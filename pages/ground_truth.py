@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.demo import truth as gt
+from core.results import recovery as results_recovery
 from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
@@ -38,7 +39,7 @@ def get_truth(name: str, subject: str, built: str) -> dict:
 
 @st.cache_data(show_spinner="Fitting the V1-V3 encoders and reading the images…", max_entries=8)
 def get_eccentricity(name: str, subject: str, model: str, instruction: str, layer: int, stamp: str):
-    check = gt.recovered_eccentricity(ui.get_dataset(name), subject, model, instruction, layer)
+    check = results_recovery.recovered_eccentricity(ui.get_dataset(name), subject, model, instruction, layer)
     return check.planted, check.recovered, check.spearman, int(check.targets.sum())
 
 
@@ -106,7 +107,7 @@ sub_m = mllm[mllm["model"] == model]
 layers = sorted(sub_m["layer"].unique().tolist())
 best = best_layers(sub_m).get(model, layers[-1])
 layer = c4.selectbox("Layer", layers, index=layers.index(best), key=f"gt_layer_{model}")
-recovery = gt.recovery_table(sub_m, model, int(layer))
+recovery = results_recovery.recovery_table(sub_m, model, int(layer))
 if not recovery.empty:
     n_match = int(recovery["match"].sum())
     st.metric(

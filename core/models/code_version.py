@@ -24,7 +24,7 @@ from pathlib import Path
 #: 3: answers cut at the token budget keep their last token; vision-tower pooling per tower type.
 EMBEDDING_CODE_VERSION = 3
 #: :func:`embedding_code_digest` of the code that :data:`EMBEDDING_CODE_VERSION` describes.
-EMBEDDING_CODE_DIGEST = "cefb27a6a6d2afb84ea04733148eb9122eb2a622ca2a032a57e067b8ff3296b4"
+EMBEDDING_CODE_DIGEST = "0555598dc81aa7638719c27c5f630982493cc0d73eaff8629967fde0abfe2712"
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: The files whose code determines an embedding (relative to ``core/``).

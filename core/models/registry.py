@@ -181,6 +181,55 @@ def register_local(
     return resolve(name)
 
 
+#: family -> "module:Class"
+FAMILIES: dict[str, str] = {
+    "llava": "core.models.adapters.llava:LlavaAdapter",
+    "instructblip": "core.models.adapters.instructblip:InstructBlipAdapter",
+    "idefics": "core.models.adapters.idefics:IdeficsAdapter",
+    "idefics3": "core.models.adapters.idefics3:Idefics3Adapter",
+    "qwen2_vl": "core.models.adapters.qwen2vl:Qwen2VLAdapter",
+    "mplug_owl": "core.models.adapters.mplug_owl:MplugOwlAdapter",
+    "vit": "core.models.adapters.vit:VitAdapter",
+    "vision_tower": "core.models.adapters.vision_tower:VisionTowerAdapter",
+    "clip": "core.models.adapters.clip:ClipAdapter",
+    "text_control": "core.models.adapters.controls:TextControlAdapter",
+    "length_control": "core.models.adapters.controls:LengthControlAdapter",
+    "generic": "core.models.adapters.generic:GenericAdapter",
+}
+
+
+#: Families whose adapters encode images and generate nothing (one feature space, no
+#: instructions); every other family answers instructions.
+ENCODER_FAMILIES: tuple[str, ...] = ("vit", "vision_tower", "clip")
+
+#: config.json model_type -> family
+MODEL_TYPES: dict[str, str] = {
+    "llava": "llava",
+    "instructblip": "instructblip",
+    "idefics": "idefics",
+    "idefics2": "idefics3",
+    "idefics3": "idefics3",
+    "smolvlm": "idefics3",
+    "qwen2_vl": "qwen2_vl",
+    "qwen2_5_vl": "qwen2_vl",
+    "mplug-owl": "mplug_owl",
+    "mplug_owl": "mplug_owl",
+    "vit": "vit",
+    "clip": "clip",
+}
+
+
+def detect_family(spec: ModelSpec) -> str:
+    """The adapter family of a model: the spec's own, else from ``config.json``'s model_type."""
+    if spec.family:
+        if spec.family not in FAMILIES:
+            raise ModelError(f"unknown family {spec.family!r}; known: {', '.join(FAMILIES)}")
+        return spec.family
+    model_type = read_config(spec).get("model_type", "")
+    return MODEL_TYPES.get(model_type, "generic")
+
+
+
 def resolve(name: str | ModelSpec) -> ModelSpec:
     """Turn a registry name, hub id or local folder into a :class:`ModelSpec`.
 
@@ -238,10 +287,8 @@ def _control_spec(source_name: str, prefix: str, family: str) -> ModelSpec:
     source = resolve(source_name)
     generative = source.family not in (*CONTROL_FAMILIES, "vision_tower") and source.role == "vlm"
     if generative:
-        from core.models.adapters import adapter_class, detect_family
-
         try:  # a folder or hub id is a "vlm" until its config says otherwise (ViT, CLIP)
-            generative = adapter_class(detect_family(source)).generative
+            generative = detect_family(source) not in ENCODER_FAMILIES
         except ModelError:  # config not available offline: loading will say so
             pass
     if not generative:

@@ -57,6 +57,9 @@ ACTOR_RESTARTS = 3
 #: Seconds the driver waits for a failed actor to answer a ping (a restart included) before
 #: treating it as gone.
 PING_TIMEOUT = 120.0
+#: Pings (PING_PAUSE seconds apart) before a failed actor counts as gone for good.
+PING_ATTEMPTS = 4
+PING_PAUSE = 2.0
 
 
 class EngineError(RuntimeError):
@@ -455,11 +458,18 @@ def ray_extract(
                 submit(k)
 
     def alive(k: int) -> bool:
-        try:
-            ray.get(actors[k].ping.remote(), timeout=PING_TIMEOUT)
-            return True
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            return False
+        """Whether actor ``k`` answers a ping, allowing for a restart in progress (a call right
+        after a crash can fail before Ray has begun the restart)."""
+        for attempt in range(PING_ATTEMPTS):
+            try:
+                ray.get(actors[k].ping.remote(), timeout=PING_TIMEOUT)
+                return True
+            except ray.exceptions.GetTimeoutError:
+                return False
+            except ray.exceptions.RayActorError:
+                if attempt + 1 < PING_ATTEMPTS:
+                    time.sleep(PING_PAUSE)
+        return False
 
     try:
         dispatch()

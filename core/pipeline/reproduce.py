@@ -39,7 +39,8 @@ class ReproduceError(ValueError):
 
 
 def paper_config(dataset: str, engine: str = "local", address: str | None = None,
-                 mplug_owl: bool = False, max_new_tokens: int = 48):  # fmt: skip
+                 mplug_owl: bool = False, max_new_tokens: int = 48,
+                 n_boot: int = 1000):  # fmt: skip
     """The paper's grid for ``dataset`` and the map paper column -> model.
 
     Returns
@@ -74,7 +75,7 @@ def paper_config(dataset: str, engine: str = "local", address: str | None = None
         instructions=list(PAPER_IDS),
         layers=None,
         subjects=subjects,
-        settings=FitSettings(alphas="paper", cv=5, max_new_tokens=max_new_tokens),
+        settings=FitSettings(alphas="paper", cv=5, max_new_tokens=max_new_tokens, n_boot=n_boot),
         keep_encoders="last",
         pairs=[paper.PAIR],
         engine=engine,
@@ -399,12 +400,13 @@ def read_report(dataset: str) -> dict | None:
 
 def reproduce_paper(dataset: str, engine: str = "local", address: str | None = None,
                     dry_run: bool = False, progress: bool = True,
-                    mplug_owl: bool = False, max_new_tokens: int = 48) -> str:  # fmt: skip
+                    mplug_owl: bool = False, max_new_tokens: int = 48,
+                    n_boot: int = 1000) -> str:  # fmt: skip
     """Run (or plan) the paper's grid and write the report; returns what to print."""
     from core.pipeline.grid import run_grid
     from core.pipeline.plan import model_weights, plan_grid
 
-    config, columns = paper_config(dataset, engine, address, mplug_owl, max_new_tokens)
+    config, columns = paper_config(dataset, engine, address, mplug_owl, max_new_tokens, n_boot)
     if dry_run:
         return plan_grid(config).format()
     missing = [(m, where) for m in config.models

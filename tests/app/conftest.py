@@ -47,7 +47,7 @@ def tiny_grid(demo_small, tmp_path_factory):
         dataset="demo",
         models=["tiny-llava", "vision:tiny-llava"],
         instructions=["IU1", "IC"],
-        settings=FitSettings(n_permutations=50, max_new_tokens=6),
+        settings=FitSettings(n_permutations=50, max_new_tokens=6, n_boot=200),
         pairs=[("IC", "IU1")],
         extract_batch_size=16,
     )

@@ -197,7 +197,7 @@ def test_paper_page_shows_the_report_beside_the_paper(app):
 
     config = GridConfig(dataset="demo", models=["tiny-llava", "vision:tiny-llava"],
                         instructions=["IU1", "IC"], subjects=["subj01", "subj02"],
-                        settings=FitSettings(n_permutations=50, max_new_tokens=6))  # fmt: skip
+                        settings=FitSettings(n_permutations=50, max_new_tokens=6, n_boot=200))  # fmt: skip
     try:
         write_report("demo", config, {"InstructBLIP": "tiny-llava", "ViT-H": "vision:tiny-llava"})
         at = page(app, "pages/paper.py")

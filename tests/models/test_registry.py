@@ -101,3 +101,13 @@ def test_hub_identity_pins_the_cached_commit(tmp_path, monkeypatch):
     assert spec.identity()["revision"] == "a" * 40
     ref.write_text("b" * 40)  # the cache was updated to a new commit: a new identity
     assert spec.identity()["revision"] == "b" * 40
+
+
+def test_encoder_families_are_the_adapters_that_generate_nothing():
+    from core.models.adapters import FAMILIES, adapter_class
+    from core.models.registry import ENCODER_FAMILIES
+
+    for family in FAMILIES:
+        if family.endswith("_control"):
+            continue  # controls are fitted per instruction although they generate nothing
+        assert (not adapter_class(family).generative) == (family in ENCODER_FAMILIES), family

@@ -28,7 +28,7 @@ def grid_config(tiny_llava, demo_small) -> GridConfig:
         dataset="demo",
         models=[tiny_llava, f"random:{tiny_llava}@3", f"vision:{tiny_llava}"],
         instructions=["IU1", "IC"],
-        settings=FitSettings(n_permutations=50, max_new_tokens=6),
+        settings=FitSettings(n_permutations=50, max_new_tokens=6, n_boot=200),
         pairs=[("IC", "IU1")],
         extract_batch_size=16,
     )

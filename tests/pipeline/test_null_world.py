@@ -44,7 +44,7 @@ MODEL = "demo-vlm"
 INSTRUCTIONS = ["IU1", "VQ2", "CR", "IU3", "IC"]
 REFERENCE = "IC"
 NULL_SEEDS = (0, 1, 2)
-SETTINGS = FitSettings(max_new_tokens=32)
+SETTINGS = FitSettings(max_new_tokens=32, n_boot=400)
 #: Effective independent units per world for "which instruction wins by chance" (see above).
 UNITS_PER_WORLD = len(set(PLANTED_DRIVERS.values()) - {"bodies"})  # faces and bodies share VQ2
 
@@ -138,5 +138,5 @@ def test_uniform_world_has_no_roi_specific_winners(uniform_grid):
     table, layer = uniform_grid
     winners = roi_winners(table, MODEL, layer, rois=list(PLANTED_DRIVERS))
     share, n_pairs = winner_disagreement(winners)
-    assert n_pairs == 45
+    assert n_pairs == len(PLANTED_DRIVERS) * (len(PLANTED_DRIVERS) - 1) // 2
     assert share <= 0.05, winners.to_string()

@@ -14,7 +14,7 @@ from core.results.fit import FitSettings, FitSpec, fit_key, fits_dir, fits_table
 from core.results.tables import load_roi_table
 from tests.pipeline.conftest import populate_home
 
-SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
+SETTINGS = FitSettings(alphas="fast", max_new_tokens=4, n_boot=100)
 
 
 def _mini_config(model: str) -> GridConfig:

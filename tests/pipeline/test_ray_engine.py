@@ -17,7 +17,7 @@ from core.pipeline.grid import GridConfig  # noqa: E402
 from core.results.fit import FitSettings  # noqa: E402
 from tests.pipeline.conftest import populate_home  # noqa: E402
 
-SETTINGS = FitSettings(alphas="fast", max_new_tokens=4)
+SETTINGS = FitSettings(alphas="fast", max_new_tokens=4, n_boot=100)
 KEY = ["subject", "model", "instruction", "layer", "roi"]
 
 

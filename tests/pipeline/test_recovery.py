@@ -14,12 +14,13 @@ import pytest
 
 from core.data.demo.store import load_truth
 from core.data.demo.subjects import DRIVER_GROUPS
-from core.data.demo.truth import mesh_autocorrelation, recovered_eccentricity
+from core.data.demo.truth import mesh_autocorrelation
 from core.data.registry import open_dataset
 from core.models.registry import DEMO_FOLDER
 from core.pipeline.grid import GridConfig, run_grid
 from core.results.fit import FitSettings, FitSpec, load_fit_scores
 from core.results.partition import load_partition_table
+from core.results.recovery import recovered_eccentricity
 
 pytestmark = pytest.mark.skipif(
     not (DEMO_FOLDER / "config.json").exists(), reason="the demo model checkpoint is not installed"
@@ -40,7 +41,7 @@ EXPECTED = {
     "RSC": {"CR", "SR"},
     "IPS": {"IU3"},
 }
-SETTINGS = FitSettings(n_permutations=200, max_new_tokens=32)
+SETTINGS = FitSettings(n_permutations=200, max_new_tokens=32, n_boot=200)
 
 
 @pytest.fixture(scope="module")

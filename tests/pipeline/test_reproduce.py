@@ -25,7 +25,7 @@ def reproduction(demo_small_root, test_home):
     tests' token budget (32): their embeddings and last-layer fits are reused when they ran."""
     from core.pipeline.reproduce import reproduce_paper
 
-    return test_home, reproduce_paper("demo", progress=False, max_new_tokens=32)
+    return test_home, reproduce_paper("demo", progress=False, max_new_tokens=32, n_boot=100)
 
 
 def _use(monkeypatch, root):

@@ -13,50 +13,13 @@ from core.models.adapters.base import (
     GenerationOptions,
     Response,
 )
-from core.models.registry import ModelError, ModelSpec, read_config, resolve
-
-#: family -> "module:Class"
-FAMILIES: dict[str, str] = {
-    "llava": "core.models.adapters.llava:LlavaAdapter",
-    "instructblip": "core.models.adapters.instructblip:InstructBlipAdapter",
-    "idefics": "core.models.adapters.idefics:IdeficsAdapter",
-    "idefics3": "core.models.adapters.idefics3:Idefics3Adapter",
-    "qwen2_vl": "core.models.adapters.qwen2vl:Qwen2VLAdapter",
-    "mplug_owl": "core.models.adapters.mplug_owl:MplugOwlAdapter",
-    "vit": "core.models.adapters.vit:VitAdapter",
-    "vision_tower": "core.models.adapters.vision_tower:VisionTowerAdapter",
-    "clip": "core.models.adapters.clip:ClipAdapter",
-    "text_control": "core.models.adapters.controls:TextControlAdapter",
-    "length_control": "core.models.adapters.controls:LengthControlAdapter",
-    "generic": "core.models.adapters.generic:GenericAdapter",
-}
-
-
-#: config.json model_type -> family
-MODEL_TYPES: dict[str, str] = {
-    "llava": "llava",
-    "instructblip": "instructblip",
-    "idefics": "idefics",
-    "idefics2": "idefics3",
-    "idefics3": "idefics3",
-    "smolvlm": "idefics3",
-    "qwen2_vl": "qwen2_vl",
-    "qwen2_5_vl": "qwen2_vl",
-    "mplug-owl": "mplug_owl",
-    "mplug_owl": "mplug_owl",
-    "vit": "vit",
-    "clip": "clip",
-}
-
-
-def detect_family(spec: ModelSpec) -> str:
-    """The adapter family of a model: the spec's own, else from ``config.json``'s model_type."""
-    if spec.family:
-        if spec.family not in FAMILIES:
-            raise ModelError(f"unknown family {spec.family!r}; known: {', '.join(FAMILIES)}")
-        return spec.family
-    model_type = read_config(spec).get("model_type", "")
-    return MODEL_TYPES.get(model_type, "generic")
+from core.models.registry import (
+    FAMILIES,
+    ModelError,
+    ModelSpec,
+    detect_family,
+    resolve,
+)
 
 
 def adapter_class(family: str) -> type[Adapter]:
