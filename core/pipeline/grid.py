@@ -111,12 +111,23 @@ def fit_specs(
         instructions = config.instructions if is_generative(model) else [None]
         # negative layers count from the end; stored under their positive index (one key per
         # fit); a layer outside the model's range is an error, never wrapped around
-        layers = layer_indices(config.layers, len(layers_of[model]), model)
+        n_states = len(layers_of[model])
+        # a one-layer feature space (the length control) has just that layer
+        layers = [0] if n_states == 1 else layer_indices(config.layers, n_states, model)
         for subject in subjects:
             for ins in instructions:
                 for layer in layers:
                     specs.append(FitSpec(config.dataset, subject, model, ins, int(layer)))
     return specs
+
+
+def extraction_passes(models: list[str]) -> list[list[str]]:
+    """Models in the order extraction must run them: every model first, then the controls
+    (``text:``, ``length:``), which read the answers their source generated."""
+    from core.models.roles import CONTROL_ROLES
+
+    controls = [m for m in models if m.startswith(tuple(CONTROL_ROLES))]
+    return [p for p in ([m for m in models if m not in controls], controls) if p]
 
 
 def grid_image_ids(ds, subjects: list[str]):
@@ -143,16 +154,17 @@ def run_extraction(
         from core.pipeline.engine import plan_extraction, ray_extract, ray_extraction
 
         extraction = ray_extraction(extraction)  # "auto" resolved on the workers' devices
-        units = plan_extraction(ds, config.models, instructions, options, image_ids,
-                                config.unit_size, extraction)  # fmt: skip
-        ray_extract(ds, units, options, batch_size=config.extract_batch_size, progress=progress,
-                    extraction=extraction)  # fmt: skip
+        for models in extraction_passes(config.models):  # controls read their source's answers
+            units = plan_extraction(ds, models, instructions, options, image_ids,
+                                    config.unit_size, extraction)  # fmt: skip
+            ray_extract(ds, units, options, batch_size=config.extract_batch_size,
+                        progress=progress, extraction=extraction)  # fmt: skip
         return {m: model_layers(m, config.dataset) for m in config.models}
     from core.features.extract import extract_model
     from core.models.adapters import load_adapter
 
     layers_of = {}
-    for model in config.models:
+    for model in [m for models in extraction_passes(config.models) for m in models]:
         adapter = load_adapter(model, device=extraction.device, dtype=extraction.dtype)
         extract_model(
             ds,

@@ -126,6 +126,8 @@ def model_weights(model: str) -> tuple[str, str, int | None]:
             f"`register_local`"
         ), None
     n = _hidden_states_from_config(cfg, spec.family == "vision_tower")
+    if spec.family == "length_control":
+        n = 1  # one feature space: the answer's length and its square
     if spec.random_init:
         return "random init (config present)", spec.source, n
     if spec.is_local:

@@ -336,3 +336,15 @@ def test_the_cross_subject_ceiling_is_stored_and_normalizes(grid_table, grid_con
     rows = grid_table[(grid_table["model"] == grid_config.models[0]) & (grid_table["layer"] == 1)]
     out = cross_subject_normalized(ds, rows, grid_config.settings)
     assert out["nalign_cross"].notna().any()
+
+
+def test_controls_are_extracted_after_their_source_and_length_has_one_layer(grid_config):
+    from dataclasses import replace
+
+    from core.pipeline.grid import extraction_passes, fit_specs
+
+    models = ["length:m", "m", "text:m", "vision:m"]
+    assert extraction_passes(models) == [["m", "vision:m"], ["length:m", "text:m"]]
+    config = replace(grid_config, models=["length:m"], layers=[2, 3])
+    specs = fit_specs(config, ["subj01"], {"length:m": [0]})
+    assert {s.layer for s in specs} == {0}
