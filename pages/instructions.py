@@ -137,7 +137,7 @@ ui.downloads(
 st.subheader("Instruction × ROI")
 n_rows = len(instructions)
 ui.chart(st, heatmap, summary, "instruction", roi_order, METRICS[metric],
-         cell_height=30 * n_rows, key="ci_heat")  # fmt: skip
+         cell_height=30 * n_rows, row_order=instructions, key="ci_heat")  # fmt: skip
 
 agree = result_views.metric_agreement(sel, model, int(layer))
 if not agree.empty:
@@ -185,7 +185,7 @@ figures = [
     export.ExportFigure(
         f"instructions_heatmap_{model}_L{layer}_{metric}", "Instruction × ROI",
         lambda: export.heatmap_figure(summary, "instruction", roi_order, METRICS[metric],
-                                      title=f"{model} · layer {layer}"),
+                                      title=f"{model} · layer {layer}", row_order=instructions),
         {"dataset": name, "subjects": subjects, "model": model, "layer": int(layer),
          "measure": METRICS[metric]},
         "Mean across subjects.",

@@ -434,7 +434,7 @@ def map_colours(brain_map: BrainMap, n: int = 64) -> np.ndarray:
     from core.viz.maps import category_colours
 
     if brain_map.categorical:
-        scale = np.array(category_colours(len(brain_map.names)), np.float64).reshape(-1, 3)
+        scale = np.array(category_colours(brain_map.names), np.float64).reshape(-1, 3)
     else:
         scale = matplotlib.colormaps[brain_map.cmap](np.linspace(0, 1, n))[:, :3]
     bare = np.array([(g, g, g) for g in BARE_CORTEX])

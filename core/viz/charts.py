@@ -11,6 +11,15 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from core.viz.specs import (  # noqa: E402
+    BarsSpec,
+    HeatmapSpec,
+    bars_spec,
+    curves_spec,
+    heatmap_spec,
+    parts_spec,
+)
+
 ROI_SELECTION = "roi_pick"
 
 
@@ -44,12 +53,14 @@ def grouped_roi_bars(
     stars: pd.DataFrame | None = None,
     ceiling: float | None = None,
 ) -> alt.Chart:
-    """Grouped bars per ROI (e.g. one bar per instruction) with s.e.m. error bars.
+    """Grouped bars per ROI (e.g. one bar per instruction) with error bars, drawn from
+    :func:`core.viz.specs.bars_spec` (the same description the slide export draws).
 
     Parameters
     ----------
     summary : DataFrame
-        Columns ``roi``, ``group``, ``mean``, ``lo``, ``hi`` (from :func:`summarise_subjects`).
+        Columns ``roi``, ``group``, ``mean``, ``lo``, ``hi`` (from :func:`summarise_subjects`,
+        or bootstrap intervals).
     group : str
         Column that distinguishes bars within an ROI.
     value_title : str
@@ -60,41 +71,42 @@ def grouped_roi_bars(
     ceiling : float, optional
         A horizontal rule (e.g. 1.0 for the noise ceiling of normalized alignment).
     """
+    return bars_chart(bars_spec(summary, group, value_title, roi_order, group_order, stars,
+                                ceiling))  # fmt: skip
+
+
+def bars_chart(spec: BarsSpec) -> alt.Chart:
+    """The Altair drawing of a :class:`~core.viz.specs.BarsSpec`."""
+    group, data = spec.group, spec.data
     pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
-    base = alt.Chart(summary).encode(
-        x=alt.X("roi:N", sort=roi_order, title="ROI"),
-        xOffset=alt.XOffset(f"{group}:N", sort=group_order),
+    base = alt.Chart(data).encode(
+        x=alt.X("roi:N", sort=spec.rois, title="ROI"),
+        xOffset=alt.XOffset(f"{group}:N", sort=spec.groups),
     )
-    y_scale = alt.Undefined
-    if stars is not None and not stars.empty and len(summary):
-        top = float(np.nanmax(summary["hi"]))
-        low = min(0.0, float(np.nanmin(summary["lo"])))
-        y_scale = alt.Scale(domain=[low, top + 0.22 * max(top - low, 1e-6)], nice=False)
+    y_scale = alt.Scale(domain=list(spec.y_domain), nice=False)
+    tooltip = ["roi", group, alt.Tooltip("mean:Q", format=".3f")]
+    if "n_subjects" in data:
+        tooltip.append(alt.Tooltip("n_subjects:Q"))
     bars = (
         base.mark_bar()
         .encode(
-            y=alt.Y("mean:Q", title=value_title, scale=y_scale),
-            color=alt.Color(f"{group}:N", sort=group_order, title=group),
+            y=alt.Y("mean:Q", title=spec.value_title, scale=y_scale),
+            color=alt.Color(f"{group}:N", sort=spec.groups, title=group,
+                            scale=alt.Scale(domain=spec.groups,
+                                            range=[spec.colours[g] for g in spec.groups])),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
-            tooltip=[
-                "roi",
-                group,
-                alt.Tooltip("mean:Q", format=".3f"),
-                alt.Tooltip("n_subjects:Q"),
-            ],
+            tooltip=tooltip,
         )
         .add_params(pick)
-    )
+    )  # fmt: skip
     errs = base.mark_rule(color="black").encode(y="lo:Q", y2="hi:Q")
     layers = [bars, errs]
-    if stars is not None and not stars.empty:
-        star_df = summary.merge(stars, on=["roi", group], how="inner")
-        star_df = star_df[star_df["stars"].fillna("").astype(str).str.len() > 0]
-        if not star_df.empty:
-            layers.append(star_marks(star_df, group, roi_order, group_order))
-    if ceiling is not None:
+    star_df = data[data["stars"] != ""]
+    if not star_df.empty:
+        layers.append(star_marks(star_df, group, spec.rois, spec.groups))
+    if spec.ceiling is not None:
         layers.append(
-            alt.Chart(pd.DataFrame({"y": [ceiling]}))
+            alt.Chart(pd.DataFrame({"y": [spec.ceiling]}))
             .mark_rule(strokeDash=[6, 4], color="#b3261e")
             .encode(y="y:Q")
         )
@@ -108,7 +120,7 @@ def star_marks(
     they take one bar's width and never overlap each other or the bars; their tooltip gives the
     instruction, the ROI and the q-value where known."""
     tooltip = ["roi", group, "stars:N"]
-    if "q" in star_df:
+    if "q" in star_df and star_df["q"].notna().any():
         tooltip.append(alt.Tooltip("q:Q", format=".2g", title="q (BH)"))
     return (
         alt.Chart(star_df)
@@ -129,69 +141,88 @@ def star_marks(
 
 def heatmap(
     summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str,
-    cell_height: int | None = None,
+    cell_height: int | None = None, row_order: list[str] | None = None,
 ) -> alt.Chart:  # fmt: skip
-    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells
-    (``cell_height``: of the cells' area, default 28 px per row)."""
+    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells, drawn from
+    :func:`core.viz.specs.heatmap_spec`: every row labelled, rows in ``row_order`` (default:
+    their order in ``summary``, as the bars) (``cell_height``: of the cells' area, default
+    28 px per row)."""
+    return heatmap_chart(heatmap_spec(summary, row, roi_order, value_title, row_order),
+                         cell_height)  # fmt: skip
+
+
+def heatmap_chart(spec: HeatmapSpec, cell_height: int | None = None) -> alt.Chart:
+    """The Altair drawing of a :class:`~core.viz.specs.HeatmapSpec`."""
+    row = spec.row
     pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
-    base = alt.Chart(summary).encode(
-        x=alt.X("roi:N", sort=roi_order, title="ROI"), y=alt.Y(f"{row}:N", title=row)
+    base = alt.Chart(spec.data).encode(
+        x=alt.X("roi:N", sort=spec.rois, title="ROI"),
+        y=alt.Y(f"{row}:N", sort=spec.rows, title=row, axis=alt.Axis(labelOverlap=False)),
     )
     rect = (
         base.mark_rect()
         .encode(
-            color=alt.Color("mean:Q", title=value_title, scale=alt.Scale(scheme="viridis")),
+            color=alt.Color("mean:Q", title=spec.value_title, scale=alt.Scale(scheme="viridis"),
+                            legend=alt.Legend(titleLimit=400, orient="right")),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
             tooltip=[row, "roi", alt.Tooltip("mean:Q", format=".3f")],
         )
         .add_params(pick)
-    )
+    )  # fmt: skip
+    mid = float(np.nanmean(spec.data["mean"])) if len(spec.data) else 0.0
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("mean:Q", format=".2f"),
-        color=alt.condition("datum.mean > 0.5", alt.value("black"), alt.value("white")),
+        color=alt.condition(f"datum.mean > {mid}", alt.value("black"), alt.value("white")),
     )
     return alt.layer(rect, text).properties(
-        height=cell_height if cell_height is not None else 28 * max(summary[row].nunique(), 3)
+        height=cell_height if cell_height is not None else 28 * max(len(spec.rows), 3)
     )
 
 
 def layer_curves(
     summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str], columns: int = 5
 ) -> alt.Chart:
-    """Value against layer, one line per ``group``, one small panel per ROI.
+    """Value against layer, one line per ``group``, one small panel per ROI, drawn from
+    :func:`core.viz.specs.curves_spec`.
 
     ``summary`` columns: ``roi``, ``layer``, ``group``, ``mean``, ``lo``, ``hi``.
     """
-    base = alt.Chart(summary).encode(
-        x=alt.X("layer:O", title="layer"), color=alt.Color(f"{group}:N")
-    )
+    spec = curves_spec(summary, group, value_title, roi_order)
+    base = alt.Chart(spec.data).encode(
+        x=alt.X("layer:O", title="layer"),
+        color=alt.Color(f"{group}:N", sort=spec.groups,
+                        scale=alt.Scale(domain=spec.groups,
+                                        range=[spec.colours[g] for g in spec.groups])),
+    )  # fmt: skip
     line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=value_title))
     band = base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q")
     return (
         alt.layer(band, line)
         .properties(width=180, height=140)
-        .facet(facet=alt.Facet("roi:N", sort=roi_order, title=None), columns=columns)
+        .facet(facet=alt.Facet("roi:N", sort=spec.rois, title=None), columns=columns)
     )
 
 
 def partition_bars(table: pd.DataFrame, a: str, b: str, roi_order: list[str]) -> alt.Chart:
-    """Stacked bars per ROI of unique-A, shared and unique-B explained variance.
+    """Stacked bars per ROI of unique-A, shared and unique-B explained variance, drawn from
+    :func:`core.viz.specs.parts_spec` (negative parts below zero).
 
     ``table`` columns: ``roi``, ``part`` (``f"unique {a}"``, ``"shared"``, ``f"unique {b}"``),
     ``value``.
     """
-    order = [f"unique {a}", "shared", f"unique {b}"]
+    spec = parts_spec(table, a, b, roi_order)
+    order = spec.parts
     pick = alt.selection_point(name=ROI_SELECTION, fields=["roi"], on="click", clear="dblclick")
     return (
-        alt.Chart(table)
+        alt.Chart(spec.data)
         .mark_bar()
         .encode(
-            x=alt.X("roi:N", sort=roi_order, title="ROI"),
+            x=alt.X("roi:N", sort=spec.rois, title="ROI"),
             y=alt.Y("value:Q", title="explained variance (R², test)", stack="zero"),
             color=alt.Color(
                 "part:N",
                 sort=order,
-                scale=alt.Scale(domain=order, range=["#1f77b4", "#8c6bb1", "#ff7f0e"]),
+                scale=alt.Scale(domain=order, range=[spec.colours[p] for p in order]),
             ),
             order=alt.Order("part_order:Q"),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),

@@ -4,8 +4,9 @@ instruction, layer, settings).
 
 A page describes each figure as an :class:`ExportFigure` (a name, a caption and a function that
 draws it with matplotlib); nothing is drawn until a file is asked for. Charts the pages draw with
-Altair have matplotlib twins here (:func:`bars_figure`, :func:`stacked_parts_figure`,
-:func:`heatmap_figure`, :func:`curves_figure`) so that they export as vector graphics too.
+Altair are drawn here by matplotlib too (:func:`bars_figure`, :func:`stacked_parts_figure`,
+:func:`heatmap_figure`, :func:`curves_figure`), so they export as vector graphics; both drawings
+read one description per chart (:mod:`core.viz.specs`), so a slide cannot drift from the screen.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from core.viz.specs import BarsSpec, bars_spec, curves_spec, heatmap_spec, parts_spec
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 
@@ -157,12 +160,6 @@ def _jsonable(obj):
 # --------------------------------------------------------------------------- matplotlib twins
 
 
-def _palette(n: int):
-    from core.viz.maps import category_colours
-
-    return category_colours(n)
-
-
 def _new(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -180,76 +177,66 @@ def bars_figure(
     title: str = "",
     highlight: str | None = None,
 ):
-    """Grouped bars per ROI with s.e.m. error bars and significance stars (vertical, above each
-    bar's error bar), as :func:`core.viz.charts.grouped_roi_bars` draws them.
+    """Grouped bars per ROI with error bars and significance stars, from the same description
+    as the screen's :func:`core.viz.charts.grouped_roi_bars` (:func:`core.viz.specs.bars_spec`).
 
     ``summary`` columns: ``roi``, ``group``, ``mean``, ``lo``, ``hi``; ``stars``: ``roi``,
     ``group``, ``stars``.
     """
-    groups = group_order or list(dict.fromkeys(summary[group]))
-    rois = [r for r in roi_order if r in set(summary["roi"])]
-    colours = _palette(len(groups))
-    fig = _new(max(6.0, 0.22 * len(rois) * len(groups) + 2.5), 3.6)
-    ax = fig.add_axes((0.08, 0.2, 0.74, 0.68))
+    return bars_mpl(bars_spec(summary, group, value_title, roi_order, group_order, stars,
+                              ceiling, highlight, title))  # fmt: skip
+
+
+def bars_mpl(spec: BarsSpec):
+    """The matplotlib drawing of a :class:`~core.viz.specs.BarsSpec` (slide-sized: at most
+    10 inches wide; the legend beside the axes)."""
+    rois, groups, data = spec.rois, spec.groups, spec.data
     width = 0.8 / max(len(groups), 1)
-    star_of = {}
-    if stars is not None and not stars.empty:
-        star_of = {(r, g): s for r, g, s in stars[["roi", group, "stars"]].itertuples(index=False)
-                   if isinstance(s, str) and s}  # fmt: skip
-    top = float(np.nanmax(summary["hi"])) if len(summary) else 1.0
-    bottom = min(0.0, float(np.nanmin(summary["lo"])) if len(summary) else 0.0)
-    span = max(top - bottom, 1e-6)
+    fig = _new(min(10.0, max(6.0, 0.16 * len(rois) * len(groups) + 2.5)), 3.6)
+    ax = fig.add_axes((0.08, 0.2, 0.72, 0.68))
+    low, high = spec.y_domain
+    span = max(high - low, 1e-6)
     for gi, g in enumerate(groups):
-        rows = summary[summary[group] == g].set_index("roi")
-        xs, ys, lo, hi = [], [], [], []
-        for ri, roi in enumerate(rois):
-            if roi not in rows.index:
-                continue
-            r = rows.loc[roi]
-            xs.append(ri - 0.4 + width * (gi + 0.5))
-            ys.append(float(r["mean"]))
-            lo.append(float(r["lo"]))
-            hi.append(float(r["hi"]))
-        alpha = [1.0 if (highlight is None or rois[int(round(x))] == highlight) else 0.35
-                 for x in xs]  # fmt: skip
-        for x, y, a in zip(xs, ys, alpha, strict=True):
-            ax.bar(x, y, width=width * 0.92, color=colours[gi], alpha=a,
-                   label=g if x == xs[0] else None)  # fmt: skip
-        ax.vlines(xs, lo, hi, color="black", lw=0.8)
-        for x, h in zip(xs, hi, strict=True):
-            s = star_of.get((rois[int(round(x))], g))
-            if s:
-                ax.text(x, h + 0.015 * span, s, rotation=90, ha="center", va="bottom",
+        rows = data[data[spec.group] == g]
+        xs = [rois.index(r) - 0.4 + width * (gi + 0.5) for r in rows["roi"]]
+        alpha = [1.0 if spec.highlight in (None, r) else 0.35 for r in rows["roi"]]
+        for k, (x, y, a) in enumerate(zip(xs, rows["mean"], alpha, strict=True)):
+            ax.bar(x, float(y), width=width * 0.92, color=spec.colours[g], alpha=a,
+                   label=g if k == 0 else None)  # fmt: skip
+        ax.vlines(xs, rows["lo"], rows["hi"], color="black", lw=0.8)
+        for x, h, st in zip(xs, rows["hi"], rows["stars"], strict=True):
+            if st:
+                ax.text(x, float(h) + 0.015 * span, st, rotation=90, ha="center", va="bottom",
                         fontsize=8, linespacing=0.8)  # fmt: skip
-    if ceiling is not None:
-        ax.axhline(ceiling, color="#b3261e", ls="--", lw=1)
+    if spec.ceiling is not None:
+        ax.axhline(spec.ceiling, color="#b3261e", ls="--", lw=1)
     ax.set_xticks(range(len(rois)), rois, rotation=45, ha="right")
-    ax.set_ylabel(value_title)
-    ax.set_ylim(bottom, top + (0.18 if star_of else 0.06) * span)
+    ax.set_ylabel(spec.value_title)
+    ax.set_ylim(low, high)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(title=group, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+    ax.legend(title=spec.group, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               title_fontsize=8, frameon=False)  # fmt: skip
-    if title:
-        ax.set_title(title, fontsize=10)
+    if spec.title:
+        ax.set_title(spec.title, fontsize=10)
     return fig
 
 
 def stacked_parts_figure(long: pd.DataFrame, a: str, b: str, roi_order: list[str], title: str = ""):
     """Stacked bars per ROI of unique-A, shared and unique-B explained variance (``long``:
-    ``roi``, ``part``, ``value``)."""
-    order = [f"unique {a}", "shared", f"unique {b}"]
-    colours = ["#1f77b4", "#8c6bb1", "#ff7f0e"]
-    rois = [r for r in roi_order if r in set(long["roi"])]
+    ``roi``, ``part``, ``value``), from :func:`core.viz.specs.parts_spec` like the screen's
+    :func:`core.viz.charts.partition_bars`."""
+    spec = parts_spec(long, a, b, roi_order, title)
+    rois = spec.rois
     fig = _new(max(5.0, 0.5 * len(rois) + 2.5), 3.4)
     ax = fig.add_axes((0.1, 0.2, 0.7, 0.68))
     pos = np.zeros(len(rois))
     neg = np.zeros(len(rois))
-    for part, colour in zip(order, colours, strict=True):
-        vals = np.array([
-            float(long[(long["roi"] == r) & (long["part"] == part)]["value"].sum()) for r in rois
-        ])  # fmt: skip
+    for part in spec.parts:
+        got = spec.data[spec.data["part"] == part].set_index("roi")["value"]
+        vals = np.array([float(got.get(r, 0.0)) for r in rois])
         base = np.where(vals >= 0, pos, neg)
-        ax.bar(range(len(rois)), vals, bottom=base, color=colour, label=part, width=0.7)
+        ax.bar(range(len(rois)), vals, bottom=base, color=spec.colours[part], label=part,
+               width=0.7)  # fmt: skip
         pos += np.where(vals >= 0, vals, 0)
         neg += np.where(vals < 0, vals, 0)
     ax.axhline(0, color="black", lw=0.6)
@@ -257,20 +244,17 @@ def stacked_parts_figure(long: pd.DataFrame, a: str, b: str, roi_order: list[str
     ax.set_ylabel("explained variance (R², test)")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
+    if spec.title:
+        ax.set_title(spec.title, fontsize=10)
     return fig
 
 
 def heatmap_figure(summary: pd.DataFrame, row: str, roi_order: list[str], value_title: str,
-                   title: str = ""):  # fmt: skip
-    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells."""
-    rows = list(dict.fromkeys(summary[row]))
-    rois = [r for r in roi_order if r in set(summary["roi"])]
-    grid = np.full((len(rows), len(rois)), np.nan)
-    for r, c, v in summary[[row, "roi", "mean"]].itertuples(index=False):
-        if r in rows and c in rois:
-            grid[rows.index(r), rois.index(c)] = v
+                   title: str = "", row_order: list[str] | None = None):  # fmt: skip
+    """A ``row`` x ROI heatmap of ``mean`` with the values written in the cells, from
+    :func:`core.viz.specs.heatmap_spec` like the screen's :func:`core.viz.charts.heatmap`."""
+    spec = heatmap_spec(summary, row, roi_order, value_title, row_order, title)
+    rows, rois, grid = spec.rows, spec.rois, spec.grid()
     fig = _new(max(5.0, 0.55 * len(rois) + 2.5), max(2.5, 0.32 * len(rows) + 1.4))
     ax = fig.add_axes((0.15, 0.22, 0.68, 0.7))
     im = ax.imshow(grid, aspect="auto", cmap="viridis")
@@ -284,30 +268,31 @@ def heatmap_figure(summary: pd.DataFrame, row: str, roi_order: list[str], value_
     ax.set_xticks(range(len(rois)), rois, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     cax = fig.add_axes((0.85, 0.22, 0.02, 0.7))
-    fig.colorbar(im, cax=cax).set_label(value_title, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, cax=cax).set_label(spec.value_title, fontsize=8)
+    if spec.title:
+        ax.set_title(spec.title, fontsize=10)
     return fig
 
 
 def curves_figure(summary: pd.DataFrame, group: str, value_title: str, roi_order: list[str],
                   title: str = ""):  # fmt: skip
     """Value against layer, one line per ``group``, one small panel per ROI (``summary``:
-    ``roi``, ``layer``, ``group``, ``mean``, ``lo``, ``hi``)."""
-    rois = [r for r in roi_order if r in set(summary["roi"])]
-    groups = list(dict.fromkeys(summary[group]))
-    colours = _palette(len(groups))
+    ``roi``, ``layer``, ``group``, ``mean``, ``lo``, ``hi``), from
+    :func:`core.viz.specs.curves_spec` like the screen's :func:`core.viz.charts.layer_curves`."""
+    spec = curves_spec(summary, group, value_title, roi_order, title)
+    rois = spec.rois
     ncol = min(4, max(len(rois), 1))
     nrow = int(np.ceil(max(len(rois), 1) / ncol))
     fig = _new(2.6 * ncol + 1.6, 2.0 * nrow + 0.6)
     axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     for k, roi in enumerate(rois):
         ax = axes[k // ncol][k % ncol]
-        sub = summary[summary["roi"] == roi]
-        for g, colour in zip(groups, colours, strict=True):
-            s = sub[sub[group] == g].sort_values("layer")
+        sub = spec.data[spec.data["roi"] == roi]
+        for g in spec.groups:
+            s = sub[sub[group] == g]
             if s.empty:
                 continue
+            colour = spec.colours[g]
             ax.fill_between(s["layer"], s["lo"], s["hi"], color=colour, alpha=0.2, lw=0)
             ax.plot(s["layer"], s["mean"], marker="o", ms=3, color=colour, label=g)
         ax.set_title(roi, fontsize=9)
@@ -315,12 +300,12 @@ def curves_figure(summary: pd.DataFrame, group: str, value_title: str, roi_order
         ax.spines[["top", "right"]].set_visible(False)
     for k in range(len(rois), nrow * ncol):
         axes[k // ncol][k % ncol].set_visible(False)
-    axes[0][0].set_ylabel(value_title, fontsize=8)
+    axes[0][0].set_ylabel(spec.value_title, fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    if spec.title:
+        fig.suptitle(spec.title, fontsize=10)
     fig.tight_layout()
     return fig
 

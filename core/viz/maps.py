@@ -15,11 +15,12 @@ import numpy as np
 from core.viz.flatmap import CORTEX
 
 
-def category_colours(n: int) -> list[tuple[float, float, float]]:
-    """The colours of ``n`` categories (those of the flat category maps)."""
-    from core.viz.views import CATEGORY_COLOURS
+def category_colours(names) -> list[tuple[float, float, float]]:
+    """The colours of categories by name (:func:`core.viz.colours.named_colours`: one colour
+    per instruction in every chart, map and export)."""
+    from core.viz.colours import named_colours
 
-    return [CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i in range(n)]
+    return named_colours(list(names))
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +117,7 @@ class BrainMap:
         out[:] = (*CORTEX, 1.0)
         shown = self.shown()
         if self.categorical:
-            table = np.array([(*c, 1.0) for c in category_colours(len(self.names))], np.float32)
+            table = np.array([(*c, 1.0) for c in category_colours(self.names)], np.float32)
             out[shown] = table[self.values[shown]]
             return out
         import matplotlib
@@ -132,7 +133,7 @@ class BrainMap:
         """(name, colour) of the categories that occur (categorical maps)."""
         if not self.categorical:
             return []
-        colours = category_colours(len(self.names))
+        colours = category_colours(self.names)
         present = sorted({int(v) for v in np.unique(self.values) if v >= 0})
         return [(self.names[i], colours[i]) for i in present]
 

@@ -11,6 +11,7 @@ import io
 import numpy as np
 import pandas as pd
 
+from core.viz.colours import named_colours
 from core.viz.flatmap import (
     FlatmapRaster,
     categorical_rgba,
@@ -22,20 +23,6 @@ from core.viz.flatmap import (
 SIMULATED_BADGE = "SIMULATED data"
 
 #: Colours of categorical maps (instructions), colour-blind friendly first (Okabe-Ito + tab10).
-CATEGORY_COLOURS: list[tuple[float, float, float]] = [
-    (0.902, 0.624, 0.0),
-    (0.337, 0.706, 0.914),
-    (0.0, 0.620, 0.451),
-    (0.941, 0.894, 0.259),
-    (0.0, 0.447, 0.698),
-    (0.835, 0.369, 0.0),
-    (0.800, 0.475, 0.655),
-    (0.4, 0.4, 0.4),
-    (0.549, 0.337, 0.294),
-    (0.090, 0.745, 0.812),
-    (0.737, 0.741, 0.133),
-    (0.580, 0.404, 0.741),
-]
 
 
 def value_limits(values: np.ndarray, symmetric: bool = False, pct: float = 99.0):
@@ -95,7 +82,7 @@ def category_map(
 ):
     """A flatmap coloured by category (e.g. best instruction per target; -1 = not shown),
     with a legend of the categories that occur."""
-    colours = [CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i in range(len(names))]
+    colours = named_colours(names)
     rgba = categorical_rgba(raster, labels, colours)
     present = sorted({int(v) for v in np.unique(labels) if v >= 0})
     legend = [(names[i], colours[i]) for i in present] or None
