@@ -10,7 +10,6 @@ import streamlit as st
 
 from core.data.demo import truth as gt
 from core.results import recovery as results_recovery
-from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
 from pages import ui
@@ -92,14 +91,8 @@ st.caption(
 )
 
 st.subheader("Recovered by the pipeline")
-table = ui.get_roi_table(name, stamp)
-if table.empty:
-    ui.no_results_state(name)
-    st.stop()
-mllm = table[table["instruction"] != IMAGE]
-if mllm.empty:
-    st.info("The results contain no instruction-prompted model yet (only image-only baselines).")
-    st.stop()
+mllm = ui.mllm_rows(name, stamp)
+table = ui.get_roi_table(name, stamp)  # image-only encoders too (eccentricity below)
 models = list(dict.fromkeys(mllm["model"]))
 c3, c4 = st.columns([2, 1])
 model = c3.selectbox("Model", models, key="gt_model", format_func=ui.model_label)

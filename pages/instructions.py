@@ -9,7 +9,6 @@ import streamlit as st
 
 from core.data.rois import GENERAL
 from core.results import views as result_views
-from core.results.fit import IMAGE
 from core.results.selection import best_layers
 from core.storage import ArtifactError
 from core.viz import export
@@ -30,14 +29,7 @@ ds = ui.page_header(
 )
 name = ds.name
 stamp = ui.stamp(name)
-table = ui.get_roi_table(name, stamp)
-if table.empty:
-    ui.no_results_state(name)
-    st.stop()
-mllm = table[table["instruction"] != IMAGE]
-if mllm.empty:
-    st.info("The results contain no instruction-prompted model yet (only image-only baselines).")
-    st.stop()
+mllm = ui.mllm_rows(name, stamp)
 
 models = list(dict.fromkeys(mllm["model"]))
 c1, c2, c3, c4 = st.columns([2, 2, 1, 2])

@@ -20,6 +20,7 @@ from pages.ui.frame import (  # noqa: F401
     dataset_picker,
     job_button,
     job_log,
+    mllm_rows,
     model_label,
     no_results_state,
     page_header,

@@ -205,3 +205,21 @@ def roi_highlight(key: str, rois: list[str], event=None) -> str | None:
     )  # fmt: skip
     link(roi=None if choice == "(none)" else choice)
     return None if choice == "(none)" else choice
+
+
+def mllm_rows(name: str, stamp: str):
+    """The results table's instruction-prompted rows of the open dataset; the page stops with
+    the right empty state when there are none (no results yet, or image-only baselines only)."""
+    from core.results.fit import IMAGE
+    from pages.ui.loaders import get_roi_table
+
+    table = get_roi_table(name, stamp)
+    if table.empty:
+        no_results_state(name)
+        st.stop()
+    mllm = table[table["instruction"] != IMAGE]
+    if mllm.empty:
+        st.info("The results contain no instruction-prompted model yet (only image-only "
+                "baselines).")  # fmt: skip
+        st.stop()
+    return mllm
