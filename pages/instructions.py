@@ -103,17 +103,36 @@ star_note = (
     "download)."
 )
 
+winners = ui.get_roi_winners(name, stamp, model, int(layer), tuple(subjects))
+best = dict(zip(winners["roi"], winners["winner"], strict=True)) if not winners.empty else {}
 event = ui.chart(
     st, grouped_roi_bars, summary, group="instruction", value_title=METRICS[metric],
     roi_order=roi_order, group_order=instructions,
     stars=stars[["roi", "instruction", "stars", "q"]],
-    ceiling=1.0 if metric == "nalign_mean" else None, on_select="rerun", key="ci_bars",
+    ceiling=1.0 if metric == "nalign_mean" else None, best=best, on_select="rerun",
+    key="ci_bars",
 )  # fmt: skip
 st.caption(
     f"{model} · layer {layer} · {len(subjects)} subject(s). {error_note} "
     + star_note
+    + " ▼ marks each ROI's best instruction, chosen by the cross-validated training score "
+    "(the bars show test scores)."
     + (" Dashed line: the noise ceiling." if metric == "nalign_mean" else "")
 )
+if not winners.empty:
+    st.markdown("**Which instruction wins in each ROI, and by how much?**")
+    shown = winners.assign(
+        difference=[f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+                    zip(winners["difference"], winners["ci_low"], winners["ci_high"], strict=True)],
+        distinguishable=np.where(winners["significant"], "yes", "no"),
+    )[["roi", "winner", "winner_score", "runner_up", "runner_up_score", "difference",
+       "distinguishable"]]  # fmt: skip
+    st.dataframe(shown.style.format({"winner_score": "{:.3f}", "runner_up_score": "{:.3f}"}),
+                 hide_index=True, width="stretch")  # fmt: skip
+    st.caption("Winner and runner-up chosen by the cross-validated training score; the "
+               "difference (test set) with its 95% bootstrap interval over test images; "
+               "distinguishable: both the across-subject t-test and the bootstrap agree, "
+               "BH over the ROIs.")  # fmt: skip
 if metric == "frac_significant":
     st.caption(result_views.pvalue_note(sel, name))
 for warning in result_views.alpha_edge_warnings(sel):
@@ -167,12 +186,13 @@ figures = [
         lambda: export.bars_figure(
             summary, "instruction", METRICS[metric], roi_order, instructions,
             stars[["roi", "instruction", "stars"]], 1.0 if metric == "nalign_mean" else None,
-            title=f"{model} · layer {layer}", highlight=highlight,
+            title=f"{model} · layer {layer}", highlight=highlight, best=best,
         ),
         {"dataset": name, "subjects": subjects, "model": model, "layer": int(layer),
          "measure": METRICS[metric], "reference": reference, "across": across,
          **ui.grid_context(name)},
-        f"Mean across subjects ± s.e.m. {star_note}",
+        f"Mean across subjects. {error_note} {star_note} ▼: each ROI's best instruction "
+        "(chosen by the cross-validated training score).",
     ),
     export.ExportFigure(
         f"instructions_heatmap_{model}_L{layer}_{metric}", "Instruction × ROI",

@@ -52,6 +52,7 @@ def grouped_roi_bars(
     group_order: list[str] | None = None,
     stars: pd.DataFrame | None = None,
     ceiling: float | None = None,
+    best: dict[str, str] | None = None,
 ) -> alt.Chart:
     """Grouped bars per ROI (e.g. one bar per instruction) with error bars, drawn from
     :func:`core.viz.specs.bars_spec` (the same description the slide export draws).
@@ -70,9 +71,11 @@ def grouped_roi_bars(
         Columns ``roi``, ``group``, ``stars`` (e.g. "**"), drawn above the bars.
     ceiling : float, optional
         A horizontal rule (e.g. 1.0 for the noise ceiling of normalized alignment).
+    best : dict of str to str, optional
+        ROI -> the group chosen there (marked with a triangle above its bar).
     """
     return bars_chart(bars_spec(summary, group, value_title, roi_order, group_order, stars,
-                                ceiling))  # fmt: skip
+                                ceiling, best=best))  # fmt: skip
 
 
 def bars_chart(spec: BarsSpec) -> alt.Chart:
@@ -104,6 +107,15 @@ def bars_chart(spec: BarsSpec) -> alt.Chart:
     star_df = data[data["stars"] != ""]
     if not star_df.empty:
         layers.append(star_marks(star_df, group, spec.rois, spec.groups))
+    best_df = data[data["best"]]
+    if not best_df.empty:  # the chosen bar of each ROI, below any stars
+        layers.append(
+            alt.Chart(best_df).mark_point(shape="triangle-down", filled=True, size=60,
+                                          color="#222", yOffset=-8)
+            .encode(x=alt.X("roi:N", sort=spec.rois),
+                    xOffset=alt.XOffset(f"{group}:N", sort=spec.groups), y="hi:Q",
+                    tooltip=["roi", alt.Tooltip(f"{group}:N", title=f"chosen {group}")])
+        )  # fmt: skip
     if spec.ceiling is not None:
         layers.append(
             alt.Chart(pd.DataFrame({"y": [spec.ceiling]}))

@@ -176,6 +176,7 @@ def bars_figure(
     ceiling: float | None = None,
     title: str = "",
     highlight: str | None = None,
+    best: dict[str, str] | None = None,
 ):
     """Grouped bars per ROI with error bars and significance stars, from the same description
     as the screen's :func:`core.viz.charts.grouped_roi_bars` (:func:`core.viz.specs.bars_spec`).
@@ -184,7 +185,7 @@ def bars_figure(
     ``group``, ``stars``.
     """
     return bars_mpl(bars_spec(summary, group, value_title, roi_order, group_order, stars,
-                              ceiling, highlight, title))  # fmt: skip
+                              ceiling, highlight, title, best))  # fmt: skip
 
 
 def bars_mpl(spec: BarsSpec):
@@ -204,6 +205,9 @@ def bars_mpl(spec: BarsSpec):
             ax.bar(x, float(y), width=width * 0.92, color=spec.colours[g], alpha=a,
                    label=g if k == 0 else None)  # fmt: skip
         ax.vlines(xs, rows["lo"], rows["hi"], color="black", lw=0.8)
+        for x, h, chosen in zip(xs, rows["hi"], rows["best"], strict=True):
+            if chosen:  # the chosen bar of its ROI
+                ax.plot([x], [float(h) + 0.01 * span], marker="v", color="#222", ms=5)
         for x, h, st in zip(xs, rows["hi"], rows["stars"], strict=True):
             if st:
                 ax.text(x, float(h) + 0.015 * span, st, rotation=90, ha="center", va="bottom",

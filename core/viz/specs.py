@@ -21,7 +21,8 @@ class BarsSpec:
     ----------
     data : DataFrame
         One row per drawn bar, in drawing order: roi, ``group``, mean, lo, hi (the error bar),
-        n_subjects (when given), stars ('' for none), q (NaN when unknown).
+        n_subjects (when given), stars ('' for none), q (NaN when unknown), best (True for the
+        ROI's chosen bar, marked with a triangle).
     group : str
         The column naming a bar within an ROI.
     value_title : str
@@ -60,9 +61,11 @@ def bars_spec(
     ceiling: float | None = None,
     highlight: str | None = None,
     title: str = "",
+    best: dict[str, str] | None = None,
 ) -> BarsSpec:
-    """The :class:`BarsSpec` of a summary table (columns roi, ``group``, mean, lo, hi) and its
-    significance stars (columns roi, ``group``, stars, optionally q)."""
+    """The :class:`BarsSpec` of a summary table (columns roi, ``group``, mean, lo, hi), its
+    significance stars (columns roi, ``group``, stars, optionally q) and the chosen bar of each
+    ROI (``best``: ROI -> group, e.g. the instruction chosen by cross-validation)."""
     groups = list(group_order or dict.fromkeys(summary[group]))
     rois = [r for r in roi_order if r in set(summary["roi"])]
     data = summary[summary["roi"].isin(rois) & summary[group].isin(groups)].copy()
@@ -74,6 +77,8 @@ def bars_spec(
         data["stars"] = data["_stars"].fillna("").astype(str)
         data["q"] = data["_q"] if "_q" in data else np.nan
         data = data.drop(columns=[c for c in ("_stars", "_q") if c in data])
+    best = best or {}
+    data["best"] = [best.get(r) == g for r, g in zip(data["roi"], data[group], strict=True)]
     order = {(r, g): i for i, (r, g) in enumerate((r, g) for r in rois for g in groups)}
     data = data.assign(_o=[order[(r, g)] for r, g in zip(data["roi"], data[group], strict=True)])
     data = data.sort_values("_o").drop(columns="_o").reset_index(drop=True)
@@ -82,7 +87,7 @@ def bars_spec(
     if ceiling is not None:
         top = max(top, float(ceiling))
     span = max(top - low, 1e-6)
-    headroom = 0.22 if (data["stars"] != "").any() else 0.06
+    headroom = 0.22 if (data["stars"] != "").any() else (0.1 if data["best"].any() else 0.06)
     colours = dict(zip(groups, (hex_colour(c) for c in named_colours(groups)), strict=True))
     return BarsSpec(data, group, value_title, rois, groups, colours, ceiling,
                     (low, top + headroom * span), highlight, title)  # fmt: skip

@@ -56,6 +56,7 @@ from pages.ui.loaders import (  # noqa: F401
     get_raster,
     get_roi_names,
     get_roi_table,
+    get_roi_winners,
     get_subject,
     get_target_frame,
     get_target_scores,

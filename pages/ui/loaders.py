@@ -248,3 +248,10 @@ def get_model_comparison(name: str, stamp: str, models: tuple[str, ...], layer_m
     table = get_roi_table(name, stamp)
     return result_views.model_comparison(table[table["model"].isin(models)], layer_mode,
                                          instruction_mode, ceiling, get_dataset(name))  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_roi_winners(name: str, stamp: str, model: str, layer: int, subjects: tuple[str, ...]):
+    table = get_roi_table(name, stamp)
+    table = table[table["subject"].isin(subjects)]
+    return result_views.roi_winners(table, model, layer, ds=get_dataset(name))
