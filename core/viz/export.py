@@ -112,7 +112,11 @@ def _fmt(value) -> str:
 def figures_zip(
     figures: list[ExportFigure], context: dict, formats: tuple[str, ...] = tuple(FORMATS)
 ) -> bytes:
-    """A ZIP of every figure in every format, ``captions.md`` and ``captions.json``."""
+    """A ZIP of every figure in every format, ``captions.md`` and ``captions.json``.
+
+    A figure that cannot be drawn (e.g. a flat map of volume data without a surface mapping) is
+    left out and named with the reason in ``NOT_DRAWN.txt`` and the captions, so the download
+    always says what it holds and why something is missing."""
     buf = io.BytesIO()
     seen: dict[str, int] = {}
     records = []
@@ -126,8 +130,15 @@ def figures_zip(
             seen[stem] = 1
         unique.append(ExportFigure(stem, fig.title, fig.make, fig.details, fig.caption))
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        missing = []
         for fig in unique:
-            made = fig.make()  # drawn once, saved in every format
+            try:
+                made = fig.make()  # drawn once, saved in every format
+            except Exception as exc:  # one figure that cannot be drawn must not sink the rest
+                missing.append(f"{fig.stem} ({fig.title}): {exc}")
+                records.append({"files": [], "title": fig.title, "not_drawn": str(exc),
+                                "details": _jsonable(fig.details)})  # fmt: skip
+                continue
             files = []
             for fmt in formats:
                 zf.writestr(f"{fig.stem}.{fmt}", render(made, fmt, clear=False))
@@ -135,7 +146,13 @@ def figures_zip(
             made.clear()
             records.append({"files": files, "title": fig.title, "caption": fig.caption,
                             "details": _jsonable(fig.details)})  # fmt: skip
-        zf.writestr("captions.md", captions_text(unique, context))
+        if missing:
+            zf.writestr("NOT_DRAWN.txt", "Figures that could not be drawn:\n"
+                        + "\n".join(missing) + "\n")  # fmt: skip
+        drawn = [f for f in unique if not any(m.startswith(f"{f.stem} (") for m in missing)]
+        zf.writestr("captions.md", captions_text(drawn, context)
+                    + ("\n## Not drawn\n\n" + "\n".join(f"- {m}" for m in missing) + "\n"
+                       if missing else ""))  # fmt: skip
         zf.writestr(
             "captions.json",
             json.dumps({"context": _jsonable(context), "figures": records}, indent=1),

@@ -87,3 +87,31 @@ def test_zip_holds_every_figure_in_every_format_with_captions(summary):
         assert needle in md
     assert meta["figures"][0]["details"]["layer"] == 4
     assert export.safe_stem("a/b · c") == "a-b_c"
+
+
+def test_a_figure_that_cannot_be_drawn_is_named_in_the_zip_with_its_reason():
+    import io
+    import zipfile
+
+    from core.viz import export
+
+    def fails():
+        raise ValueError("this target set has no surface geometry; no flatmap can be drawn")
+
+    ok = export.ExportFigure("bars", "Bars", lambda: export.image_figure(_png()), {}, "fine")
+    bad = export.ExportFigure("flat", "Flat map", fails, {}, "")
+    zf = zipfile.ZipFile(io.BytesIO(export.figures_zip([ok, bad], {"dataset": "x"})))
+    names = zf.namelist()
+    assert "bars.png" in names and not any(n.startswith("flat.") for n in names)
+    assert "no surface geometry" in zf.read("NOT_DRAWN.txt").decode()
+    assert "Not drawn" in zf.read("captions.md").decode()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buf, format="PNG")
+    return buf.getvalue()
