@@ -56,11 +56,12 @@ class GridConfig:
     subjects : list of str or None
         None = all.
     settings : FitSettings
-    keep_encoders : {"none", "last", "all"}
-        Which fitted encoders to keep for the app's predictions (``"last"``: the last layer of
-        each model x instruction).
+    keep_encoders : {"best", "none", "last", "all"}
+        Which fitted encoders to keep for the app's predictions (``"best"``, the default: each
+        model's cross-validated best layer, the layer every page reports; ``"last"``: the last
+        layer of each model x instruction).
     pairs : list of (str, str)
-        Instruction pairs for variance partitioning (at the model's last layer).
+        Instruction pairs for variance partitioning (at each model's CV-best layer).
     extract_batch_size : int
     engine : {"local", "ray"}
         Where the work runs (see :mod:`core.pipeline.engine`); both write the same store.
@@ -83,7 +84,7 @@ class GridConfig:
     layers: list[int] | None = None
     subjects: list[str] | None = None
     settings: FitSettings = field(default_factory=FitSettings)
-    keep_encoders: str = "last"
+    keep_encoders: str = "best"
     pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
     extract_batch_size: int = 32
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -287,6 +288,10 @@ def run_grid(config: GridConfig, progress: bool = True, extract: bool = True) ->
 
     # partitions at the layer the scores are reported at (chosen by the CV training score)
     layer_of = best_layers(written[written["model"].isin(config.models)])
+    if config.keep_encoders == "best":  # the app predicts with the layer every page reports
+        best_specs = [s for s in specs if s.layer == layer_of.get(s.model)]
+        run_fits(ds, best_specs, [True] * len(best_specs), config.settings, config.jobs,
+                 progress)  # fmt: skip
     if config.engine == "ray":
         from core.pipeline.engine import ray_partitions
 

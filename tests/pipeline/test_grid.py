@@ -67,10 +67,15 @@ def test_rerun_refits_nothing(grid_table, grid_config):
     assert again.equals(grid_table)
 
 
-def test_last_layer_encoders_are_kept_and_predict(grid_table, grid_config):
+def test_best_layer_encoders_are_kept_and_predict(grid_table, grid_config):
+    from core.results.selection import best_layers
+
     table = fits_table("demo")
     kept = table[table["encoder_key"].notna()]
-    assert len(kept) == 2 * (2 * 2 + 1)  # subjects x (models x instructions + vision)
+    assert len(kept) >= 2 * (2 * 2 + 1)  # subjects x (models x instructions + vision)
+    best = best_layers(grid_table)
+    for model, layer in best.items():  # the layer every page reports has its encoders
+        assert layer in set(kept.loc[kept["model"] == model, "layer"]), model
     enc = load_encoder(kept.iloc[0]["encoder_key"])
     pred = enc.predict(np.zeros((1, enc.n_features), np.float32))
     assert pred.original.shape == (1, enc.manifest["n_targets"])

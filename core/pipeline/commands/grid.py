@@ -183,7 +183,9 @@ def register(sub) -> None:
     p.add_argument("--instructions", nargs="+", help="instruction ids (default: the paper's 10)")
     p.add_argument("--layers", nargs="+", type=int, help="hidden-state indices (default: all)")
     p.add_argument("--subjects", nargs="+")
-    p.add_argument("--keep-encoders", choices=["none", "last", "all"], default="last")
+    p.add_argument("--keep-encoders", choices=["best", "none", "last", "all"], default="best",
+                   help="which encoders to keep for the app's predictions: best = each model's "
+                   "cross-validated best layer (the layer every page reports; the default)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
         "--jobs", type=int, default=None, help="worker processes for the fits (default: cores)"
