@@ -72,12 +72,14 @@ enc_layers = encoders[
     & (encoders["instruction"] == instruction_id)
 ]["layer"].tolist()
 ui.from_url(f"ex_layer_{model}_{instruction_id}_{subject}", "layer", enc_layers)
+reported = stored_encoders.default_layer(table, model)
 layer = c4.selectbox(
     "Layer",
     enc_layers or ["—"],
-    index=max(len(enc_layers) - 1, 0),
+    index=enc_layers.index(reported) if reported in enc_layers else max(len(enc_layers) - 1, 0),
     key=f"ex_layer_{model}_{instruction_id}_{subject}",
-    help="Layers with a stored encoder for this subject, model and instruction.",
+    help="Layers with a stored encoder for this subject, model and instruction (default: the "
+    "model's cross-validated best layer, the one every page reports).",
 )
 ui.link(layer=None if layer == "—" else layer)
 

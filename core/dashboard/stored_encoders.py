@@ -123,8 +123,11 @@ def find_encoder(
 
 
 def default_layer(table: pd.DataFrame, model: str) -> int | None:
-    """The layer to fit a missing encoder at: the model's last layer in the results table, or
-    None when the table has no row of that model."""
+    """The layer Explore uses and fits a missing encoder at: the model's cross-validated best
+    layer in the results table (the layer every page reports), or None when the table has no
+    row of that model."""
+    from core.results.selection import best_layers
+
     if table.empty or model not in set(table["model"]):
         return None
-    return int(table.loc[table["model"] == model, "layer"].max())
+    return best_layers(table[table["model"] == model]).get(model)
