@@ -711,8 +711,10 @@ def run_discover(config: DiscoverConfig, progress: bool = True, log: Callable[[s
     -------
     result : dict
         See :func:`format_result`; ``leaderboard`` in rank order, ``n_candidates``, ``plan``
-        (the cost stated up front), ``spent`` (measured), ``paper_best``, ``gain``,
-        ``text_similarity``; ``reused`` is True when read from the store.
+        (the cost stated up front), ``spent`` (measured), ``paper_best``, ``gain`` (winner minus
+        the best paper instruction), ``best_new`` (the best fully fitted candidate that is not
+        one of the paper's 10, with its difference), ``text_similarity``; ``reused`` is True
+        when read from the store.
     """
     from threadpoolctl import threadpool_limits
 
@@ -858,6 +860,11 @@ def format_result(search: _Search, finalists: list[int], last_score: dict, full:
         "per_subject": {s: {"difference": v["diff_vs_paper"], "ci": v["diff_ci"]}
                         for s, v in per_gain.items()},
     }  # fmt: skip
+    # the best fully fitted instruction that is not one of the paper's 10 (what the search added)
+    new = next((e for e in entries if e["full_fit"] and e["id"] not in paper_ids), None)
+    best_new = None if new is None else {k: new[k] for k in (
+        "id", "text", "task", "source", "rank", "cv", "test", "test_ci", "diff_vs_paper",
+        "diff_ci", "per_subject")}  # fmt: skip
     cfg = search.config
     return {
         "key": search.key, "dataset": cfg.dataset, "model": cfg.model, "layer": search.layer,
@@ -870,7 +877,7 @@ def format_result(search: _Search, finalists: list[int], last_score: dict, full:
                       "rule; both reported once on the test images"),
         "settings": search.settings.to_dict(), "screen_alphas": SCREEN_ALPHAS,
         "plan": search.plan.to_dict(), "leaderboard": entries, "winner": winner["id"],
-        "paper_best": paper_entry, "gain": gain, "finished": time.time(),
+        "paper_best": paper_entry, "gain": gain, "best_new": best_new, "finished": time.time(),
     }  # fmt: skip
 
 

@@ -141,6 +141,13 @@ def test_paper_best_is_chosen_by_the_same_rule(search):
     win = search["leaderboard"][0]
     assert search["gain"]["difference"] == pytest.approx(win["test"] - pb["test"])
     assert search["gain"]["claimed"] == (search["gain"]["ci"][0] > 0)
+    new = search["best_new"]  # the best fully fitted candidate that is not a paper instruction
+    paper = {"IU1", "IU2", "IU3", "VQ1", "VQ2", "VQ3", "IC", "SR", "CR", "VR"}
+    others = [e for e in search["leaderboard"] if e["full_fit"] and e["id"] not in paper]
+    if others:
+        assert new["id"] == others[0]["id"] and new["diff_ci"][0] is not None
+    else:
+        assert new is None
 
 
 def test_cost_is_stated_and_measured(search):

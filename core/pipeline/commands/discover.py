@@ -141,6 +141,10 @@ def format_summary(result: dict, top: int = 8) -> str:
     per = ", ".join(f"{s} {v['difference']:+.3f} {_ci(v['ci'])}" for s, v in g["per_subject"].items())
     lines.append(f"winner - best paper: {g['difference']:+.3f} {_ci(g['ci'])} "
                  f"({'gain claimed' if g['claimed'] else 'no gain claimed'}); per subject: {per}")  # fmt: skip
+    new = result.get("best_new")
+    if new and new["id"] != result["winner"]:
+        lines.append(f"best non-paper finalist (rank {new['rank']}): {new['text']!r} ({new['task']}) "
+                     f"- best paper {new['diff_vs_paper']:+.3f} {_ci(new['diff_ci'])}")  # fmt: skip
     sim = result.get("text_similarity") or {}
     if "pearson" in sim:
         lines.append(f"text vs map similarity over {sim['n_pairs']} pairs: r {sim['pearson']:+.3f}, "
