@@ -50,9 +50,10 @@ Store and resume
     0's per-target CV maps, for the text-vs-map analysis) and ``<key>.maps.npz`` (the winner's
     and the best paper instruction's test maps). The key hashes the dataset's content (subject
     keys, stimulus key), the model's identity, the candidates' texts, the objective, the
-    budget and schedule, the layer and the fit settings. A rerun with the same key reads the
-    result; a killed search resumes after its last finished round (extraction itself resumes
-    per image).
+    budget and schedule as requested (not the plan a budget buys, which depends on what is
+    already stored), the layer and the fit settings. A rerun with the same key reads the
+    result; a killed search resumes after its last finished round whose images still match
+    the plan (extraction itself resumes per image).
 
 Does the instruction's meaning predict its brain map? (:func:`text_map_similarity`)
     For every candidate, the instruction text embedded by the model's own language model
@@ -489,7 +490,10 @@ class _Search:
             "model": describe(self.spec)["identity"],
             "candidates": [(c.text, c.task) for c in self.candidates],
             "objective": config.objective.to_dict(),
-            "budget": config.budget, "first_round": first, "eta": config.eta,
+            # the request, not the plan derived from it: the plan depends on what is stored
+            # (a budget buys a larger first round once the paper's responses are stored), and
+            # the same request must find its stored result
+            "budget": config.budget, "first_round": config.first_round, "eta": config.eta,
             "finalists": config.finalists, "seed": config.seed, "layer": self.layer,
             "settings": self.settings.to_dict(), "screen_alphas": SCREEN_ALPHAS,
         })  # fmt: skip
