@@ -201,19 +201,61 @@ def pool_instructions() -> list[Instruction]:
 
 
 def free_text(text: str) -> Instruction:
-    """Wrap user text as an :class:`Instruction` with a stable content-derived id."""
+    """Wrap user text as an :class:`Instruction` with a stable content-derived id, and
+    remember the text under that id (:func:`resolve_instruction` resolves it later)."""
     text = text.strip()
     if not text:
         raise ValueError("an instruction must not be empty")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    return Instruction(f"free-{digest}", "free text", text)
+    ins = Instruction(f"free-{digest}", "free text", text)
+    _remember_free(ins)
+    return ins
+
+
+_FREE_ID = re.compile(r"^free-[0-9a-f]{8}$")
+_FREE_SEEN: dict[str, dict[str, str]] = {}
+
+
+def _free_registry():
+    """The file of free-text instructions of the current home (id -> text)."""
+    from core.config import subdir
+
+    return subdir("instructions") / "free.json"
+
+
+def _known_free() -> dict[str, str]:
+    from core.storage import ArtifactError, read_json
+
+    path = _free_registry()
+    try:
+        return dict(read_json(path)) if path.exists() else {}
+    except ArtifactError:
+        return {}
+
+
+def _remember_free(ins: Instruction) -> None:
+    """Record a free-text instruction once per home (a locked read-merge-write)."""
+    from core.storage import file_lock, write_json
+
+    path = _free_registry()
+    seen = _FREE_SEEN.setdefault(str(path), {})
+    if seen.get(ins.id) == ins.text:
+        return
+    with file_lock(path.with_suffix(".lock"), what="free-text instructions"):
+        known = _known_free()
+        if known.get(ins.id) != ins.text:
+            known[ins.id] = ins.text
+            write_json(path, known)
+    seen[ins.id] = ins.text
 
 
 def resolve_instruction(spec: str | Instruction) -> Instruction:
     """Turn a paper id, a pool id or free text into an :class:`Instruction`.
 
     A string equal to one of the paper's ids (case-insensitive) or to a pool id resolves to it;
-    a string equal to a paper instruction's text resolves to that id; anything else is free text.
+    a string equal to a paper instruction's text resolves to that id; a free-text id
+    (``free-<hash8>``) resolves to the text remembered under it in this home; anything else is
+    free text.
     """
     if isinstance(spec, Instruction):
         return spec
@@ -226,6 +268,14 @@ def resolve_instruction(spec: str | Instruction) -> Instruction:
             if ins.id == key:
                 return ins
         raise ValueError(f"unknown pool instruction {key!r}")
+    if _FREE_ID.match(key):  # the id of free text seen before (in this home)
+        text = _known_free().get(key)
+        if text is None:
+            raise ValueError(
+                f"unknown free-text instruction id {key!r}: give its text (ids are known once "
+                "the text was used in this BrainPrompt home)"
+            )
+        return Instruction(key, "free text", text)
     return free_text(key)
 
 

@@ -60,3 +60,16 @@ def test_pool_is_grown_to_the_authors_size_with_their_groups():
     assert resolve_instruction("pool:object-localization:0").text == (
         "Where is the largest object in the image?"
     )
+
+
+def test_a_free_text_id_resolves_to_its_text_once_seen(tmp_path, monkeypatch):
+    from core.models.instructions import resolve_instruction
+
+    monkeypatch.setenv("BRAINPROMPT_HOME", str(tmp_path))
+    ins = resolve_instruction("Which object is closest to the camera?")
+    again = resolve_instruction(ins.id)  # a fit spec, a results row or a link holds the id
+    assert again == ins and again.text == "Which object is closest to the camera?"
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown free-text instruction id"):
+        resolve_instruction("free-0123abcd")
