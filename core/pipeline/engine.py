@@ -387,9 +387,11 @@ def ray_extract(
     workers: int | None = None,
     progress: bool = True,
     on_unit_done: Callable[[ExtractionUnit], None] | None = None,
+    actor_restarts: int = ACTOR_RESTARTS,
 ) -> dict:
     """Run extraction units on long-lived Ray actors (see the module docstring).
 
+    ``actor_restarts``: how often Ray restarts a dead actor before it is gone for good.
     ``extraction`` (ExtractionSettings; default all ``"auto"``) says how the workers compute
     (an ``"auto"`` device becomes the workers' GPU or CPU, :func:`ray_extraction`). A unit that
     fails is queued again and goes to the next actor that is free, whichever it is; an actor
@@ -416,7 +418,7 @@ def ray_extract(
     slots, gpu = _cluster_slots()
     n = max(1, min(len(units), workers or slots))
     Worker = _ray_worker_class().options(
-        num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=ACTOR_RESTARTS
+        num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=actor_restarts
     )
     extraction = ray_extraction(extraction)
     actors = [Worker.remote(str(home()), extraction) for _ in range(n)]
