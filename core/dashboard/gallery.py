@@ -206,6 +206,12 @@ def read_upload(filename: str, data: bytes) -> Upload:
         notes.append(
             f"Turned upright following its EXIF orientation ({_ORIENTATIONS[orientation]}){swap}."
         )
+    if min(upright) < TINY_SIDE:
+        notes.append(
+            f"Very small image ({upright[0]}×{upright[1]} pixels): the model sees it enlarged "
+            "and blurred, so its answer and the predicted responses say little about the "
+            "picture (the demo's stimuli are 256 px or more)."
+        )
     if image.size != upright:
         notes.append(
             f"Downscaled from {upright[0]}×{upright[1]} to {image.width}×{image.height}."
@@ -220,6 +226,9 @@ def read_upload(filename: str, data: bytes) -> Upload:
         )
     return Upload(image=padded, image_id=f"upload:sha256:{bytes_digest(data)}", notes=notes)
 
+
+#: Uploads with a side below this many pixels get a warning (the model needs some detail).
+TINY_SIDE = 32
 
 #: EXIF orientation values, in words.
 _ORIENTATIONS = {

@@ -176,7 +176,10 @@ def load_image_bytes(
         except ImageInputError:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise ImageInputError(f"image rejected as a decompression bomb: {exc}") from exc
+            raise ImageInputError(
+                f"the image is too large to open safely (more than {max_pixels:,} pixels once "
+                "decoded); resize it below that and upload again"
+            ) from exc
         except UnidentifiedImageError as exc:
             raise ImageInputError("the file is not a recognised image format") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:

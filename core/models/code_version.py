@@ -24,7 +24,7 @@ from pathlib import Path
 #: 3: answers cut at the token budget keep their last token; vision-tower pooling per tower type.
 EMBEDDING_CODE_VERSION = 3
 #: :func:`embedding_code_digest` of the code that :data:`EMBEDDING_CODE_VERSION` describes.
-EMBEDDING_CODE_DIGEST = "0555598dc81aa7638719c27c5f630982493cc0d73eaff8629967fde0abfe2712"
+EMBEDDING_CODE_DIGEST = "32bee7597a9e50ef4a5cf6c7442ce2629a060896ed26d6d1d0ca0708f84f22a0"
 
 _ROOT = Path(__file__).resolve().parent.parent
 #: The files whose code determines an embedding (relative to ``core/``).

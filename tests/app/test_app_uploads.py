@@ -74,7 +74,7 @@ GEOMETRY = [
     ("wide.png", _png(Image.new("RGB", (5000, 3), "red")), "padded with white to 2048×512"),
     ("tall.png", _png(Image.new("RGB", (2, 4000), "red")), "padded with white to 512×2048"),
     ("strip.png", _png(Image.new("RGB", (2048, 1), "red")), "Very wide image (2048×1)"),
-    ("dot.png", _png(Image.new("RGB", (1, 1), "red")), None),
+    ("dot.png", _png(Image.new("RGB", (1, 1), "red")), "Very small image (1×1 pixels)"),
     ("rotated.jpg", exif_rotated_jpeg(), "Turned upright following its EXIF orientation"),
 ]
 
