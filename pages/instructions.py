@@ -8,11 +8,13 @@ import numpy as np
 import streamlit as st
 
 from core.data.rois import GENERAL
+from core.models.roles import control_of, model_role
+from core.results import controls as result_controls
 from core.results import views as result_views
 from core.results.selection import best_layers
 from core.storage import ArtifactError
 from core.viz import export
-from core.viz.charts import grouped_roi_bars, heatmap, summarise_subjects
+from core.viz.charts import grouped_roi_bars, heatmap, length_scatter, summarise_subjects
 from core.viz.maps import BrainMap
 from pages import ui
 
@@ -166,6 +168,75 @@ if not agree.empty:
             columns={"top_a": "best (encoding)", "top_b": "best (RSA)"}),
         hide_index=True, width="stretch",
     )  # fmt: skip
+
+
+
+# ---------------------------------------------------------------- controls (image or words?)
+@st.cache_data(show_spinner=False, max_entries=16)
+def control_views(name: str, stamp: str, model: str, subjects: tuple[str, ...]):
+    """The controls of ``model``'s alignment (:mod:`core.results.controls`), for the page."""
+    from core.results.tables import grid_settings
+
+    table, parts = ui.get_roi_table(name, stamp), ui.get_partition_table(name, stamp)
+    settings = grid_settings(name)
+    own = list(dict.fromkeys(table.loc[table["model"] == model, "instruction"]))
+    lengths = result_controls.answer_lengths(ui.get_dataset(name), model, own, settings)
+    points, corr = result_controls.length_alignment(table, lengths, model, list(subjects))
+    return (result_controls.text_control_shares(table, model, list(subjects)), points, corr,
+            result_controls.image_adds(parts, model, list(subjects)),
+            result_controls.controls_hint(name, table, model, settings, parts))  # fmt: skip
+
+
+try:
+    is_mllm = model_role(model) == "mllm"
+except Exception:  # a model that no longer resolves
+    is_mllm = False
+if is_mllm:
+    st.subheader("Is it the image, the words or the length?")
+    shares, points, corr, adds, hint = control_views(name, stamp, model, tuple(subjects))
+    if hint:
+        st.info(hint)
+    if not shares.empty:
+        st.markdown(f"**How much of each instruction's alignment the text-only control "
+                    f"({control_of(model)}) keeps**")  # fmt: skip
+        ui.chart(st, heatmap, shares.rename(columns={"share": "mean"}), "instruction",
+                 roi_order, "text-only control / instruction", cell_height=30 * n_rows,
+                 row_order=instructions, key="ci_text_share")  # fmt: skip
+        st.caption(
+            f"{control_of(model)} runs {model}'s own language model over the answer alone (no "
+            "image): the share is its normalized alignment divided by the instruction's "
+            f"(test set, mean over subjects), each at its layer chosen by the cross-validated "
+            f"training score ({model}: layer {shares['layer'].iloc[0]}; control: layer "
+            f"{shares['control_layer'].iloc[0]}). Near 1: the answer's words carry the "
+            "alignment; near 0: it needed the image. Blank where the instruction scores below "
+            f"{result_controls.MIN_SCORE}."
+        )  # fmt: skip
+    if not adds.empty:
+        st.markdown("**What the image adds** (each instruction partitioned against its "
+                    "text-only control)")  # fmt: skip
+        ui.chart(st, heatmap, adds.rename(columns={"image_share": "mean"}), "instruction",
+                 roi_order, "unique share of the instruction's R²", cell_height=30 * n_rows,
+                 row_order=instructions, key="ci_image_adds")  # fmt: skip
+        st.caption(
+            "Unique part of the image-conditioned response embedding over the text-only "
+            "control, as a share of its own test R²: (R²(both) − R²(text)) / R²(instruction), "
+            "mean over subjects (variance partitioning, as on the Variance partitioning page)."
+        )  # fmt: skip
+        ui.downloads(adds, f"image_adds_{model.replace(':', '-')}", "ci_image_adds_dl")
+    if not points.empty:
+        st.markdown("**Do longer answers align better?** (across instructions, per ROI)")
+        ui.chart(st, length_scatter, points, roi_order, key="ci_length")
+        shown = corr.rename(columns={"n": "N", "pearson_r": "Pearson r",
+                                     "p": "p (uncorrected)", "spearman_rho": "Spearman ρ"})  # fmt: skip
+        st.dataframe(shown.style.format({"Pearson r": "{:+.2f}", "p (uncorrected)": "{:.2g}",
+                                         "Spearman ρ": "{:+.2f}"}),
+                     hide_index=True, width="stretch")  # fmt: skip
+        st.caption(
+            "Mean answer length in tokens (end-of-sequence included) over the test images "
+            f"every subject saw, against the instruction's normalized alignment ({model} at its "
+            "CV-chosen layer, mean over subjects); N = the instructions compared. Descriptive: "
+            "with a handful of instructions a correlation is weak evidence either way."
+        )  # fmt: skip
 
 # ---------------------------------------------------------------- maps (one subject)
 st.subheader("Maps")

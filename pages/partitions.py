@@ -11,6 +11,7 @@ from core.data.rois import GENERAL
 from core.models.instructions import PAPER_IDS
 from core.models.roles import is_generative
 from core.results import views as result_views
+from core.results.controls import instruction_pair_rows
 from core.viz import export, views
 from core.viz.charts import partition_bars, venn_figure
 from core.viz.maps import BrainMap
@@ -23,7 +24,9 @@ ds = ui.page_header(
 )
 name = ds.name
 stamp = ui.stamp(name)
-table = ui.get_partition_table(name, stamp)
+# pairs of two instructions (an instruction against its own text-only control, "what the image
+# adds", is shown on Compare instructions)
+table = instruction_pair_rows(ui.get_partition_table(name, stamp))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

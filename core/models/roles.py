@@ -7,6 +7,14 @@ from __future__ import annotations
 CONTROL_ROLES = {"text:": "text-only control", "length:": "length control"}
 
 
+def control_of(model: str, prefix: str = "text:") -> str:
+    """The control feature space made from ``model``'s answers: ``text:<model>`` (the default)
+    or ``length:<model>`` (``prefix`` is a key of :data:`CONTROL_ROLES`)."""
+    if prefix not in CONTROL_ROLES:
+        raise ValueError(f"unknown control prefix {prefix!r}; expected one of {list(CONTROL_ROLES)}")
+    return f"{prefix}{model}"
+
+
 def model_role(model: str) -> str:
     """``"mllm"``, ``"random init"``, ``"vision"``, ``"clip"``, ``"text-only control"`` or
     ``"length control"`` for the results table."""

@@ -62,6 +62,11 @@ class GridConfig:
         layer of each model x instruction).
     pairs : list of (str, str)
         Instruction pairs for variance partitioning (at each model's CV-best layer).
+    control_pairs : list of str or None
+        Instructions partitioned against their own text-only control (what the image adds):
+        for every trained MLLM ``m`` whose ``text:m`` is among ``models``, instruction X of
+        ``m`` against X of ``text:m``, each at its CV-best layer. None (the default): every
+        instruction of the grid; ``[]``: none.
     extract_batch_size : int
     engine : {"local", "ray"}
         Where the work runs (see :mod:`core.pipeline.engine`); both write the same store.
@@ -86,6 +91,7 @@ class GridConfig:
     settings: FitSettings = field(default_factory=FitSettings)
     keep_encoders: str = "best"
     pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
+    control_pairs: list[str] | None = None
     extract_batch_size: int = 32
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     engine: str = "local"

@@ -22,20 +22,36 @@ def partition_specs(
 ) -> list[PartitionSpec]:
     """Every configured pair for every trained MLLM and subject, at ``layer_of[model]``: the
     layer its scores are reported at (partitions of the random-init control are not shown
-    anywhere)."""
-    from core.models.roles import model_role
+    anywhere); then each instruction of ``config.control_pairs`` against its own text-only
+    control, for every MLLM whose ``text:`` control the grid fits (B at the control's own
+    CV-chosen layer)."""
+    from core.models.roles import control_of, model_role
 
     models = [m for m in config.models if model_role(m) == "mllm"]
     pairs = [
         (a, b) for a, b in config.pairs if a in config.instructions and b in config.instructions
     ]
-    return [
+    specs = [
         PartitionSpec(config.dataset, s, m, a, b, int(layer_of[m]))
         for m in models
         if m in layer_of
         for a, b in pairs
         for s in subjects
     ]
+    wanted = getattr(config, "control_pairs", None)
+    wanted = config.instructions if wanted is None else wanted
+    for m in models:
+        text = control_of(m)
+        if m not in layer_of or text not in config.models or text not in layer_of:
+            continue
+        specs += [
+            PartitionSpec(config.dataset, s, m, ins, ins, int(layer_of[m]), model_b=text,
+                          layer_b=int(layer_of[text]))  # fmt: skip
+            for ins in config.instructions
+            if ins in wanted
+            for s in subjects
+        ]
+    return specs
 
 
 def run_partitions(

@@ -2,7 +2,10 @@
 
 For each pair (A, B), trained MLLM and subject, at the layer its scores are reported at (the
 model's layer with the best cross-validated training score, :func:`core.results.selection.best_layers`),
-the fits of A, B and [A, B] share one train/test split; the joint model is ridge on the
+the fits of A, B and [A, B] share one train/test split; B may come from another feature space
+(``model_b``, at ``layer_b``): an instruction against its own text-only control
+(``text:<model>`` with the same instruction, at the control's CV-chosen layer) asks what the
+image adds to what the answer's words carry (the instruction's unique part); the joint model is ridge on the
 concatenation (or himalaya's banded ridge with ``joint="banded"``). Per-target parts are stored as
 ``<home>/results/<dataset>/partitions/<key>.npz`` (+ JSON); ROI summaries go to
 ``partitions.parquet`` / ``.csv``.
@@ -35,18 +38,35 @@ class PartitionSpec:
     b: str
     layer: int
     joint: str = "concat"
+    #: B's feature space when it is not ``model``'s (e.g. ``text:<model>``); None = ``model``.
+    model_b: str | None = None
+    #: B's layer when it differs from ``layer``; None = ``layer``.
+    layer_b: int | None = None
+
+    @property
+    def b_model(self) -> str:
+        """The feature space B is read from."""
+        return self.model_b or self.model
+
+    @property
+    def b_layer(self) -> int:
+        """The layer B is read at."""
+        return int(self.layer if self.layer_b is None else self.layer_b)
 
     def identity(self, ds: Dataset, settings: FitSettings) -> dict:
         """Everything that determines the partition, by content: the subject's data, both
-        instructions' response embeddings (model weights, instruction text, token budget), the
-        layer, the joint model and the fit settings."""
+        instructions' response embeddings (model weights, instruction text, token budget; B's
+        from ``model_b`` when set), the layer(s), the joint model and the fit settings. B's layer
+        is only part of it when it differs from A's, so pairs of one model keep their keys."""
         from core.results.fit import features_key
 
+        extra = {} if self.b_layer == int(self.layer) else {"layer_b": self.b_layer}
         return {
             "subject": ds.subject_key(self.subject),
             "a": features_key(ds, self.model, self.a, settings),
-            "b": features_key(ds, self.model, self.b, settings),
+            "b": features_key(ds, self.b_model, self.b, settings),
             "layer": int(self.layer),
+            **extra,
             "joint": self.joint,
             "alphas": settings.alphas,
             "cv": int(settings.cv),
@@ -88,7 +108,7 @@ def run_partition(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> di
     if stored is not None:
         return stored
     xa = aligned_features(ds, subject, spec.model, spec.a, spec.layer, settings)
-    xb = aligned_features(ds, subject, spec.model, spec.b, spec.layer, settings)
+    xb = aligned_features(ds, subject, spec.b_model, spec.b, spec.b_layer, settings)
     train, test = subject.split()
     y = subject.responses
     part = variance_partition(
@@ -125,10 +145,12 @@ def partition_rows(
     provenance: dict | None = None,
 ) -> list[dict]:
     """ROI means of the per-target parts; ``provenance`` columns (``partition_key``,
-    ``subject_key``) let readers drop rows of content that is no longer the dataset's."""
+    ``subject_key``) let readers drop rows of content that is no longer the dataset's.
+    ``model_b`` and ``layer_b`` are always filled (B's feature space and layer)."""
     rows = []
+    ident = {**asdict(spec), "model_b": spec.b_model, "layer_b": spec.b_layer}
     for roi, mask in masks.items():
-        row = {**asdict(spec), **(provenance or {}), "roi": roi, "n_targets": int(mask.sum())}
+        row = {**ident, **(provenance or {}), "roi": roi, "n_targets": int(mask.sum())}
         for name in PARTS:
             row[name] = float(np.mean(arrays[name][mask])) if mask.any() else np.nan
         rows.append(row)
@@ -136,8 +158,9 @@ def partition_rows(
 
 
 #: Columns that identify one partition's rows in ``partitions`` (with ``roi``): rerunning one
-#: subject, layer or pair replaces only its own rows.
-PARTITION_KEY = ["subject", "model", "a", "b", "layer", "joint"]
+#: subject, layer or pair replaces only its own rows (``model_b``: an instruction against its
+#: text-only control is another pair than against its length control).
+PARTITION_KEY = ["subject", "model", "a", "b", "layer", "joint", "model_b"]
 
 
 def partition_provenance(ds: Dataset, spec: PartitionSpec, settings: FitSettings) -> dict:

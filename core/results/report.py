@@ -75,7 +75,69 @@ def format_report(
                 "shows test scores): "
                 + "; ".join(f"{r}: {', '.join(t)}" for r, t in tops.items())
             )
+        out += _control_lines(table, model, dataset)
     return "\n".join(out)
+
+
+def _control_lines(table, model, dataset) -> list[str]:
+    """For a trained MLLM: the share of each instruction's alignment its text-only control
+    keeps, answer length vs alignment across instructions, and what the image adds (the
+    partition against the text-only control); or the command that fits what is missing."""
+    from core.models.roles import model_role
+    from core.results.controls import (
+        answer_lengths,
+        controls_hint,
+        image_adds,
+        length_alignment,
+        text_control_shares,
+    )
+    from core.results.partition import load_partition_table
+    from core.results.tables import grid_settings
+
+    try:
+        if model_role(model) != "mllm" or dataset is None:
+            return []
+    except Exception:  # a model that no longer resolves
+        return []
+    from core.data.registry import open_dataset
+
+    ds, settings = open_dataset(dataset), grid_settings(dataset)
+    out = []
+    fmt = lambda v: f"{v:.2f}"  # noqa: E731
+    shares = text_control_shares(table, model)
+    if not shares.empty:
+        wide = shares.pivot_table(index="instruction", columns="roi", values="share", sort=False)
+        out.append(
+            f"text-only control (layer {shares['control_layer'].iloc[0]} of text:{model} against "
+            f"layer {shares['layer'].iloc[0]}, each chosen by the CV training score): share of "
+            f"each instruction's alignment it keeps (control / instruction, test set, mean "
+            f"over subjects; blank where the instruction scores below 0.05)"
+        )
+        out.append(wide[list(dict.fromkeys(shares["roi"]))].to_string(float_format=fmt,
+                                                                      na_rep=""))  # fmt: skip
+    instructions = list(dict.fromkeys(table.loc[table["model"] == model, "instruction"]))
+    _, corr = length_alignment(table, answer_lengths(ds, model, instructions, settings), model)
+    if not corr.empty:
+        out.append(
+            "answer length vs alignment across instructions (mean tokens on the shared test "
+            "images; Pearson r (p, uncorrected) / Spearman rho, N instructions): "
+            + ", ".join(f"{r.roi} {r.pearson_r:+.2f} (p {r.p:.2g}) / {r.spearman_rho:+.2f}, "
+                        f"N={r.n}" for r in corr.itertuples())  # fmt: skip
+        )
+    partitions = load_partition_table(dataset, ds)
+    adds = image_adds(partitions, model)
+    if not adds.empty:
+        wide = adds.pivot_table(index="instruction", columns="roi", values="image_share",
+                                sort=False)  # fmt: skip
+        out.append(
+            "what the image adds: the instruction's unique share of its R² over its text-only "
+            "control ((R²(both) - R²(text)) / R²(instruction), test set, mean over subjects)"
+        )
+        out.append(wide[list(dict.fromkeys(adds["roi"]))].to_string(float_format=fmt, na_rep=""))
+    hint = controls_hint(dataset, table, model, settings, partitions)
+    if hint:
+        out.append(hint)
+    return out
 
 
 def _chosen_with_intervals(table, model, layer, tops, dataset) -> str:

@@ -55,6 +55,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 #: Results-table columns that hold an embedding shard's key, with the column naming the
 #: instruction whose embeddings they are (roi_scores: one; partitions: both of a pair).
 FEATURES_COLUMNS = (("features_key", "instruction"), ("features_key_a", "a"), ("features_key_b", "b"))
+#: The column naming the model of a features column, where it is not ``model`` (a partition's
+#: B may be another feature space, e.g. the instruction's text-only control).
+FEATURES_MODEL = {"features_key_b": "model_b"}
 
 
 def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -> pd.DataFrame:
@@ -63,7 +66,8 @@ def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -
     A row is current when it was scored by this code (``scoring_version``), its
     ``subject_key`` equals the open dataset's content key of that
     subject (:meth:`~core.data.dataset.Dataset.subject_key`) and each of its embedding keys
-    (``features_key``; ``features_key_a`` / ``_b`` for partitions) equals the key the model,
+    (``features_key``; ``features_key_a`` / ``_b`` for partitions, B's model read from
+    ``model_b`` where present) equals the key the model,
     instruction and ``settings`` give now (:func:`core.results.fit.features_key`): a
     retrained model, a reworded pool instruction or a rebuilt dataset leaves no row behind.
     Rows without these provenance columns (written before they existed) are dropped too.
@@ -98,10 +102,14 @@ def current_rows(table: pd.DataFrame, ds, settings: FitSettings | None = None) -
     for key_col, ins_col in pairs:
         if key_col not in table:
             return table.iloc[0:0]
-        for model, ins in set(zip(table["model"], table[ins_col], strict=True)):
+        models = table["model"]
+        if FEATURES_MODEL.get(key_col) in table:  # rows without it read ``model``
+            models = table[FEATURES_MODEL[key_col]].where(table[FEATURES_MODEL[key_col]].notna(),
+                                                          table["model"])  # fmt: skip
+        for model, ins in set(zip(models, table[ins_col], strict=True)):
             if (model, ins) not in expected:
                 expected[(model, ins)] = _features_key_now(ds, model, ins, settings)
-        now = [expected[(m, i)] for m, i in zip(table["model"], table[ins_col], strict=True)]
+        now = [expected[(m, i)] for m, i in zip(models, table[ins_col], strict=True)]
         ok &= table[key_col].to_numpy() == np.asarray(now, dtype=object)
     return table[ok].reset_index(drop=True)
 

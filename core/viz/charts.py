@@ -246,6 +246,36 @@ def partition_bars(table: pd.DataFrame, a: str, b: str, roi_order: list[str]) ->
     )
 
 
+def length_scatter(points: pd.DataFrame, roi_order: list[str], columns: int = 6) -> alt.Chart:
+    """Answer length against alignment, one small panel per ROI, one point per instruction (in
+    its colour).
+
+    ``points`` columns: ``roi``, ``instruction``, ``mean_tokens``, ``alignment``
+    (:func:`core.results.controls.length_alignment`).
+    """
+    from core.viz.colours import hex_colour, named_colours
+
+    rois = [r for r in roi_order if r in set(points["roi"])]
+    names = list(dict.fromkeys(points["instruction"]))
+    colours = [hex_colour(c) for c in named_colours(names)]
+    return (
+        alt.Chart(points[points["roi"].isin(rois)])
+        .mark_circle(size=45)
+        .encode(
+            x=alt.X("mean_tokens:Q", title="mean answer length (tokens)",
+                    scale=alt.Scale(zero=False)),
+            y=alt.Y("alignment:Q", title="normalized alignment", scale=alt.Scale(zero=False)),
+            color=alt.Color("instruction:N", sort=names,
+                            scale=alt.Scale(domain=names, range=colours)),
+            tooltip=["roi", "instruction", alt.Tooltip("mean_tokens:Q", format=".1f"),
+                     alt.Tooltip("alignment:Q", format=".3f")],
+        )
+        .properties(width=120, height=110)
+        .facet(facet=alt.Facet("roi:N", sort=rois, title=None), columns=columns)
+        .resolve_scale(y="independent")
+    )  # fmt: skip
+
+
 def venn_figure(unique_a: float, shared: float, unique_b: float, a: str, b: str, title: str = ""):
     """A two-circle Venn-style figure whose circle areas follow the variance parts.
 

@@ -97,6 +97,15 @@ def test_compare_instructions_interactions(app):
     assert len(at.get("download_button")) >= 4
 
 
+def test_compare_instructions_says_how_to_fit_the_controls_and_plots_answer_length(app):
+    at = page(app, PAGES[1])
+    _ok(at)
+    shown = texts(at)
+    assert "Is it the image, the words or the length?" in shown
+    assert "--models tiny-llava text:tiny-llava length:tiny-llava" in shown  # not fitted here
+    assert "Do longer answers align better?" in shown  # the answers' lengths are stored
+
+
 def test_models_page_interactions(app):
     at = page(app, PAGES[2])
     _ok(at)

@@ -25,14 +25,11 @@ def _settings(args: argparse.Namespace):
 
 def settings_args(s) -> list[str]:
     """The command-line options that give back the :class:`FitSettings` ``s`` (the inverse of
-    :func:`_settings`; background jobs the app starts use it)."""
-    args = [
-        "--alphas", s.alphas, "--folds", str(s.cv), "--solver", s.solver, "--backend", s.backend,
-        "--permutations", str(s.n_permutations), "--p-values", s.p_values,
-        "--max-new-tokens", str(s.max_new_tokens), "--device", s.device, "--dtype", s.dtype,
-        "--method", s.method,
-    ]  # fmt: skip
-    return args + ([] if s.prefix_reuse else ["--no-prefix-reuse"])
+    :func:`_settings`; background jobs the app starts use it). Spelled in
+    :func:`core.results.commands.settings_args`, where messages that print a command find it."""
+    from core.results.commands import settings_args as spelled
+
+    return spelled(s)
 
 
 def _p_method(args: argparse.Namespace) -> str:
@@ -119,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         config.layers = args.layers
     if args.subjects:
         config.subjects = args.subjects
+    if args.control_pairs is not None:
+        config.control_pairs = _control_pairs(args.control_pairs)
     config.extract_batch_size = args.batch_size
     if args.jobs:
         config.jobs = args.jobs
@@ -132,6 +131,13 @@ def _run(args: argparse.Namespace) -> int:
     table = run_grid(config, progress=not args.quiet, extract=not args.no_extract)
     print(format_report(table, dataset=args.dataset))
     return 0
+
+
+def _control_pairs(values: list[str]) -> list[str] | None:
+    """``--control-pairs all|none|ID...`` -> :attr:`GridConfig.control_pairs`."""
+    if values == ["all"]:
+        return None
+    return [] if values == ["none"] else values
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -183,6 +189,11 @@ def register(sub) -> None:
     p.add_argument("--instructions", nargs="+", help="instruction ids (default: the paper's 10)")
     p.add_argument("--layers", nargs="+", type=int, help="hidden-state indices (default: all)")
     p.add_argument("--subjects", nargs="+")
+    p.add_argument(
+        "--control-pairs", nargs="+", metavar="ID", default=None,
+        help="instructions partitioned against their own text-only control (what the image "
+        "adds) when --models holds text:<model>: 'all' (the default), 'none' or instruction ids",
+    )  # fmt: skip
     p.add_argument("--keep-encoders", choices=["best", "none", "last", "all"], default="best",
                    help="which encoders to keep for the app's predictions: best = each model's "
                    "cross-validated best layer (the layer every page reports; the default)")
