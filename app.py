@@ -24,12 +24,14 @@ page = st.navigation(PAGES)
 st.session_state["_page_path"] = page.url_path
 ui.begin_links()
 st.sidebar.markdown("### BrainPrompt")
-ui.dataset_picker()
+dataset = ui.dataset_picker()
+ui.auto_start(dataset)  # a home with the demo and no results computes them by itself
 st.sidebar.caption(
     "Instruction-prompted multimodal LLMs vs the visual brain "
     "(after Oota et al., ICLR 2025)."
 )
 with st.sidebar:
+    ui.first_start_progress(dataset)
     link_box = ui.copy_link_button()
 try:
     page.run()

@@ -71,16 +71,24 @@ enc_layers = encoders[
     & (encoders["model"] == model)
     & (encoders["instruction"] == instruction_id)
 ]["layer"].tolist()
-ui.from_url(f"ex_layer_{model}_{instruction_id}_{subject}", "layer", enc_layers)
+# every layer the results know for this model (a linked layer is honoured even where no encoder
+# is stored yet: the page then offers to fit it), and those with a stored encoder
+layers = sorted({*enc_layers, *(table[table["model"] == model]["layer"] if not table.empty
+                                else [])}, key=int) or ["—"]  # fmt: skip
+layers = [int(x) for x in layers] if layers != ["—"] else layers
+layer_key = f"ex_layer_{model}_{instruction_id}_{subject}"
+ui.from_url(layer_key, "layer", layers)
 reported = stored_encoders.default_layer(table, model)
+if st.session_state.get(layer_key) not in layers:  # the default (no index: one source of truth)
+    st.session_state[layer_key] = (
+        reported if reported in layers else (max(enc_layers) if enc_layers else layers[-1])
+    )
 layer = c4.selectbox(
-    "Layer",
-    enc_layers or ["—"],
-    index=enc_layers.index(reported) if reported in enc_layers else max(len(enc_layers) - 1, 0),
-    key=f"ex_layer_{model}_{instruction_id}_{subject}",
-    help="Layers with a stored encoder for this subject, model and instruction (default: the "
-    "model's cross-validated best layer, the one every page reports).",
-)
+    "Layer", layers, key=layer_key,
+    help="Hidden-state layer of the model (default: its cross-validated best layer, the one "
+    "every page reports). A layer without a stored encoder for this subject and instruction "
+    "can be fitted in the background.",
+)  # fmt: skip
 ui.link(layer=None if layer == "—" else layer)
 
 # ---------------------------------------------------------------- image: gallery or upload
@@ -116,6 +124,8 @@ with left:
         else:
             st.caption(f"{ids.size} images match")
             ui.from_url("ex_stimulus", "stimulus", ids.tolist())
+            if st.session_state.get("ex_stimulus") not in ids:  # a held-out test image
+                st.session_state["ex_stimulus"] = gallery.default_stimulus(ids, subj.test_ids)
             stimulus_id = st.selectbox(
                 "Stimulus", ids.tolist(), key="ex_stimulus",
                 format_func=lambda i: gallery.stimulus_caption(attrs, i),
@@ -165,7 +175,24 @@ with right:
         "Run", type="primary", disabled=image is None, key="ex_run",
         help="Runs the model (or loads the cached response) and predicts the brain responses.",
     )  # fmt: skip
-    auto = ui.url_value("run") == "1" and image is not None and "ex_result" not in st.session_state
+    stored = st.session_state.get("ex_result")
+    # the first screen runs by itself (the default model on a dataset image: its response while
+    # a first start fits the encoder, its prediction once the encoder is stored); a linked view
+    # with run=1 too; and a response shown before its encoder landed gets its prediction as
+    # soon as the encoder is there
+    computing = ui.first_start_status(name) if row is None else None
+    first = (model == DEFAULT_MODEL and source == "Dataset gallery"
+             and (row is not None or computing is not None)
+             and not st.session_state.get("_ex_first_done")
+             and (stored is None or st.session_state.get("_ex_first_pending")))  # fmt: skip
+    linked = stored is None and ui.url_value("run") == "1"
+    upgrade = bool(stored and stored[0] == choice_key and stored[2] is None and row is not None)
+    auto = image is not None and (first or linked or upgrade)
+    if (run or auto) and row is not None:  # a prediction is shown: no more running by itself
+        st.session_state["_ex_first_done"] = True
+        st.session_state.pop("_ex_first_pending", None)
+    elif (run or auto) and computing is not None:  # a response: predicted once the encoder lands
+        st.session_state["_ex_first_pending"] = True
     if (run or auto) and image is not None:
         try:
             with st.spinner("Running the model…"):
@@ -201,7 +228,17 @@ with right:
             ref = gallery.reference_answer(ui.get_answers(name), int(stimulus_id), instruction_id)
             if ref:
                 st.caption(f"Reference answer (known content): {ref}")
-    if row is None:
+    if computing is not None:
+        st.info(
+            "**Computing the first results in the background** (started by itself: this home "
+            "had none). The encoder of this view is fitted first; the predicted brain map "
+            "appears here by itself, then every model, instruction and layer fills in behind "
+            "(progress in the sidebar).",
+            icon=":material/hourglass_top:",
+        )
+        ui.get_masks(name, subject)  # the flat map's raster is ready before the encoder lands
+        ui.get_raster(name, subject)
+    elif row is None:
         st.warning(
             f"No stored encoder for **{subject} · {model} · {instruction_id}**"
             + ("" if layer == "—" else f" · layer {layer}")
@@ -212,7 +249,7 @@ with right:
                 "Free-text instructions need their own embeddings over the whole dataset "
                 "before an encoder can be fitted (a background job: extraction, then one fit)."
             )
-        target_layer = stored_encoders.default_layer(table, model)
+        target_layer = stored_encoders.default_layer(table, model) if layer == "—" else layer
         if target_layer is not None:
             ui.job_button(
                 dashboard_jobs.encoder_job_name(subject, model, instruction_id, target_layer),
@@ -266,7 +303,8 @@ if pred is not None:
                 "Each map has its own colour scale (predictions regress to the mean). "
                 f"Across the general visual mask, prediction vs measurement r = "
                 f"{general['r'].iloc[0]:.3f}"
-                + (" (a training image: the encoder saw it)" if pred.split == "train" else "")
+                + (" (a training image: the encoder saw it)" if pred.split == "train" else
+                   " (a held-out test image: the encoder never saw it)")  # fmt: skip
             )
     else:
         png_pred = ui.show_map(st, map_pred, name, subject, highlight, ds.simulated)

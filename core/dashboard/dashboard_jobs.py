@@ -1,6 +1,7 @@
 """The background work the dashboard starts, without streamlit: ``python -m core`` arguments and
 job names for one encoder (:func:`encoder_job_args`, :func:`encoder_job_name`), one instruction
-pair's partition (:func:`partition_job_args`, :func:`slug`) or the grid (:func:`grid_job_args`);
+pair's partition (:func:`partition_job_args`, :func:`slug`), the grid (:func:`grid_job_args`,
+:func:`grid_job_name`) or a first start (:func:`first_start_args`);
 what the ``encoder`` and ``partition`` commands run is :mod:`core.pipeline.on_demand`.
 """
 
@@ -9,6 +10,18 @@ from __future__ import annotations
 from core.pipeline.commands.grid import settings_args
 from core.results.fit import IMAGE
 from core.results.tables import grid_settings
+
+
+def grid_job_name(dataset: str) -> str:
+    """The job name of the grid on ``dataset`` (one per dataset, whoever starts it: the Pipeline
+    page, an empty state's button or a first start)."""
+    return f"grid-{dataset}"
+
+
+def first_start_args(dataset: str) -> list[str]:
+    """``python -m core`` arguments of a first start: the encoders of the view Explore opens
+    on, then the default grid (see :mod:`core.pipeline.commands.first_start`)."""
+    return ["first-start", "--dataset", dataset]
 
 
 def encoder_job_name(subject: str, model: str, instruction: str, layer: int) -> str:

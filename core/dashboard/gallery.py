@@ -1,7 +1,8 @@
 """The Explore page's image picker: the dataset gallery and uploads, without streamlit.
 
 - which stimulus ids match id ranges, known-content filters and free text
-  (:func:`filter_gallery`, :func:`content_filters`);
+  (:func:`filter_gallery`, :func:`content_filters`), and the one it opens on
+  (:func:`default_stimulus`, a held-out test image);
 - one image's caption, known content and reference answer (:func:`stimulus_caption`,
   :func:`known_content`, :func:`reference_answer`);
 - an uploaded file decoded safely, with notes on what was done to it (:func:`read_upload`).
@@ -71,6 +72,16 @@ def filter_gallery(
             ok &= hit
         keep = keep[ok]
     return keep.to_numpy()
+
+
+def default_stimulus(ids: np.ndarray, test_ids: np.ndarray) -> int | None:
+    """The image a gallery opens on: the first of ``ids`` that is one of the subject's held-out
+    test images (the encoder never saw it), else the first of ``ids`` (None when empty)."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return None
+    held_out = ids[np.isin(ids, np.asarray(test_ids))]
+    return int(held_out[0] if held_out.size else ids[0])
 
 
 def content_filters(attributes: pd.DataFrame | None, max_values: int = 12) -> dict[str, list]:

@@ -5,6 +5,7 @@
 - :mod:`pages.ui.links`: Deep links: every page's selections in the URL, read back on first load, and the copy-link button.
 - :mod:`pages.ui.maps`: Brain maps on a page: the flat map, the 3D view, the target inspector, slide figures of a map.
 - :mod:`pages.ui.export`: Downloads and the figures-for-slides panel.
+- :mod:`pages.ui.first_start`: The first start: the grid started by itself on a home with no results, its progress.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pages.ui.export import (  # noqa: F401
     grid_context,
     map_downloads,
 )
+from pages.ui.first_start import auto_start  # noqa: F401
+from pages.ui.first_start import progress_panel as first_start_progress  # noqa: F401
+from pages.ui.first_start import status as first_start_status  # noqa: F401
 from pages.ui.frame import (  # noqa: F401
     chart,
     dataset_picker,

@@ -140,8 +140,10 @@ def test_pipeline_page_clears_inference_cache(app):
 
 
 def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_small_root):
-    """A home with the demo but no results: every results page offers to start the grid; a
-    home without the demo starts building it."""
+    """A home with the demo but no results: the app starts the first start by itself (and
+    every results page still offers to start the grid); a home without the demo starts
+    building it."""
+    import pages.ui.first_start as first  # where the app starts a first start by itself
     import pages.ui.frame as shared  # where the job buttons start jobs
 
     started = []
@@ -153,6 +155,7 @@ def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_sma
         return JobStatus(name=name, state="absent", argv=args)
 
     monkeypatch.setattr(shared, "start_job", fake_start)
+    monkeypatch.setattr(first, "start_job", fake_start)
     home = tmp_path / "home"
     (home / "datasets").mkdir(parents=True)
     (home / "datasets" / "demo").symlink_to(demo_small_root)
@@ -160,6 +163,7 @@ def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_sma
     at = page(app, PAGES[1])
     _ok(at)
     assert "No results yet" in texts(at)
+    assert started[0] == ("grid-demo", ["first-start", "--dataset", "demo"])  # no button
     at.button(key="start_grid-demo").click().run()
     assert started and started[-1] == ("grid-demo", ["run", "--dataset", "demo"])
 
@@ -172,6 +176,49 @@ def test_empty_states_offer_background_jobs(app, tmp_path, monkeypatch, demo_sma
     at2 = page(app, PAGES[0])
     assert "Building the **simulated** demo world" in texts(at2)
     assert started[-1] == ("demo-build", ["demo", "ensure", "--quiet"])
+
+
+def test_first_screen_predicts_a_held_out_image_by_itself(app, monkeypatch):
+    """Explore's first screen runs the default model on a held-out test image and shows its
+    predicted maps without Run; while a first start runs, a view without an encoder says so
+    (no button) and the sidebar shows the progress."""
+    import os
+    import time
+
+    import core.models.registry as registry
+    from core.pipeline.jobs import job_dir
+    from core.storage import write_json
+
+    monkeypatch.setattr(registry, "DEFAULT_MODEL", "tiny-llava")  # the model the grid fitted
+    at = page(app, PAGES[0])
+    _ok(at)
+    stimulus = at.selectbox(key="ex_stimulus").value
+    assert "held-out test image" in texts(at), texts(at)
+    assert {m.label for m in at.metric} >= {"Inference time"}
+    assert len(at.image) >= 3  # stimulus, predicted and measured maps
+
+    # a first start running: a view without an encoder shows its response (run by itself)
+    # and says its map is coming; the sidebar shows the progress
+    status = job_dir("grid-demo") / "status.json"
+    write_json(status, {"name": "grid-demo", "argv": ["first-start", "--dataset", "demo"],
+                        "pid": os.getpid(), "state": "running", "started": time.time()})  # fmt: skip
+    (status.parent / "log.txt").write_text("[first start 1/2] extracting the responses\n")
+    try:
+        from streamlit.testing.v1 import AppTest
+
+        from tests.app.conftest import APP
+
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["instruction"] = "VR"  # no encoder for VR
+        at.run()
+        _ok(at)
+        assert "Computing the first results" in texts(at)
+        assert "Response" in texts(at) and not at.warning
+        assert at.selectbox(key="ex_stimulus").value == stimulus
+        assert [p for p in at.get("progress")
+                if "Step 1 of 2: extracting the responses" in str(p.proto)]  # fmt: skip
+    finally:
+        status.unlink()
 
 
 def test_pipeline_page_shows_a_running_engine_job(app):
