@@ -32,6 +32,7 @@ st.sidebar.caption(
 )
 with st.sidebar:
     ui.first_start_progress(dataset)
+    ui.glossary()  # on every page
     link_box = ui.copy_link_button()
 try:
     page.run()

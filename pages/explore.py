@@ -32,6 +32,7 @@ ds = ui.page_header(
     "Pick an image, an instruction and a model: see the response, the voxel responses its "
     "embedding predicts through the stored encoder, and (for dataset images) the measured ones.",
 )
+ui.what_you_see()
 name = ds.name
 stamp = ui.stamp(name)
 encoders = ui.get_encoder_table(name, stamp)

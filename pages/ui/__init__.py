@@ -6,6 +6,7 @@
 - :mod:`pages.ui.maps`: Brain maps on a page: the flat map, the 3D view, the target inspector, slide figures of a map.
 - :mod:`pages.ui.export`: Downloads and the figures-for-slides panel.
 - :mod:`pages.ui.first_start`: The first start: the grid started by itself on a home with no results, its progress.
+- :mod:`pages.ui.glossary`: The glossary on every page, and what Explore's first screen shows.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pages.ui.frame import (  # noqa: F401
     roi_highlight,
     simulated_badge,
 )
+from pages.ui.glossary import glossary, what_you_see  # noqa: F401
 from pages.ui.links import (  # noqa: F401
     DATASET_KEY,
     ROI_KEY_SUFFIX,

@@ -23,6 +23,20 @@ def test_every_page_loads_with_badge(app, path):
     assert "SIMULATED data" in texts(at)
 
 
+@pytest.mark.parametrize("path", [PAGES[0], "pages/paper.py"])
+def test_the_glossary_is_in_every_pages_sidebar(app, path):
+    """The router draws the glossary in the sidebar, whatever the page (checked on a page's
+    first run: AppTest drops the sidebar's elements from its tree on later runs)."""
+    app.switch_page(path)
+    app.run()
+    _ok(app)
+    glossary = next(e for e in app.expander if e.label.startswith("Glossary"))
+    shown = "\n".join(m.value for m in glossary.markdown)
+    for term in ("Response embedding", "Stored encoder", "Noise ceiling (NC)",
+                 "Normalized alignment", "Training z units", "CV-best layer", "ROI", "Target"):
+        assert f"**{term}**" in shown, term
+
+
 def test_explore_runs_inference_and_prediction(app):
     at = page(app, PAGES[0])
     at.selectbox(key="ex_model").set_value("tiny-llava")
@@ -194,6 +208,8 @@ def test_first_screen_predicts_a_held_out_image_by_itself(app, monkeypatch):
     _ok(at)
     stimulus = at.selectbox(key="ex_stimulus").value
     assert "held-out test image" in texts(at), texts(at)
+    what = next(e for e in at.expander if e.label == "What am I looking at?")
+    assert what.proto.expanded and "response embedding" in what.markdown[0].value
     assert {m.label for m in at.metric} >= {"Inference time"}
     assert len(at.image) >= 3  # stimulus, predicted and measured maps
 
