@@ -38,7 +38,7 @@ from core.data.dataset import (
     TargetSet,
 )
 from core.data.nsd import flat_surface_dir, skip_optional
-from core.data.nsd_cache import cache_folder, cached_subject, dataset_options, source_signature
+from core.data.nsd_cache import cached_dataset, cached_subject, dataset_options, source_signature
 from core.data.nsd_files import read_expdesign, read_stim_info, read_surface_map
 from core.data.nsd_layout import (
     NSD_ROI_FAMILIES,
@@ -459,22 +459,19 @@ def open_algonauts(
             sources += [layout.flat_patch(h) for h in HEMIS]
         return sources, {**options, "shared": shared}
 
-    def subject_keyer(subject: str) -> str:
-        return cache_folder(name, subject, *subject_sources(subject)).name
-
-    return Dataset(
+    return cached_dataset(
         name=name,
         kind="algonauts",
-        simulated=False,
         stimuli=stimuli,
-        subject_names=found,
+        subjects=found,
         loader=load,
         stimulus_identity={
             "kind": "algonauts",
             "stimuli": source_signature(sorted({p.parent for p in paths.values()})),
             "n_images": len(paths),
         },
-        subject_keyer=subject_keyer if cache else None,
+        subject_sources=subject_sources,
+        cache=cache,
         metadata={
             "root": str(root.resolve()),
             "nsd_root": options["nsd_root"],

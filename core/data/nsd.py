@@ -37,7 +37,7 @@ from core.data.dataset import (
     TargetGeometry,
     TargetSet,
 )
-from core.data.nsd_cache import cache_folder, cached_subject, dataset_options, source_signature
+from core.data.nsd_cache import cached_dataset, cached_subject, dataset_options, source_signature
 from core.data.nsd_files import (
     ExpDesign,
     as_labels,
@@ -726,19 +726,15 @@ def open_nsd(
         sources += _target_sources(layout, subject, space)
         return sources, {**options, "sessions": chosen[subject]}
 
-    def subject_keyer(subject: str) -> str:
-        # the cache entry's key: the source files' signature (path, size, mtime) and load options
-        return cache_folder(name, subject, *subject_sources(subject)).name
-
-    return Dataset(
+    return cached_dataset(
         name=name,
         kind="nsd",
-        simulated=False,
         stimuli=stimuli,
-        subject_names=found,
+        subjects=found,
         loader=load,
         stimulus_identity={"kind": "nsd", "stimuli": source_signature([layout.stimuli])},
-        subject_keyer=subject_keyer if cache else None,
+        subject_sources=subject_sources,
+        cache=cache,
         metadata={
             "root": str(layout.root.resolve()),
             "space": space,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.config import CODE_VERSION, subdir
-from core.data.dataset import DatasetError, SubjectData
+from core.data.dataset import Dataset, DatasetError, StimulusSet, SubjectData
 from core.data.store import load_subject, save_subject
 from core.hashing import content_key
 from core.storage import ArtifactError, read_json, write_json
@@ -49,6 +49,44 @@ def cache_folder(dataset: str, subject: str, sources: Iterable[Path], options: d
         },
     )
     return subdir("datasets", dataset) / subject / key
+
+
+def cached_dataset(
+    *,
+    name: str,
+    kind: str,
+    stimuli: StimulusSet,
+    subjects: list[str],
+    loader: Callable[[str], SubjectData],
+    stimulus_identity: dict,
+    subject_sources: Callable[[str], tuple[list[Path], dict]],
+    cache: bool,
+    metadata: dict,
+) -> Dataset:
+    """A real (not simulated) dataset whose subjects are keyed by their compact-cache entry.
+
+    Parameters
+    ----------
+    subject_sources : callable
+        ``subject -> (source files, load options)``: what :func:`cache_folder` hashes, so a
+        subject's key (its source files' signature and the load options) is known without reading
+        a response. Without ``cache`` the dataset computes keys from the loaded arrays.
+    """
+
+    def subject_keyer(subject: str) -> str:
+        return cache_folder(name, subject, *subject_sources(subject)).name
+
+    return Dataset(
+        name=name,
+        kind=kind,
+        simulated=False,
+        stimuli=stimuli,
+        subject_names=subjects,
+        loader=loader,
+        stimulus_identity=stimulus_identity,
+        subject_keyer=subject_keyer if cache else None,
+        metadata=metadata,
+    )
 
 
 def cached_subject(

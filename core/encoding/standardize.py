@@ -75,6 +75,16 @@ class Standardizer:
         self.constant_ = constant
         return self
 
+    @classmethod
+    def from_moments(cls, mean: Any, scale: Any) -> Standardizer:
+        """A fitted standardizer from stored moments (mean and scale of shape (d,)), as
+        :func:`core.encoding.store.save_encoder` writes them."""
+        out = cls("zero")
+        out.mean_ = np.asarray(mean, dtype=np.float64)
+        out.scale_ = np.asarray(scale, dtype=np.float64)
+        out.constant_ = np.zeros(out.mean_.shape, dtype=bool)
+        return out
+
     def transform(self, X: Any, dtype: str = "float32") -> np.ndarray:
         """Z-score ``X`` of shape (n, n_columns) with the stored training statistics."""
         X = np.asarray(X)

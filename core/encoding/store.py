@@ -23,12 +23,15 @@ change or z-scored betas, whatever the fit saw).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.config import subdir
+from core.encoding.estimator import RidgeEncoder
+from core.encoding.standardize import Standardizer
 from core.hashing import array_digest, bytes_digest, content_key
 from core.storage import ArtifactError, atomic_write_bytes, read_json, write_json
 
@@ -214,14 +217,22 @@ class StoredEncoder:
         if x.ndim != 2:
             raise EncoderMismatchError(f"features must be (n, p) or (p,), got shape {x.shape}")
         self.check(subject=subject, target_ids=target_ids, n_features=x.shape[1])
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain non-finite values (NaN or inf)")
+        estimator = self.estimator
+        z = estimator.predict(x, units="z")
+        return Prediction(estimator.y_scaler_.inverse_transform(z, "float32"), z)
+
+    @cached_property
+    def estimator(self) -> RidgeEncoder:
+        """The fitted :class:`~core.encoding.estimator.RidgeEncoder` these arrays describe
+        (float64 arithmetic), so predictions from disk and in memory share one ``predict``."""
         a = self.arrays
-        z = ((x - a["x_mean"]) / a["x_scale"]) @ a["coef"].astype(np.float64)
-        if "intercept" in a:
-            z = z + a["intercept"]
-        original = z * a["y_scale"] + a["y_mean"]
-        return Prediction(original.astype(np.float32), z.astype(np.float32))
+        est = RidgeEncoder(standardize=True, dtype="float64")
+        est.x_scaler_ = Standardizer.from_moments(a["x_mean"], a["x_scale"])
+        est.y_scaler_ = Standardizer.from_moments(a["y_mean"], a["y_scale"])
+        est.coef_ = a["coef"].astype(np.float64)
+        est.intercept_ = a["intercept"].astype(np.float64) if "intercept" in a else None
+        est.n_features_in_, est.n_targets_ = est.coef_.shape
+        return est
 
 
 def load_encoder(key: str, root: Path | str | None = None) -> StoredEncoder:

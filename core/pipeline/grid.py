@@ -28,7 +28,7 @@ from tqdm import tqdm
 from core.data.registry import open_dataset
 from core.features.store import model_layers
 from core.models.roles import is_generative, model_role
-from core.results.fit import FitSettings, FitSpec, run_fit
+from core.results.fit import IMAGE, FitSettings, FitSpec, run_fit
 from core.results.selection import best_layers
 from core.results.tables import FIT_KEY, merge_table, results_dir
 from core.storage import write_json
@@ -115,7 +115,7 @@ def fit_specs(
 
     specs = []
     for model in config.models:
-        instructions = config.instructions if is_generative(model) else [None]
+        instructions = config.instructions if is_generative(model) else [IMAGE]
         # negative layers count from the end; stored under their positive index (one key per
         # fit); a layer outside the model's range is an error, never wrapped around
         n_states = len(layers_of[model])

@@ -39,7 +39,7 @@ def compute_encoder(
     ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
     extract_model(ds, adapter, [ins] if ins else [], settings.generation_options(),
                   prefix_reuse=ext.prefix_reuse, method=ext.method, progress=progress)  # fmt: skip
-    spec = FitSpec(dataset, subject, model, ins.id if ins else None, int(layer))
+    spec = FitSpec(dataset, subject, model, ins.id if ins else IMAGE, int(layer))
     rows = run_fit(ds, spec, settings, keep_encoder=True)
     if rows and settings == grid_settings(dataset):
         new = pd.DataFrame(rows)

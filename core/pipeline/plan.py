@@ -149,7 +149,7 @@ def plan_grid(config) -> GridPlan:
     from core.models.roles import is_generative
     from core.pipeline.engine import plan_extraction
     from core.pipeline.grid import grid_image_ids
-    from core.results.fit import FitSpec, is_stored
+    from core.results.fit import IMAGE, FitSpec, is_stored
 
     ds = open_dataset(config.dataset)
     subjects = config.subjects or ds.subject_names
@@ -171,7 +171,7 @@ def plan_grid(config) -> GridPlan:
             n_units += -(-len(image_ids) // max(1, config.unit_size))  # all of its units
         if n_states is not None:
             layers = layer_indices(config.layers, n_states, model)
-            ins_list = config.instructions if is_generative(model) else [None]
+            ins_list = config.instructions if is_generative(model) else [IMAGE]
             for s in subjects:
                 for ins in ins_list:
                     for layer in layers:

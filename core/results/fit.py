@@ -128,8 +128,10 @@ class FitSpec:
     Parameters
     ----------
     dataset, subject, model : str
-    instruction : str or None
-        Instruction id (None for image-only baselines).
+    instruction : str
+        Instruction id, or :data:`IMAGE` (``"image"``) for image-only baselines: the one
+        spelling the results tables, encoders and links use (None is accepted from callers
+        and becomes :data:`IMAGE` in :func:`normalize_spec`).
     layer : int
         Hidden-state index.
     """
@@ -137,11 +139,11 @@ class FitSpec:
     dataset: str
     subject: str
     model: str
-    instruction: str | None
+    instruction: str
     layer: int
 
     def label(self) -> str:
-        return f"{self.subject} {self.model} {self.instruction or '-'} L{self.layer}"
+        return f"{self.subject} {self.model} {self.instruction} L{self.layer}"
 
 
 def fits_dir(dataset: str) -> Path:
@@ -150,7 +152,8 @@ def fits_dir(dataset: str) -> Path:
 
 def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
     """One spelling per fit before keys are made: the instruction as its id (paper id, pool id
-    or the free-text id, whatever the user typed), None for image-only models, and the layer
+    or the free-text id, whatever the user typed), :data:`IMAGE` for image-only models (None
+    is accepted as input), and the layer
     as its non-negative hidden-state index.
 
     Raises
@@ -164,7 +167,7 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
 
     instruction = spec.instruction
     if not is_generative(spec.model) or instruction in (None, IMAGE):
-        instruction = None
+        instruction = IMAGE
     else:
         from core.models.instructions import resolve_instruction
 
@@ -173,14 +176,20 @@ def normalize_spec(dataset: Dataset, spec: FitSpec) -> FitSpec:
     return FitSpec(spec.dataset, spec.subject, spec.model, instruction, layer)
 
 
-def features_key(dataset: Dataset, model: str, instruction: str | None, settings: FitSettings) -> str:
+def feature_instruction(instruction: str | None):
+    """The instruction object the feature store keys by: None for image-only (:data:`IMAGE`)."""
+    from core.models.instructions import resolve_instruction
+
+    return None if instruction in (None, IMAGE) else resolve_instruction(instruction)
+
+
+def features_key(dataset: Dataset, model: str, instruction: str, settings: FitSettings) -> str:
     """The content key of the response-embedding shard a fit reads (see
     :func:`core.features.store.shard_key` and :func:`~core.features.store.find_shard`)."""
     from core.features.store import find_shard
-    from core.models.instructions import resolve_instruction
     from core.models.registry import resolve
 
-    ins = None if instruction in (None, IMAGE) else resolve_instruction(instruction)
+    ins = feature_instruction(instruction)
     return find_shard(dataset, resolve(model), ins, settings.generation_options(),
                       settings.extraction()).name  # fmt: skip
 
@@ -206,7 +215,7 @@ def aligned_features(
     dataset: Dataset,
     subject: SubjectData,
     model: str,
-    instruction: str | None,
+    instruction: str,
     layer: int,
     settings: FitSettings | None = None,
 ) -> np.ndarray:
@@ -224,10 +233,11 @@ def aligned_features(
     settings = settings or FitSettings()
     options = settings.generation_options()
     try:
-        ids, X = load_embeddings(dataset, model, instruction, layer, options, settings.extraction())
+        ids, X = load_embeddings(dataset, model, feature_instruction(instruction), layer, options,
+                                 settings.extraction())  # fmt: skip
     except ArtifactError as exc:
         raise DatasetError(
-            f"no embeddings of {model} {instruction or '(image)'} on {dataset.name} with "
+            f"no embeddings of {model} {instruction} on {dataset.name} with "
             f"{options.to_dict()}: run the extraction first (`python -m core extract` or "
             f"`python -m core run`); {exc}"
         ) from exc
@@ -237,7 +247,7 @@ def aligned_features(
     if not ok:
         missing = np.setdiff1d(subject.stimulus_ids, ids)
         raise DatasetError(
-            f"{model} {instruction or ''} layer {layer}: {missing.size} of the {subject.subject}'s "
+            f"{model} {instruction} layer {layer}: {missing.size} of the {subject.subject}'s "
             f"images have no embedding (e.g. {missing[:5].tolist()}); run the extraction first"
         )
     return X[pos]
@@ -312,7 +322,7 @@ def roi_rows(
         rows.append(
             {
                 **asdict(spec),
-                "instruction": spec.instruction or IMAGE,
+                "instruction": spec.instruction,
                 "roi": roi,
                 "n_targets": int(sel.sum()),
                 "r_mean": float(np.mean(scores["r"][sel])) if sel.any() else np.nan,
@@ -488,7 +498,7 @@ def run_fit(
             dataset=spec.dataset,
             subject=spec.subject,
             model=spec.model,
-            instruction=spec.instruction or IMAGE,
+            instruction=spec.instruction,
             layer=spec.layer,
             settings={**settings.to_dict(), "alphas": [float(a) for a in alphas]},
             provenance={k: provenance[k] for k in ("fit_key", "subject_key", "features_key")},

@@ -95,8 +95,7 @@ def recovered_eccentricity(
     subj = dataset.subject(subject)
     truth = load_truth(dataset.stimuli.root, subject)
     sel = early_targets(truth, subj.targets)
-    ins = None if instruction in (None, IMAGE) else instruction
-    x = aligned_features(dataset, subj, model, ins, int(layer), settings)
+    x = aligned_features(dataset, subj, model, instruction or IMAGE, int(layer), settings)
     train, _ = subj.split()
     enc = RidgeEncoder(alphas=settings.alphas, cv=settings.cv, solver=settings.solver)
     enc.fit(x[train], subj.responses[train][:, sel])

@@ -37,9 +37,7 @@ def target_scores(
     """
     from core.data.registry import open_dataset
 
-    spec = FitSpec(
-        dataset, subject, model, None if instruction == IMAGE else instruction, int(layer)
-    )
+    spec = FitSpec(dataset, subject, model, instruction, int(layer))
     return load_fit_scores(ds if ds is not None else open_dataset(dataset), spec,
                            grid_settings(dataset))  # fmt: skip
 

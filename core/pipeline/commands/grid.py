@@ -142,10 +142,10 @@ def _control_pairs(values: list[str]) -> list[str] | None:
 
 def _fit(args: argparse.Namespace) -> int:
     from core.data.registry import open_dataset
-    from core.results.fit import ALPHA_EDGE_WARN, FitSpec, run_fit
+    from core.results.fit import ALPHA_EDGE_WARN, IMAGE, FitSpec, run_fit
 
     ds = open_dataset(args.dataset)
-    spec = FitSpec(args.dataset, args.subject, args.model, args.instruction, args.layer)
+    spec = FitSpec(args.dataset, args.subject, args.model, args.instruction or IMAGE, args.layer)
     if args.engine == "ray" and not args.force:
         from core.pipeline.engine import ray_fits, ray_init
 
