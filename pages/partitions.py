@@ -30,8 +30,9 @@ table = instruction_pair_rows(ui.get_partition_table(name, stamp))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def venn_png(key: str, ua: float, sh: float, ub: float, a: str, b: str, title: str) -> bytes:
-    return views.png(venn_figure(ua, sh, ub, a, b, title=title))
+def venn_png(key: str, ua: float, sh: float, ub: float, a: str, b: str, title: str,
+             scale: float) -> bytes:  # fmt: skip
+    return views.png(venn_figure(ua, sh, ub, a, b, title=title, scale=scale))
 
 
 def new_pair_panel(models: list[str]) -> None:
@@ -100,20 +101,35 @@ figures = [export.ExportFigure(
 
 st.subheader("Per ROI")
 venn_rois = [highlight] if highlight else roi_order
+# one scale for every ROI's circles (the largest R² of A or B over the ROIs), so sizes compare
+venn_scale = float(max((means["unique_a"] + means["shared"]).max(),
+                       (means["unique_b"] + means["shared"]).max(), 1e-9))  # fmt: skip
+venn_caption = (
+    f"Circle areas are drawn to one scale for every ROI: R²({a}) and R²({b}), overlapping by "
+    "the shared part. A negative unique part means the joint encoder (both embeddings "
+    "together) predicted the test images worse than the other instruction's alone: with twice "
+    "the features under one ridge penalty it fits some noise. Read it as 'adds nothing beyond "
+    "the other' (within noise); its circle is drawn inside the other's."
+)
 cols = st.columns(4)
 for k, roi in enumerate(venn_rois):
     r = means[means["roi"] == roi].iloc[0]
     cols[k % 4].image(
         venn_png(f"{stamp}|{model}|{a}|{b}|{','.join(subjects)}|{roi}", float(r["unique_a"]),
-                 float(r["shared"]), float(r["unique_b"]), a, b, roi),
+                 float(r["shared"]), float(r["unique_b"]), a, b, roi, venn_scale),
         width="stretch",
     )  # fmt: skip
     figures.append(export.ExportFigure(
         f"venn_{a}_vs_{b}_{roi}", f"{roi}: unique and shared variance",
         lambda r=r, roi=roi: venn_figure(float(r["unique_a"]), float(r["shared"]),
-                                         float(r["unique_b"]), a, b, title=roi),
+                                         float(r["unique_b"]), a, b, title=roi,
+                                         scale=venn_scale),
         {"dataset": name, "subjects": subjects, "model": model, "layer": layer, "roi": roi},
+        venn_caption,
     ))  # fmt: skip
+negative = means[(means["unique_a"] < 0) | (means["unique_b"] < 0)]["roi"].tolist()
+st.caption(venn_caption + (f" Negative unique parts here: {', '.join(negative)}."
+                           if negative else ""))  # fmt: skip
 
 st.subheader("Maps")
 ui.from_url("vp_map_subject", "subject", subjects)

@@ -276,8 +276,59 @@ def length_scatter(points: pd.DataFrame, roi_order: list[str], columns: int = 6)
     )  # fmt: skip
 
 
-def venn_figure(unique_a: float, shared: float, unique_b: float, a: str, b: str, title: str = ""):
-    """A two-circle Venn-style figure whose circle areas follow the variance parts.
+def venn_layout(unique_a: float, shared: float, unique_b: float,
+                scale: float | None = None) -> tuple[float, float, float]:  # fmt: skip
+    """Radii and centre distance of a two-circle Venn diagram drawn to scale: circle A's area is
+    R²(A) = unique A + shared, B's is R²(B), their overlap is the shared part, all relative to
+    ``scale`` (the R² a circle of radius 1 stands for; default the larger of R²(A) and R²(B), so
+    the larger circle has radius 1). Pass one ``scale`` to every figure that is compared (the
+    largest total over the ROIs shown) and their circles are comparable across figures.
+
+    Negative parts cannot be drawn as areas: a negative total is drawn as no circle, a negative
+    shared part as circles that just touch, and an overlap larger than the smaller circle (a
+    negative unique part) as that circle inside the other.
+
+    Returns
+    -------
+    ra, rb, d : float
+        The radii of A and B and the distance between their centres.
+    """
+    total_a, total_b = max(unique_a + shared, 0.0), max(unique_b + shared, 0.0)
+    scale = scale if scale is not None and scale > 0 else max(total_a, total_b, 1e-12)
+    ra, rb = np.sqrt(total_a / scale), np.sqrt(total_b / scale)
+    target = np.pi * min(max(shared, 0.0) / scale, ra**2, rb**2)  # overlap area wanted
+    lo, hi = abs(ra - rb), ra + rb  # full containment .. touching
+    if target <= 0 or hi <= 0:
+        return float(ra), float(rb), float(hi)
+    if target >= np.pi * min(ra, rb) ** 2 * (1 - 1e-9):
+        return float(ra), float(rb), float(lo)
+    for _ in range(60):  # the lens area falls monotonically with the distance: bisection
+        mid = 0.5 * (lo + hi)
+        if _lens_area(ra, rb, mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return float(ra), float(rb), float(0.5 * (lo + hi))
+
+
+def _lens_area(ra: float, rb: float, d: float) -> float:
+    """Area of the intersection of two circles of radii ``ra``, ``rb`` at distance ``d``."""
+    if d >= ra + rb:
+        return 0.0
+    if d <= abs(ra - rb):
+        return float(np.pi * min(ra, rb) ** 2)
+    ca = np.clip((d * d + ra * ra - rb * rb) / (2 * d * ra), -1, 1)
+    cb = np.clip((d * d + rb * rb - ra * ra) / (2 * d * rb), -1, 1)
+    k = (-d + ra + rb) * (d + ra - rb) * (d - ra + rb) * (d + ra + rb)
+    return float(ra * ra * np.arccos(ca) + rb * rb * np.arccos(cb) - 0.5 * np.sqrt(max(k, 0.0)))
+
+
+def venn_figure(unique_a: float, shared: float, unique_b: float, a: str, b: str, title: str = "",
+                scale: float | None = None):  # fmt: skip
+    """A two-circle Venn diagram drawn to scale (see :func:`venn_layout`): circle areas are
+    R²(A) and R²(B), the overlap is the shared part; with a common ``scale`` the circles of
+    several figures (one per ROI) are comparable. The three values are written under the
+    circles (negative ones included, which no area can show), in the colours of the bars.
 
     Returns
     -------
@@ -286,34 +337,27 @@ def venn_figure(unique_a: float, shared: float, unique_b: float, a: str, b: str,
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle
 
-    total_a = max(unique_a + shared, 1e-9)
-    total_b = max(unique_b + shared, 1e-9)
-    ra, rb = np.sqrt(total_a), np.sqrt(total_b)
-    scale = 1.0 / max(ra, rb)
-    ra, rb = ra * scale, rb * scale
-    overlap = shared / max(total_a, total_b, 1e-9)
-    d = (ra + rb) * (1 - 0.6 * np.clip(overlap, 0, 1))
-    fig = Figure(figsize=(3.2, 2.4), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 0.88))
-    ax.add_patch(Circle((0, 0), ra, color="#1f77b4", alpha=0.45))
-    ax.add_patch(Circle((d, 0), rb, color="#ff7f0e", alpha=0.45))
-    ax.text(-ra * 0.45, 0, f"{unique_a:.3f}", ha="center", va="center", fontsize=9)
-    ax.text(
-        d / 2 + (ra - rb) / 4,
-        0,
-        f"{shared:.3f}",
-        ha="center",
-        va="center",
-        fontsize=9,
-        fontweight="bold",
-    )
-    ax.text(d + rb * 0.45, 0, f"{unique_b:.3f}", ha="center", va="center", fontsize=9)
-    ax.text(-ra * 0.3, -ra - 0.12, a, ha="center", va="top", fontsize=9, color="#1f77b4")
-    ax.text(d + rb * 0.3, -rb - 0.12, b, ha="center", va="top", fontsize=9, color="#d65f00")
-    ax.set_xlim(-ra - 0.1, d + rb + 0.1)
-    ax.set_ylim(-max(ra, rb) - 0.35, max(ra, rb) + 0.1)
+    from core.viz.specs import PART_COLOURS
+
+    colour_a, colour_shared, colour_b = PART_COLOURS
+    ra, rb, d = venn_layout(unique_a, shared, unique_b, scale)
+    fig = Figure(figsize=(3.2, 2.6), dpi=100)
+    ax = fig.add_axes((0, 0.2, 1, 0.68))
+    if ra > 0:
+        ax.add_patch(Circle((0, 0), ra, color=colour_a, alpha=0.45, lw=0))
+    if rb > 0:
+        ax.add_patch(Circle((d, 0), rb, color=colour_b, alpha=0.45, lw=0))
+    centre = (d + rb - ra) / 2
+    half = max(2.1, (d + rb + ra) / 2 + 0.05)  # one frame for all: radius 1 fills the height
+    ax.set_xlim(centre - half, centre + half)
+    ax.set_ylim(-1.05, 1.05)
     ax.set_aspect("equal")
     ax.set_axis_off()
+    for x, text, colour in ((0.17, f"unique {a}\n{unique_a:.3f}", colour_a),
+                            (0.5, f"shared\n{shared:.3f}", colour_shared),
+                            (0.83, f"unique {b}\n{unique_b:.3f}", colour_b)):  # fmt: skip
+        fig.text(x, 0.03, text, ha="center", va="bottom", fontsize=8.5, color=colour,
+                 fontweight="bold" if text.startswith("shared") else "normal")  # fmt: skip
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

@@ -75,3 +75,20 @@ def test_heatmap_layer_and_partition_specs_build(table):
 def test_venn_figure_renders():
     fig = venn_figure(0.1, 0.3, 0.05, "IC", "IU2", "FFA")
     assert len(fig.axes[0].patches) == 2
+
+
+def test_venn_circles_are_drawn_to_scale():
+    """Circle areas are R²(A) and R²(B) and the overlap is the shared part, on a scale that
+    several figures can share; negative parts keep a drawable layout."""
+    from core.viz.charts import _lens_area, venn_layout
+
+    ra, rb, d = venn_layout(0.1, 0.3, 0.05, scale=0.8)
+    assert np.isclose(np.pi * ra**2, np.pi * 0.4 / 0.8) and np.isclose(rb**2, 0.35 / 0.8)
+    assert np.isclose(_lens_area(ra, rb, d), np.pi * 0.3 / 0.8, rtol=1e-6)
+    small = venn_layout(0.01, 0.03, 0.005, scale=0.8)
+    assert small[0] < ra / 2  # a ROI with a tenth of the variance gets smaller circles
+    assert venn_layout(0.02, -0.01, 0.03)[2] == pytest.approx(sum(venn_layout(0.02, -0.01,
+                                                                              0.03)[:2]))
+    ra, rb, d = venn_layout(-0.01, 0.05, 0.02)  # negative unique A: A inside B
+    assert ra < rb and d == pytest.approx(rb - ra)
+    assert venn_layout(0.0, 0.0, 0.0) == (0.0, 0.0, 0.0)
