@@ -26,8 +26,9 @@ ROI_GROUPS: dict[str, tuple[str, ...]] = {
     "floc-places (OPA/PPA/RSC)": ("OPA", "PPA", "RSC"),
 }
 #: Higher visual ROIs for the partition summary (faces, bodies, places, words).
-HIGHER_VISUAL = ("OFA", "FFA", "FFA-1", "FFA-2", "EBA", "FBA-1", "FBA-2", "OPA", "PPA", "RSC",
-                 "OWFA", "VWFA-1", "VWFA-2")  # fmt: skip
+#: (NSD's paper view has FBA and VWFA; tables scored before it, FBA-1/2 and VWFA-1/2.)
+HIGHER_VISUAL = ("OFA", "FFA", "FFA-1", "FFA-2", "EBA", "FBA", "FBA-1", "FBA-2", "OPA", "PPA",
+                 "RSC", "OWFA", "VWFA", "VWFA-1", "VWFA-2")  # fmt: skip
 EARLY_VISUAL = ROI_GROUPS["pRF visual (V1-hV4)"]
 
 #: Variance partitioning IC vs IU2 (unique IC | shared | unique IU2), early vs higher visual.

@@ -288,12 +288,13 @@ def write_report(dataset: str, config, columns: dict[str, str]) -> Path:
         When the results of this configuration are not in the results table yet.
     """
     from core.data.registry import open_dataset
+    from core.data.rois import select_view
     from core.results.partition import load_partition_table
     from core.results.tables import load_roi_table
     from core.results.views import alpha_edge_warnings, pvalue_note
 
     ds = open_dataset(dataset)
-    table = load_roi_table(dataset, ds)
+    table = select_view(load_roi_table(dataset, ds))  # the paper's ROIs of NSD, not V1v and V1
     if table.empty:
         raise ReproduceError(f"no results for {dataset!r}: run `python -m core reproduce paper`")
     table = table[table["model"].isin(config.models) & table["subject"].isin(config.subjects)]
@@ -307,7 +308,7 @@ def write_report(dataset: str, config, columns: dict[str, str]) -> Path:
     groups = roi_group_table(table, columns)
     best = best_instruction_table(table, mllm)
     curves = layer_curve_table(table, columns)
-    parts = partition_table(load_partition_table(dataset, ds), mllm)
+    parts = partition_table(select_view(load_partition_table(dataset, ds)), mllm)
     for name, df in (("roi_groups", groups), ("best_instructions", best),
                      ("layer_curves", curves), ("partition_ic_iu2", parts)):  # fmt: skip
         atomic_write_bytes(folder / f"{name}.csv", df.to_csv(index=False).encode())

@@ -30,11 +30,14 @@ def format_report(
     table: pd.DataFrame, layer: str | int = "best", dataset: str | None = None
 ) -> str:
     """A plain-text report: per model, instruction x ROI normalised alignment, the winners, how
-    layers were chosen and significance computed, and alpha-grid warnings."""
+    layers were chosen and significance computed, and alpha-grid warnings (ROIs in the default
+    view: the paper's ROIs and groups of a finely labelled dataset, :func:`select_view`)."""
+    from core.data.rois import select_view
     from core.results.views import alpha_edge_warnings, metric_agreement, pvalue_note
 
     if table.empty:
         return "no results"
+    table = select_view(table)
     layers = (
         best_layers(table) if layer == "best" else {m: int(layer) for m in table["model"].unique()}
     )
@@ -174,7 +177,9 @@ def _ceiling_lines(dataset) -> list[str]:
         t = ceiling_table(open_dataset(dataset))
     except (DatasetError, ValueError):
         return []
-    g = t.groupby("roi", sort=False)[["nc_ncsnr", "nc_cross_subject"]].mean()
+    from core.data.rois import select_view
+
+    g = select_view(t).groupby("roi", sort=False)[["nc_ncsnr", "nc_cross_subject"]].mean()
     return [
         "noise ceilings per ROI (fraction of variance, mean over subjects): ncsnr / "
         "cross-subject (the other subjects' responses predicting a subject's; normalise by it "

@@ -288,21 +288,18 @@ def draw_flatmap(
         else:
             img[edge] = (1.0, 1.0, 1.0, 1.0)
     ax.imshow(img, interpolation="nearest")
-    for name, mask in (rois or {}).items():
-        if mask.any():
-            for hemi_sel in _hemi_halves(raster, mask):
-                x, y = np.median(raster.target_xy[hemi_sel], axis=0)
-                ax.text(
-                    x,
-                    y,
-                    name,
-                    fontsize=8,
-                    ha="center",
-                    va="center",
-                    color="black",
-                    fontweight="bold" if name == highlight else "normal",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.6, "lw": 0},
-                )
+    for name, x, y in label_positions(raster, rois or {}):
+        ax.text(
+            x,
+            y,
+            name,
+            fontsize=8,
+            ha="center",
+            va="center",
+            color="black",
+            fontweight="bold" if name == highlight else "normal",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.6, "lw": 0},
+        )
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=11)
@@ -349,6 +346,56 @@ def draw_flatmap(
             frameon=False,
         )
     return fig
+
+
+#: A label box in raster pixels at :func:`draw_flatmap`'s scale (8 pt text at 100 dpi over a
+#: 900-pixel-wide figure): width per character, extra width, height.
+_CHAR_W, _PAD_W, _LABEL_H = 5.5, 6.0, 13.0
+
+
+def label_positions(
+    raster: FlatmapRaster, rois: dict[str, np.ndarray]
+) -> list[tuple[str, float, float]]:
+    """Where to write each ROI's name on the flat map, per hemisphere, without overlaps.
+
+    Each name goes to its ROI's median position; a name whose box would overlap one already
+    placed (larger ROIs are placed first) moves to the nearest free spot among small steps up,
+    down and sideways (it stays put when none is free within four label heights).
+
+    Parameters
+    ----------
+    raster : FlatmapRaster
+    rois : dict of str to array of shape (n_targets,), bool
+
+    Returns
+    -------
+    labels : list of (name, x, y)
+        Pixel coordinates (column, row) of each label's centre.
+    """
+    scale = raster.shape[1] / 900.0  # raster pixels per figure pixel
+    wanted = []
+    for name, mask in rois.items():
+        for hemi_sel in _hemi_halves(raster, mask):
+            x, y = np.median(raster.target_xy[hemi_sel], axis=0)
+            wanted.append((int(hemi_sel.sum()), name, float(x), float(y)))
+    wanted.sort(key=lambda w: -w[0])
+    h = _LABEL_H * scale
+    steps = [(0.0, 0.0)] + [(dx, dy) for r in (1, 2, 3, 4)
+                            for dx, dy in ((0, -r), (0, r), (-r, 0), (r, 0), (-r, -r), (r, -r),
+                                           (-r, r), (r, r))]  # fmt: skip
+    placed: list[tuple[float, float, float]] = []  # centre x, centre y, half width
+    out = []
+    for _, name, x, y in wanted:
+        half = (_CHAR_W * len(name) + _PAD_W) * scale / 2
+        spot = (x, y)
+        for dx, dy in steps:
+            cx, cy = x + dx * half, y + dy * h
+            if all(abs(cx - px) >= half + ph or abs(cy - py) >= h for px, py, ph in placed):
+                spot = (cx, cy)
+                break
+        placed.append((spot[0], spot[1], half))
+        out.append((name, spot[0], spot[1]))
+    return out
 
 
 def _hemi_halves(raster: FlatmapRaster, mask: np.ndarray) -> list[np.ndarray]:

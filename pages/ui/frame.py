@@ -13,7 +13,7 @@ from core.pipeline.jobs import job_status, start_job
 from core.storage import ArtifactError
 from core.viz import views
 from pages.ui.links import DATASET_KEY, ROI_KEY_SUFFIX, from_url, link
-from pages.ui.loaders import get_dataset
+from pages.ui.loaders import ROI_VIEW_KEY, get_dataset, get_subject
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -83,7 +83,28 @@ def page_header(title: str, caption: str):
     if ds.simulated:
         simulated_badge()
     st.caption(caption)
+    roi_view_toggle(ds)
     return ds
+
+
+def roi_view_toggle(ds) -> None:
+    """The sidebar's "ROIs: paper groups | NSD fine labels" toggle (kept in the URL as
+    ``rois=fine``), shown for a finely labelled dataset only (NSD, Algonauts); the loaders read
+    it (:func:`pages.ui.loaders.roi_view`)."""
+    from core.data.rois import DEFAULT_VIEW, VIEW_LABELS, VIEWS, is_fine_labelled
+
+    names = get_subject(ds.name, ds.subject_names[0]).targets.roi_names()
+    if not is_fine_labelled(names):
+        st.session_state.pop(ROI_VIEW_KEY, None)
+        return
+    from_url(ROI_VIEW_KEY, "rois", list(VIEWS))
+    view = st.sidebar.radio(
+        "ROIs", list(VIEWS), format_func=VIEW_LABELS.get, key=ROI_VIEW_KEY, horizontal=True,
+        help="paper groups: the paper's ROIs (V1 = V1v + V1d, FFA = FFA-1 + FFA-2, ...) under "
+        "their groups (early visual, bodies, faces, places, words); NSD fine labels: every "
+        "label of the dataset (streams included).",
+    )  # fmt: skip
+    link(rois=None if view == DEFAULT_VIEW else view)
 
 
 def _ensure_router() -> None:

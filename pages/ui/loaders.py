@@ -1,4 +1,9 @@
-"""Cached loaders: datasets, subjects, results tables, per-target scores and rendered maps (st.cache_*)."""
+"""Cached loaders: datasets, subjects, results tables, per-target scores and rendered maps (st.cache_*).
+
+Results tables and ROI masks come in the page's ROI view (:func:`roi_view`, the sidebar toggle
+of a finely labelled dataset: the paper's ROIs and groups, or NSD's fine labels); every cached
+function that depends on it takes the view as an argument.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,19 @@ import streamlit as st
 from core.dashboard import stored_encoders
 from core.dashboard.gallery import thumbnail_png
 from core.data.registry import open_dataset
-from core.data.rois import first_roi_labels, roi_masks_only
+from core.data.rois import DEFAULT_VIEW, first_roi_labels, roi_masks_only, select_view, view_masks
 from core.results import views as result_views
 from core.results.tables import results_stamp
 from core.viz import views
 from core.viz.maps import BrainMap
+
+#: Session key of the ROI view (:data:`core.data.rois.VIEWS`), set by the sidebar toggle.
+ROI_VIEW_KEY = "roi_view"
+
+
+def roi_view() -> str:
+    """The ROI view the pages show now: ``"paper"`` (default) or ``"fine"``."""
+    return st.session_state.get(ROI_VIEW_KEY, DEFAULT_VIEW)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -32,9 +45,28 @@ def get_raster(name: str, subject: str):
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_masks(name: str, subject: str) -> dict:
-    """ROI masks (without the whole general mask) for outlines and ROI means."""
+def _all_masks(name: str, subject: str) -> dict:
     return roi_masks_only(get_subject(name, subject))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _view_masks(name: str, subject: str, view: str) -> dict:
+    return view_masks(_all_masks(name, subject), view)
+
+
+def outlined_masks(name: str, subject: str, view: str, highlight: str | None) -> dict:
+    """The view's map ROIs, plus the highlighted ROI when the view does not outline it (a group
+    picked in a chart of the paper view)."""
+    masks = get_masks(name, subject, view)
+    if highlight and highlight not in masks and highlight in _all_masks(name, subject):
+        masks = {**masks, highlight: _all_masks(name, subject)[highlight]}
+    return masks
+
+
+def get_masks(name: str, subject: str, view: str | None = None) -> dict:
+    """The masks of the ROIs the view outlines on maps (without the whole general mask; in the
+    paper view, the paper's ROIs without their groups)."""
+    return _view_masks(name, subject, view or roi_view())
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -62,17 +94,28 @@ def get_thumbnail(name: str, stimulus_id: int, size: int = 160) -> bytes:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def get_roi_table(name: str, stamp: str):
+def _roi_table(name: str, stamp: str, view: str):
     from core.results.tables import load_roi_table
 
-    return load_roi_table(name, get_dataset(name))  # only rows of the open dataset's content
+    # only rows of the open dataset's content, the view's ROIs in its order
+    return select_view(load_roi_table(name, get_dataset(name)), view)
+
+
+def get_roi_table(name: str, stamp: str, view: str | None = None):
+    """The results table's current rows of the view's ROIs (default: the page's view)."""
+    return _roi_table(name, stamp, view or roi_view())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def get_partition_table(name: str, stamp: str):
+def _partition_table(name: str, stamp: str, view: str):
     from core.results.partition import load_partition_table
 
-    return load_partition_table(name, get_dataset(name))
+    return select_view(load_partition_table(name, get_dataset(name)), view)
+
+
+def get_partition_table(name: str, stamp: str, view: str | None = None):
+    """The partition table's current rows of the view's ROIs (default: the page's view)."""
+    return _partition_table(name, stamp, view or roi_view())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -95,12 +138,21 @@ def get_bootstrap_intervals(
                                             list(subjects), ds=get_dataset(name))  # fmt: skip
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def get_instruction_stars(
     name: str, stamp: str, model: str, layer: int, reference: str, value: str, across: str,
     subjects: tuple[str, ...],
 ):  # fmt: skip
-    table = get_roi_table(name, stamp)
+    """Stars against ``reference`` over the view's ROIs (BH over what the chart shows)."""
+    return _instruction_stars(name, stamp, model, layer, reference, value, across, subjects,
+                              roi_view())  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _instruction_stars(
+    name: str, stamp: str, model: str, layer: int, reference: str, value: str, across: str,
+    subjects: tuple[str, ...], view: str,
+):  # fmt: skip
+    table = get_roi_table(name, stamp, view)
     return result_views.instruction_stars(
         table, model, layer, reference, value=value, across=across, dataset=name,
         subjects=list(subjects),
@@ -115,8 +167,13 @@ def get_best_instruction(
                                                 ds=get_dataset(name))  # fmt: skip
 
 
+def render_value_map(*args, **kwargs) -> bytes:
+    """PNG of a value flatmap (see :func:`_value_map`), the page's ROI view outlined."""
+    return _value_map(*args, view=roi_view(), **kwargs)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def render_value_map(
+def _value_map(
     cache_key: str,
     name: str,
     subject: str,
@@ -128,6 +185,7 @@ def render_value_map(
     _values,
     limits: tuple[float, float] | None = None,
     cmap: str | None = None,
+    view: str = DEFAULT_VIEW,
 ) -> bytes:
     """PNG of a value flatmap; cached by ``cache_key`` (which must identify ``_values``)."""
     fig = views.value_map(
@@ -135,7 +193,7 @@ def render_value_map(
         _values,
         label=label,
         title=title,
-        rois=get_masks(name, subject),
+        rois=outlined_masks(name, subject, view, highlight),
         highlight=highlight,
         symmetric=symmetric,
         limits=limits,
@@ -145,8 +203,13 @@ def render_value_map(
     return views.png(fig)
 
 
+def render_category_map(*args, **kwargs) -> bytes:
+    """PNG of a category flatmap (see :func:`_category_map`), the page's ROI view outlined."""
+    return _category_map(*args, view=roi_view(), **kwargs)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def render_category_map(
+def _category_map(
     cache_key: str,
     name: str,
     subject: str,
@@ -155,28 +218,33 @@ def render_category_map(
     names: tuple[str, ...],
     simulated: bool,
     _labels,
+    view: str = DEFAULT_VIEW,
 ) -> bytes:
     fig = views.category_map(
         get_raster(name, subject),
         _labels,
         list(names),
         title=title,
-        rois=get_masks(name, subject),
+        rois=outlined_masks(name, subject, view, highlight),
         highlight=highlight,
         simulated=simulated,
     )
     return views.png(fig)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def render_map(
     cache_key: str, name: str, subject: str, highlight: str | None, simulated: bool, _m: BrainMap
 ) -> bytes:
-    """PNG of a :class:`BrainMap`'s flat view; cached by ``cache_key`` (which must identify the
-    map: its key, colour limits and title)."""
-    return views.png(
-        _m.figure(get_raster(name, subject), get_masks(name, subject), highlight, simulated)
-    )
+    """PNG of a :class:`BrainMap`'s flat view, the page's ROI view outlined; cached by
+    ``cache_key`` (which must identify the map: its key, colour limits and title)."""
+    return _render_map(cache_key, name, subject, highlight, simulated, roi_view(), _m)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _render_map(cache_key: str, name: str, subject: str, highlight: str | None, simulated: bool,
+                view: str, _m: BrainMap) -> bytes:  # fmt: skip
+    masks = outlined_masks(name, subject, view, highlight)
+    return views.png(_m.figure(get_raster(name, subject), masks, highlight, simulated))
 
 
 @st.cache_resource(show_spinner="Preparing the 3D surfaces…", max_entries=4)
@@ -194,17 +262,23 @@ def get_vertex_targets(name: str, subject: str):
     return vertex_targets(get_brain_mesh(targets.geometry.surface), targets)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def render_brain3d(
     cache_key: str, name: str, subject: str, highlight: str | None, simulated: bool, _m: BrainMap
 ) -> str:
-    """The 3D view's HTML of a map; cached by ``cache_key``."""
+    """The 3D view's HTML of a map, the page's ROI view outlined and named; cached by
+    ``cache_key``."""
+    return _render_brain3d(cache_key, name, subject, highlight, simulated, roi_view(), _m)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _render_brain3d(cache_key: str, name: str, subject: str, highlight: str | None,
+                    simulated: bool, view: str, _m: BrainMap) -> str:  # fmt: skip
     from core.viz.brain3d import brain_html
 
     targets = get_subject(name, subject).targets
     return brain_html(
         get_brain_mesh(targets.geometry.surface), get_vertex_targets(name, subject), _m,
-        get_masks(name, subject), highlight, simulated=simulated,
+        outlined_masks(name, subject, view, highlight), highlight, simulated=simulated,
         file_stem=f"brain3d_{subject}",
     )  # fmt: skip
 
@@ -214,7 +288,9 @@ def render_brain3d(
 def get_alignment_cube(name: str, subject: str, model: str, stamp: str):
     from core.dashboard.inspector import alignment_cube
 
-    return alignment_cube(name, subject, model, get_roi_table(name, stamp), ds=get_dataset(name))
+    # the fits the table lists (any ROI view lists the same fits)
+    return alignment_cube(name, subject, model, get_roi_table(name, stamp, "fine"),
+                          ds=get_dataset(name))  # fmt: skip
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -224,17 +300,28 @@ def get_truth(name: str, subject: str):
     return planted_truth(get_dataset(name), subject)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def get_target_frame(cache_key: str, name: str, subject: str, _m: BrainMap):
+    """The inspector's targets (flat-map position, value, first ROI of the page's view)."""
+    return _target_frame(cache_key, name, subject, roi_view(), _m)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _target_frame(cache_key: str, name: str, subject: str, view: str, _m: BrainMap):
     from core.viz.targets import target_frame
 
-    return target_frame(get_raster(name, subject).target_xy, _m, get_roi_names(name, subject))
+    return target_frame(get_raster(name, subject).target_xy, _m,
+                        get_roi_names(name, subject, view))  # fmt: skip
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_roi_names(name: str, subject: str):
-    """The first ROI name of each target ('' for none), for tooltips."""
-    return first_roi_labels(get_masks(name, subject), get_subject(name, subject).targets.n_targets)
+def get_roi_names(name: str, subject: str, view: str | None = None):
+    """The first ROI name (of the view's map ROIs) of each target ('' for none), for tooltips."""
+    return _roi_names(name, subject, view or roi_view())
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _roi_names(name: str, subject: str, view: str):
+    return first_roi_labels(get_masks(name, subject, view),
+                            get_subject(name, subject).targets.n_targets)  # fmt: skip
 
 
 def stamp(name: str) -> str:
@@ -242,16 +329,29 @@ def stamp(name: str) -> str:
     return results_stamp(name)
 
 
-@st.cache_data(show_spinner="Normalising…", max_entries=16)
 def get_model_comparison(name: str, stamp: str, models: tuple[str, ...], layer_mode: str,
                          instruction_mode: str, ceiling: str):  # fmt: skip
-    table = get_roi_table(name, stamp)
+    """Models side by side over the view's ROIs (:func:`core.results.views.model_comparison`)."""
+    return _model_comparison(name, stamp, models, layer_mode, instruction_mode, ceiling,
+                             roi_view())  # fmt: skip
+
+
+@st.cache_data(show_spinner="Normalising…", max_entries=16)
+def _model_comparison(name: str, stamp: str, models: tuple[str, ...], layer_mode: str,
+                      instruction_mode: str, ceiling: str, view: str):  # fmt: skip
+    table = get_roi_table(name, stamp, view)
     return result_views.model_comparison(table[table["model"].isin(models)], layer_mode,
                                          instruction_mode, ceiling, get_dataset(name))  # fmt: skip
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def get_roi_winners(name: str, stamp: str, model: str, layer: int, subjects: tuple[str, ...]):
-    table = get_roi_table(name, stamp)
+    """Each ROI's CV-chosen winner over the view's ROIs (BH over the ROIs shown)."""
+    return _roi_winners(name, stamp, model, layer, subjects, roi_view())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _roi_winners(name: str, stamp: str, model: str, layer: int, subjects: tuple[str, ...],
+                 view: str):  # fmt: skip
+    table = get_roi_table(name, stamp, view)
     table = table[table["subject"].isin(subjects)]
     return result_views.roi_winners(table, model, layer, ds=get_dataset(name))

@@ -18,8 +18,10 @@ from pages.ui.loaders import (
     get_subject,
     get_target_frame,
     get_truth,
+    outlined_masks,
     render_brain3d,
     render_map,
+    roi_view,
 )
 
 
@@ -269,8 +271,10 @@ def map_figure(m: BrainMap, name: str, subject: str, highlight: str | None, simu
     """An exportable figure of a map's flat view."""
     from core.viz.export import ExportFigure
 
+    masks = outlined_masks(name, subject, roi_view(), highlight)  # the page's view, now
+
     def make():
-        return m.figure(get_raster(name, subject), get_masks(name, subject), highlight, simulated)
+        return m.figure(get_raster(name, subject), masks, highlight, simulated)
 
     return ExportFigure(name=f"map_{m.title}"[:80], title=m.title, make=make,
                         details={**details, "colour scale": _scale_text(m)},

@@ -133,3 +133,96 @@ def test_paper_level_labels_count_as_themselves():
     )
     with pytest.raises(ValueError, match="unknown ROI level"):
         level_masks(targets, "coarse")
+
+
+# -- wired into the masks every fit scores, and the two views a page shows -----------------------
+@pytest.fixture(scope="module")
+def surface_subject(nsd):
+    return read_nsd_subject(nsd.root, SUBJ, space="fsaverage", sessions=[1])
+
+
+def test_fits_score_fine_labels_paper_rois_and_groups(surface_subject):
+    from core.data.rois import GENERAL, roi_masks
+
+    t = surface_subject.targets
+    masks = roi_masks(surface_subject)
+    fine = [n for names in FAMILIES.values() for n in names.values()]
+    assert set(fine) | set(PAPER_ROIS) | set(ROI_GROUPS) | {GENERAL} == set(masks)
+    np.testing.assert_array_equal(masks["V1"], masks["V1v"] | masks["V1d"])
+    np.testing.assert_array_equal(masks["FFA"], masks["FFA-1"] | masks["FFA-2"])
+    np.testing.assert_array_equal(
+        masks["faces"], masks["OFA"] | masks["FFA"] | masks["mTL-faces"] | masks["aTL-faces"]
+    )
+    np.testing.assert_array_equal(masks["EBA"], t.roi_mask("EBA"))  # one label: itself
+
+
+def test_default_view_is_the_papers_rois_under_their_groups(surface_subject):
+    from core.data.rois import DEFAULT_VIEW, GENERAL, map_rois, roi_masks, view_rois
+
+    names = list(roi_masks(surface_subject))
+    assert DEFAULT_VIEW == "paper"
+    shown = view_rois(names)
+    assert shown[:6] == [GENERAL, "early visual", "V1", "V2", "V3", "hV4"]
+    assert shown == [GENERAL] + [n for g, rois in ROI_GROUPS.items() for n in (g, *rois)]
+    assert not {"V1v", "FFA-1", "early", "midventral"} & set(shown)  # no fine label, no stream
+    assert map_rois(names) == list(PAPER_ROIS)  # maps outline the 18 paper ROIs, not the groups
+
+
+def test_fine_view_gives_the_31_nsd_labels(surface_subject):
+    from core.data.rois import GENERAL, map_rois, roi_masks, view_rois
+
+    names = list(roi_masks(surface_subject))
+    fine = [n for names_ in FAMILIES.values() for n in names_.values()]
+    assert len(fine) == 31
+    assert view_rois(names, "fine") == [GENERAL, *fine]
+    assert map_rois(names, "fine") == fine
+    with pytest.raises(ValueError, match="unknown ROI view"):
+        view_rois(names, "coarse")
+
+
+def test_select_view_filters_and_orders_table_rows(surface_subject):
+    import pandas as pd
+
+    from core.data.rois import roi_masks, select_view
+
+    names = list(roi_masks(surface_subject))
+    n = len(names)
+    table = pd.DataFrame({"roi": names * 2, "instruction": ["IC"] * n + ["IU1"] * n})
+    paper = select_view(table)
+    assert list(dict.fromkeys(paper["roi"]))[:3] == ["general", "early visual", "V1"]
+    assert len(paper) == 2 * (1 + len(PAPER_ROIS) + len(ROI_GROUPS))
+    assert list(paper.loc[paper["roi"] == "V1", "instruction"]) == ["IC", "IU1"]  # stable
+    assert len(select_view(table, "fine")) == 2 * 32
+    # a table scored before the paper's ROIs existed shows its fine labels in either view
+    old = table[table["roi"].isin(["general", "V1v", "V1d", "EBA"])]
+    for view in ("paper", "fine"):
+        shown = select_view(old, view)
+        assert len(shown) == len(old)
+        assert list(dict.fromkeys(shown["roi"])) == ["general", "V1v", "V1d", "EBA"]
+
+
+def test_paper_level_datasets_are_unaffected():
+    """The demo's labels (V1, FFA, LOC, ...) get no added ROI, and both views are its labels."""
+    import pandas as pd
+
+    from core.data.dataset import SubjectData
+    from core.data.rois import map_rois, roi_masks, select_view, view_rois
+
+    labels = np.array([1, 2, 3, 4, 0, 1])
+    targets = TargetSet(
+        roi_families={
+            "visual": RoiFamily("visual", labels, {1: "V1", 2: "FFA", 3: "LOC", 4: "V2"})
+        },
+        general_mask=np.ones(6, bool),
+    )
+    subject = SubjectData(
+        subject="S1", stimulus_ids=np.arange(3), responses=np.zeros((3, 6), np.float32),
+        n_repeats=np.ones(3, np.int16), is_test=np.array([False, False, True]), targets=targets,
+    )  # fmt: skip
+    masks = roi_masks(subject)
+    assert list(masks) == ["general", "V1", "FFA", "LOC", "V2"]
+    for view in ("paper", "fine"):
+        assert view_rois(masks, view) == list(masks)
+        assert map_rois(masks, view) == ["V1", "FFA", "LOC", "V2"]
+    table = pd.DataFrame({"roi": ["general", "V2", "V1", "LOC"]})
+    assert select_view(table) is table

@@ -82,3 +82,25 @@ def test_figure_renders_to_png(raster, targets):
         raster, rgba, rois=rois, highlight="FFA", colorbar=("inferno", 0, 1, "ncsnr")
     )
     assert figure_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_roi_names_on_the_flat_map_do_not_overlap():
+    """Many small ROIs at nearly one place (NSD's 31 labels on a flat map): every name gets a
+    box of its own; a lone ROI keeps its name at its median."""
+    from core.viz.flatmap import _LABEL_H, FlatmapRaster, label_positions
+
+    rng = np.random.default_rng(0)
+    n = 400
+    xy = np.column_stack([rng.normal(200, 3, n), rng.normal(150, 3, n)]).astype(np.float32)
+    xy[-20:] = (700, 100)
+    raster = FlatmapRaster(np.full((300, 900), -1, np.int32), np.zeros((300, 900), bool), xy,
+                           np.where(xy[:, 0] > 450, 1, 0).astype(np.int8))  # fmt: skip
+    rois = {f"ROI-{k}": np.isin(np.arange(n), np.arange(k * 20, k * 20 + 20)) for k in range(19)}
+    rois["alone"] = np.arange(n) >= n - 20
+    labels = label_positions(raster, rois)
+    assert sorted(n for n, _, _ in labels) == sorted(rois)
+    boxes = [(x, y, 5.5 * len(name) / 2) for name, x, y in labels]
+    for i, (xa, ya, ha) in enumerate(boxes):
+        for xb, yb, hb in boxes[i + 1:]:
+            assert abs(xa - xb) >= ha + hb - 1e-6 or abs(ya - yb) >= _LABEL_H - 1e-6
+    assert next((x, y) for name, x, y in labels if name == "alone") == (700, 100)

@@ -1,0 +1,83 @@
+"""AppTest on an NSD-format dataset (the tiny fsaverage fixture of tests/data, registered with
+``datasets add`` and fitted with the tiny vision tower): the paper's ROIs and groups as the
+default view, NSD's fine labels one click away (kept in the URL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.data.roi_groups import PAPER_ROIS, ROI_GROUPS
+from tests.data.fixtures_nsd import FAMILIES, write_nsd
+
+NAME = "nsd-app"
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def nsd_results(tiny_grid, tmp_path_factory):
+    """The fixture folder registered in fsaverage as ``nsd-app`` with the vision tower's fits."""
+    from core.data.registry import unregister
+    from core.pipeline.cli import main
+    from core.pipeline.grid import GridConfig, run_grid
+    from core.results.fit import FitSettings
+
+    fixture = write_nsd(tmp_path_factory.mktemp("nsd-app") / "nsd", subjects=("subj01",),
+                        sessions=(1,), volume_formats=("nifti",))  # fmt: skip
+    assert main(["datasets", "add", "nsd", str(fixture.root), "--name", NAME,
+                 "--space", "fsaverage"]) == 0  # fmt: skip
+    config = GridConfig(dataset=NAME, models=["vision:tiny-llava"], instructions=["IC"],
+                        settings=FitSettings(p_values="none", n_boot=0), pairs=[],
+                        extract_batch_size=16, jobs=1)  # fmt: skip
+    run_grid(config, progress=False)
+    yield fixture
+    unregister(NAME, purge=True)
+
+
+def _models_page(app, **params):
+    """The Models page opened through a link (AppTest keeps sidebar widgets for one run only, so
+    each view is opened as a link would open it)."""
+    for k, v in {"dataset": NAME, **params}.items():
+        app.query_params[k] = v
+    at = app.switch_page("pages/models.py").run()
+    _ok(at)
+    return at
+
+
+def test_default_view_is_the_papers_rois_and_groups(app, nsd_results):
+    at = _models_page(app, tool="inspect", select="roi")
+    toggle = at.radio(key="roi_view")
+    assert toggle.value == "paper"
+    assert toggle.options == ["paper groups", "NSD fine labels"]
+    shown = at.multiselect(key="mb_curve_rois").options
+    expected = ["general"] + [n for g, rois in ROI_GROUPS.items() for n in (g, *rois)]
+    assert shown == expected
+    assert not {"V1v", "FFA-1", "early"} & set(shown)
+    assert "rois" not in at.query_params  # the default view leaves the URL alone
+    assert at.selectbox(key="mb_inspect_roi").options == list(PAPER_ROIS)  # maps: paper ROIs
+
+
+def test_fine_toggle_gives_the_31_labels_and_goes_into_the_url(app, nsd_results):
+    at = _models_page(app)
+    at.radio(key="roi_view").set_value("fine").run()
+    _ok(at)
+    fine = [n for names in FAMILIES.values() for n in names.values()]
+    assert len(fine) == 31
+    assert at.multiselect(key="mb_curve_rois").options == ["general", *fine]
+    assert at.query_params.get("rois") == "fine"
+
+
+def test_link_with_fine_labels_reopens_them(app, nsd_results):
+    at = _models_page(app, rois="fine", tool="inspect", select="roi")
+    assert at.radio(key="roi_view").value == "fine"
+    fine = [n for names in FAMILIES.values() for n in names.values()]
+    assert at.selectbox(key="mb_inspect_roi").options == fine  # maps: every fine label
+
+
+def test_demo_has_no_roi_toggle(app, nsd_results):
+    at = app.switch_page("pages/models.py").run()
+    _ok(at)
+    assert not [r for r in at.radio if r.key == "roi_view"]
+    assert "V1" in at.multiselect(key="mb_curve_rois").options
