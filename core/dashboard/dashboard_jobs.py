@@ -18,6 +18,17 @@ def grid_job_name(dataset: str) -> str:
     return f"grid-{dataset}"
 
 
+def load_job_name(dataset: str) -> str:
+    """The job name of a dataset's first load (one per dataset)."""
+    return f"load-{slug(dataset)}"
+
+
+def load_job_args(dataset: str) -> list[str]:
+    """``python -m core`` arguments of a dataset's first load: every uncached subject read once
+    and cached (see :func:`core.data.nsd_cache.pending_subjects`)."""
+    return ["datasets", "load", dataset]
+
+
 def first_start_args(dataset: str) -> list[str]:
     """``python -m core`` arguments of a first start: the encoders of the view Explore opens
     on, then the default grid (see :mod:`core.pipeline.commands.first_start`)."""

@@ -71,6 +71,9 @@ def cached_dataset(
         ``subject -> (source files, load options)``: what :func:`cache_folder` hashes, so a
         subject's key (its source files' signature and the load options) is known without reading
         a response. Without ``cache`` the dataset computes keys from the loaded arrays.
+    metadata : dict
+        Descriptive metadata; ``compact_cache`` (True with ``cache``) is added, which
+        :func:`pending_subjects` reads.
     """
 
     def subject_keyer(subject: str) -> str:
@@ -85,8 +88,23 @@ def cached_dataset(
         loader=loader,
         stimulus_identity=stimulus_identity,
         subject_keyer=subject_keyer if cache else None,
-        metadata=metadata,
+        metadata={**metadata, "compact_cache": bool(cache)},
     )
+
+
+def pending_subjects(ds: Dataset) -> list[str]:
+    """The subjects of ``ds`` whose compact cache entry is not written yet, so that their first
+    load reads the source files (NSD: every chosen session, minutes per subject) instead of the
+    cache (seconds); empty for a dataset without a compact cache (the demo).
+
+    Nothing is read but the cache entries' manifests (keys come from the source files'
+    signature, :func:`cached_dataset`).
+    """
+    if not ds.metadata.get("compact_cache") or ds.subject_keyer is None:
+        return []
+    root = subdir("datasets", ds.name)
+    return [s for s in ds.subject_names
+            if not (root / s / ds.subject_key(s) / "manifest.json").exists()]  # fmt: skip
 
 
 def cached_subject(

@@ -83,8 +83,39 @@ def page_header(title: str, caption: str):
     if ds.simulated:
         simulated_badge()
     st.caption(caption)
+    first_load_state(ds)
     roi_view_toggle(ds)
     return ds
+
+
+def first_load_state(ds) -> None:
+    """A dataset whose subjects are not cached yet is loaded by a background job (its first load
+    reads every session: minutes for NSD), never inside the page: start it, say so, show its
+    progress and stop the page; the page reruns by itself when the job is done."""
+    from core.dashboard.dashboard_jobs import load_job_args, load_job_name
+    from core.data.nsd_cache import pending_subjects
+
+    pending = pending_subjects(ds)
+    if not pending:
+        return
+    job = load_job_name(ds.name)
+    status = job_status(job)
+    if status.state == "failed":
+        st.error(f"The first load of **{ds.name}** failed (see its log below).")
+        if st.button("Retry the first load", key=f"retry_{job}"):
+            status = start_job(job, load_job_args(ds.name))
+    elif not status.running:
+        status = start_job(job, load_job_args(ds.name))
+    if status.running:
+        st.session_state[f"_job_{job}"] = "running"
+    st.info(
+        f"**{ds.name}** is loading in the background for the first time (subjects "
+        f"{', '.join(pending)}): each chosen session is read once and the subject is cached, "
+        "so later openings take seconds. This page refreshes by itself when it is done.",
+        icon=":material/hourglass_top:",
+    )  # fmt: skip
+    job_log(job, finished_rerun=True)
+    st.stop()
 
 
 def roi_view_toggle(ds) -> None:

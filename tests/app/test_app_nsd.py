@@ -81,3 +81,45 @@ def test_demo_has_no_roi_toggle(app, nsd_results):
     _ok(at)
     assert not [r for r in at.radio if r.key == "roi_view"]
     assert "V1" in at.multiselect(key="mb_curve_rois").options
+
+
+def test_first_load_runs_in_the_background(app, tmp_path):
+    """An uncached NSD dataset: the page starts its first load as a background job, says so and
+    returns without reading a beta; once the job is done the dataset opens from its cache."""
+    import time
+
+    from core.data.nsd_cache import pending_subjects
+    from core.data.registry import open_dataset, unregister
+    from core.pipeline.cli import main
+    from core.pipeline.jobs import job_status
+    from pages.ui.loaders import get_dataset
+    from tests.app.apptools import texts
+
+    name = "nsd-first"
+    fixture = write_nsd(tmp_path / "nsd", subjects=("subj01",), sessions=(1, 2),
+                        volume_formats=("nifti",))  # fmt: skip
+    assert main(["datasets", "add", "nsd", str(fixture.root), "--name", name]) == 0
+    try:
+        assert pending_subjects(open_dataset(name)) == ["subj01"]
+        app.query_params["dataset"] = name
+        at = app.switch_page("pages/instructions.py").run()
+        _ok(at)
+        assert "loading in the background" in texts(at)
+        assert not get_dataset(name)._subjects  # the page read no subject
+        job = job_status(f"load-{name}")
+        assert job.state in ("running", "done") and job.argv == ["datasets", "load", name]
+        deadline = time.time() + 180
+        while job_status(f"load-{name}").running and time.time() < deadline:
+            time.sleep(0.5)
+        done = job_status(f"load-{name}")
+        assert done.state == "done", done.log_tail()
+        assert "subj01: loaded and cached" in done.log_tail()
+        assert pending_subjects(open_dataset(name)) == []
+        get_dataset.clear()
+        at = app.switch_page("pages/instructions.py").run()
+        _ok(at)
+        assert "loading in the background" not in texts(at)
+        assert "No results yet" in texts(at)  # the dataset is open: its empty results state
+        assert get_dataset(name).subject("subj01").n_targets > 0
+    finally:
+        unregister(name, purge=True)

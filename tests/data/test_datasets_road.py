@@ -314,3 +314,31 @@ def test_folder_without_nsd_folders_names_the_three(tmp_path, capsys):
     assert "expected a folder holding nsddata/, nsddata_betas/, nsddata_stimuli/" in err
     assert "found nsddata_betas/" in err and "missing nsddata/, nsddata_stimuli/" in err
     assert "did you mean" not in err
+
+
+# -- first load: what is still to read, and the command the app runs in the background --------
+def test_pending_subjects_and_datasets_load(nsd, capsys):
+    from core.data.nsd_cache import pending_subjects
+    from core.data.registry import open_dataset, unregister
+
+    assert main(["datasets", "add", "nsd", str(nsd.root), "--name", "nsd-load",
+                 "--sessions", "1"]) == 0  # fmt: skip
+    try:
+        assert pending_subjects(open_dataset("nsd-load")) == ["subj01", "subj02"]
+        capsys.readouterr()
+        assert main(["datasets", "load", "nsd-load", "--subjects", "subj02"]) == 0
+        assert "subj02: loaded and cached" in capsys.readouterr().out
+        assert pending_subjects(open_dataset("nsd-load")) == ["subj01"]
+        assert main(["datasets", "load", "nsd-load"]) == 0
+        out = capsys.readouterr().out
+        assert "first load of 1 subject(s): subj01" in out and "session 1/1 read" in out
+        assert pending_subjects(open_dataset("nsd-load")) == []
+        assert main(["datasets", "load", "nsd-load"]) == 0
+        assert "cached already" in capsys.readouterr().out
+    finally:
+        unregister("nsd-load", purge=True)
+    from core.data.dataset import Dataset
+
+    simulated = Dataset("demo", "demo", True, None, ["subj01"], loader=None,
+                        subject_keyer=lambda s: "k")  # fmt: skip
+    assert pending_subjects(simulated) == []  # no compact cache: nothing to load first

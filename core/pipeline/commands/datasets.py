@@ -7,6 +7,8 @@ chosen space, format, subjects and sessions are saved as the dataset's open opti
 ``extract`` and ``run`` use only those. ``datasets check`` validates without registering;
 ``datasets list`` shows the configured datasets as a table; ``datasets remove NAME [--purge]``
 forgets one (``--purge`` also deletes its compact cache; the data folder is never touched).
+``datasets load NAME`` is a dataset's first load: every subject whose compact cache is missing is
+read once and cached, one subject at a time (the app runs it as a background job).
 """
 
 from __future__ import annotations
@@ -79,6 +81,14 @@ def register(subparsers) -> None:
         "--purge", action="store_true", help="also delete its compact cache (<home>/datasets/NAME)"
     )
     rm.set_defaults(func=_remove)
+    ld = sub.add_parser(
+        "load", help="first load: read the source files once and write every subject's compact "
+        "cache (the app starts this in the background)",
+    )  # fmt: skip
+    ld.add_argument("name")
+    ld.add_argument("--subjects", nargs="+", default=None, metavar="SUBJ",
+                    help="only these subjects (default: every subject not cached yet)")  # fmt: skip
+    ld.set_defaults(func=_load)
 
 
 def selection(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None]:
@@ -198,4 +208,41 @@ def _remove(args: argparse.Namespace) -> int:
     for path in out["removed"]:
         print(f"  deleted {path}")
     print("  the dataset's own folder was not touched")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    """Load every uncached subject (or ``--subjects``) once, printing progress per session; each
+    subject is opened afresh and dropped once cached, so the peak is one subject's."""
+    import gc
+    import time
+
+    from core.data.nsd_cache import pending_subjects
+    from core.data.registry import configured, open_dataset
+
+    def progress(subject: str, done: int, total: int) -> None:
+        print(f"\r{subject}: session {done}/{total} read", end="", flush=True)
+
+    def opened():
+        kind = configured().get(args.name, {}).get("kind")
+        return open_dataset(args.name, **({"progress": progress} if kind == "nsd" else {}))
+
+    ds = opened()
+    subjects = args.subjects or pending_subjects(ds)
+    if not subjects:
+        print(f"{args.name}: every subject is cached already")
+        return 0
+    print(f"{args.name}: first load of {len(subjects)} subject(s): {', '.join(subjects)}",
+          flush=True)  # fmt: skip
+    t_all = time.perf_counter()
+    for k, subject in enumerate(subjects, start=1):
+        t0 = time.perf_counter()
+        data = (ds if k == 1 else opened()).subject(subject)
+        print(f"\n{subject}: loaded and cached in {time.perf_counter() - t0:.1f} s "
+              f"({data.responses.shape[0]} images x {data.n_targets} targets; {k}/{len(subjects)})",
+              flush=True)  # fmt: skip
+        del data
+        ds = None
+        gc.collect()
+    print(f"{args.name}: done in {time.perf_counter() - t_all:.1f} s")
     return 0
