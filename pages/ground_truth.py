@@ -44,14 +44,17 @@ def get_eccentricity(name: str, subject: str, model: str, instruction: str, laye
 
 built = str(ds.metadata.get("stimuli_digest", "")) + str(ds.metadata.get("seed", ""))
 c1, c2 = st.columns([1, 2])
+ui.from_url("gt_subject", "subject", ds.subject_names)
 subject = c1.selectbox("Subject", ds.subject_names, key="gt_subject")
 truth = get_truth(name, subject, built)
 targets = ui.get_subject(name, subject).targets
 maps = gt.planted_maps(truth)
 choices = [k for k in gt.PLANTED_MAPS if k in maps]
+ui.from_url("gt_map", "planted", choices)
 map_key = c2.selectbox(
     "Planted map", choices, key="gt_map", format_func=lambda k: gt.PLANTED_MAPS[k][0]
 )
+ui.link(subject=subject, planted=map_key)
 label, kind, cmap = gt.PLANTED_MAPS[map_key]
 stamp = ui.stamp(name)
 key = f"{name}|{subject}|{built}"
@@ -95,11 +98,17 @@ mllm = ui.mllm_rows(name, stamp)
 table = ui.get_roi_table(name, stamp)  # image-only encoders too (eccentricity below)
 models = list(dict.fromkeys(mllm["model"]))
 c3, c4 = st.columns([2, 1])
+ui.from_url("gt_model", "model", models)
 model = c3.selectbox("Model", models, key="gt_model", format_func=ui.model_label)
 sub_m = mllm[mllm["model"] == model]
-layers = sorted(sub_m["layer"].unique().tolist())
+layers = [int(x) for x in sorted(sub_m["layer"].unique().tolist())]
 best = best_layers(sub_m).get(model, layers[-1])
-layer = c4.selectbox("Layer", layers, index=layers.index(best), key=f"gt_layer_{model}")
+layer_key = f"gt_layer_{model}"
+ui.from_url(layer_key, "layer", layers)
+if st.session_state.get(layer_key) not in layers:  # default: the CV-best layer (no index)
+    st.session_state[layer_key] = best
+layer = c4.selectbox("Layer", layers, key=layer_key)
+ui.link(model=model, layer=layer)
 recovery = results_recovery.recovery_table(sub_m, model, int(layer))
 if not recovery.empty:
     n_match = int(recovery["match"].sum())
@@ -144,16 +153,21 @@ st.caption(
 )
 c5, c6 = st.columns([2, 1])
 ecc_models = list(dict.fromkeys(table["model"]))
+ui.from_url("gt_ecc_model", "ecc_model", ecc_models)
 ecc_model = c5.selectbox("Encoder of", ecc_models, key="gt_ecc_model", format_func=ui.model_label)
 ecc_sub = table[table["model"] == ecc_model]
 ecc_instructions = list(dict.fromkeys(ecc_sub["instruction"]))
-ecc_ins = c6.selectbox(
-    "Instruction", ecc_instructions,
-    index=ecc_instructions.index("IU1") if "IU1" in ecc_instructions else 0, key="gt_ecc_ins",
-)  # fmt: skip
+ui.from_url("gt_ecc_ins", "ecc_instruction", ecc_instructions)
+if st.session_state.get("gt_ecc_ins") not in ecc_instructions:  # default IU1 (no index)
+    st.session_state["gt_ecc_ins"] = "IU1" if "IU1" in ecc_instructions else ecc_instructions[0]
+ecc_ins = c6.selectbox("Instruction", ecc_instructions, key="gt_ecc_ins")
 ecc_layer = best_layers(ecc_sub).get(ecc_model, int(ecc_sub["layer"].max()))
+if ui.url_value("ecc") == "1":  # a link to the comparison opens it
+    st.session_state["gt_ecc_on"] = True
 if st.button("Compare eccentricity maps", key="gt_ecc_run"):
     st.session_state["gt_ecc_on"] = True
+ui.link(ecc_model=ecc_model, ecc_instruction=ecc_ins,
+        ecc=1 if st.session_state.get("gt_ecc_on") else None)  # fmt: skip
 if st.session_state.get("gt_ecc_on"):
     try:
         planted, recovered, rho, n_early = get_eccentricity(

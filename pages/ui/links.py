@@ -110,7 +110,8 @@ def link_url() -> str:
 
 def copy_link_button():
     """A "copy link" button (it copies the browser's current URL, which holds every selection);
-    returns a placeholder for :func:`show_link`."""
+    returns a placeholder for :func:`show_link`. Its label is plain text: the iframe has only
+    the browser's fonts, where an emoji may have no glyph (a box)."""
     st.iframe(_COPY_LINK_HTML, height=44)
     return st.empty()
 
@@ -130,7 +131,7 @@ def show_link(box) -> None:
 _COPY_LINK_HTML = """
 <button id="copy" title="Copy a link that reopens this view with the same selections"
  style="font:14px 'Source Sans Pro',sans-serif;padding:6px 12px;border:1px solid #d6d6d9;
- border-radius:8px;background:white;cursor:pointer;width:100%">🔗 Copy link to this view</button>
+ border-radius:8px;background:white;cursor:pointer;width:100%">Copy link to this view</button>
 <script>
 const b = document.getElementById('copy');
 b.onclick = async () => {
@@ -141,9 +142,9 @@ b.onclick = async () => {
     t.select(); try { ok = document.execCommand('copy'); } catch (e2) { ok = false; }
     t.remove();
   }
-  b.textContent = ok ? '✅ Link copied' : '⚠ Copy failed: use the link below';
+  b.textContent = ok ? 'Link copied' : 'Copy failed: use the link below';
   b.dataset.copied = url;
-  setTimeout(() => { b.textContent = '🔗 Copy link to this view'; }, 2500);
+  setTimeout(() => { b.textContent = 'Copy link to this view'; }, 2500);
 };
 </script>
 """

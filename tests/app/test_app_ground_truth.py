@@ -72,3 +72,27 @@ def test_measured_dataset_has_no_ground_truth(gt, monkeypatch):
     _ok(gt)
     assert "no planted ground truth" in texts(gt)
     assert not gt.dataframe
+
+
+def test_selections_live_in_the_url(app):
+    """A link reopens the page's selections (subject, planted map, model, layer, eccentricity
+    encoder and instruction) and the page writes them back into the URL."""
+    from core.results.selection import best_layers
+    from pages import ui
+
+    table = ui.get_roi_table("demo", ui.stamp("demo"))
+    layers = sorted(table[table["model"] == "tiny-llava"]["layer"].unique())
+    other = next(x for x in layers if x != best_layers(table)["tiny-llava"])
+    params = {"subject": "subj02", "planted": "prf_ecc", "model": "tiny-llava",
+              "layer": str(other), "ecc_model": "tiny-llava", "ecc_instruction": "IC"}
+    for k, v in params.items():
+        app.query_params[k] = v
+    app.switch_page(PATH)  # opened directly (another page's run would drop these params)
+    at = app.run()
+    _ok(at)
+    assert at.selectbox(key="gt_subject").value == "subj02"
+    assert at.selectbox(key="gt_map").value == "prf_ecc"
+    assert at.selectbox(key="gt_layer_tiny-llava").value == other
+    assert at.selectbox(key="gt_ecc_ins").value == "IC"
+    for k, v in params.items():
+        assert at.query_params.get(k) in (v, [v]), (k, at.query_params)

@@ -89,6 +89,36 @@ def test_explore_missing_demo_model_is_an_empty_state(app):
     assert "Model not available" in texts(at)
 
 
+@pytest.mark.parametrize("path", [PAGES[0], "pages/ground_truth.py"])
+def test_a_layer_link_shows_that_layer_without_a_widget_warning(app, path, monkeypatch):
+    """``layer=L`` opens layer L (on Explore even where no encoder is stored there yet: it offers
+    to fit one), and no widget gets both a default and a session-state value (Streamlit's
+    warning)."""
+    from streamlit.elements.lib import policies
+
+    from core.results.selection import best_layers
+    from pages import ui
+
+    warned = []
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda msg, *a, **k: warned.append(msg % a))
+    table = ui.get_roi_table("demo", ui.stamp("demo"))
+    other = next(x for x in sorted(table[table["model"] == "tiny-llava"]["layer"].unique())
+                 if x != best_layers(table)["tiny-llava"])  # fmt: skip
+    for k, v in {"model": "tiny-llava", "instruction": "IC", "layer": str(other)}.items():
+        app.query_params[k] = v
+    app.switch_page(path)
+    at = app.run()
+    _ok(at)
+    key = "ex_layer_tiny-llava_IC_subj01" if path == PAGES[0] else "gt_layer_tiny-llava"
+    assert at.selectbox(key=key).value == other
+    assert at.query_params.get("layer") in (str(other), [str(other)])
+    if path == PAGES[0]:  # the grid kept the CV-best layer's encoders only
+        assert any(f"Compute the encoder (layer {other})" in b.label for b in at.button)
+    at.run()
+    assert not warned, warned
+
+
 def test_explore_gallery_filters(app):
     at = page(app, PAGES[0])
     at.multiselect(key="ex_f_environment").set_value(["street"]).run()

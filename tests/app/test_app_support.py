@@ -144,3 +144,12 @@ def test_status_and_cache_clear(tiny_grid):
     home_status.clear_inference_cache()
     assert home_status.inference_cache_entries() == 0
     assert home_status.datasets_frame({"demo": {"kind": "demo", "path": None}})["simulated"].all()
+
+
+def test_the_copy_link_button_needs_no_emoji_font():
+    """The button lives in an iframe with the browser's fonts only: its labels are plain text
+    (an emoji such as 🔗 shows as a missing-glyph box where no emoji font is installed)."""
+    from pages.ui.links import _COPY_LINK_HTML
+
+    assert "Copy link to this view" in _COPY_LINK_HTML
+    assert all(ord(ch) < 0x2000 for ch in _COPY_LINK_HTML), "a symbol outside common fonts"
