@@ -247,6 +247,42 @@ def _render_map(cache_key: str, name: str, subject: str, highlight: str | None, 
     return views.png(_m.figure(get_raster(name, subject), masks, highlight, simulated))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_index_volume(name: str, subject: str):
+    """``(index, zooms)`` of a volume subject without surface mapping: the target each voxel
+    holds (RAS+, -1 = none) and the voxel size (:func:`core.viz.slices.target_index_volume`);
+    None when the dataset has no volume grid to put its targets back in."""
+    from core.data.dataset import DatasetError
+    from core.viz.slices import target_index_volume
+
+    try:
+        return target_index_volume(get_dataset(name), subject)
+    except DatasetError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def get_surface_note(name: str, subject: str) -> str:
+    """Why a volume subject's maps are volume slices, naming the missing NSD transform files."""
+    from core.viz.slices import no_surface_note
+
+    return no_surface_note(get_dataset(name), subject)
+
+
+@st.cache_data(show_spinner="Drawing the volume slices…", max_entries=32)
+def render_slices(cache_key: str, name: str, subject: str, simulated: bool, note: bool,
+                  _m: BrainMap) -> bytes | None:  # fmt: skip
+    """PNG of a map drawn on volume slices (with the missing-file note when ``note``); None when
+    the dataset has no volume grid. Cached by ``cache_key`` (which must identify the map)."""
+    volume = get_index_volume(name, subject)
+    if volume is None:
+        return None
+    from core.viz.slices import slice_figure
+
+    text = get_surface_note(name, subject) if note else ""
+    return views.png(slice_figure(volume[0], _m, volume[1], text, simulated))
+
+
 @st.cache_resource(show_spinner="Preparing the 3D surfaces…", max_entries=4)
 def get_brain_mesh(surface: str):
     from core.viz.brain3d import load_brain_mesh

@@ -13,32 +13,47 @@ from pages.ui.links import from_url, link
 from pages.ui.loaders import (
     get_alignment_cube,
     get_brain_mesh,
+    get_index_volume,
     get_masks,
     get_raster,
     get_subject,
+    get_surface_note,
     get_target_frame,
     get_truth,
     outlined_masks,
     render_brain3d,
     render_map,
+    render_slices,
     roi_view,
 )
 
 
 def surface_problem(name: str, subject: str) -> str | None:
-    """Why this subject's maps cannot be drawn on a surface (volume data), else None."""
+    """Why this subject's maps cannot be drawn on a surface (volume data), else None; for NSD's
+    func1pt8mm it names the missing transform files and points to the volume slices."""
     from core.viz.brain3d import surface_problem as problem
 
-    return problem(get_subject(name, subject).targets)
+    why = problem(get_subject(name, subject).targets)
+    if why and get_index_volume(name, subject) is not None:
+        return ("No 3D surface view and no target inspector (they need a surface). "
+                + get_surface_note(name, subject))  # fmt: skip
+    return why
 
 
 def show_map(where, m: BrainMap, name: str, subject: str, highlight: str | None,
              simulated: bool) -> bytes | None:  # fmt: skip
-    """Draw a map's flat view in ``where`` (a column or container); returns its PNG (None for
-    volume data, where it says why there is no flat map)."""
+    """Draw a map's flat view in ``where`` (a column or container); returns its PNG. Volume data
+    without surface mapping gets the map on volume slices and a caption naming the missing
+    transform files (None, and why, where not even a volume grid is known)."""
     if get_subject(name, subject).targets.geometry is None:
-        where.info("No flat map: these targets are voxels of a volume with no surface mapping.")
-        return None
+        png = render_slices(_map_key(m), name, subject, simulated, False, m)
+        if png is None:
+            where.info("No flat map: these targets are voxels of a volume with no surface "
+                       "mapping.")  # fmt: skip
+            return None
+        where.image(png, width="stretch")
+        where.caption(get_surface_note(name, subject))
+        return png
     png = render_map(_map_key(m), name, subject, highlight, simulated, m)
     where.image(png, width="stretch")
     return png
@@ -272,8 +287,17 @@ def map_figure(m: BrainMap, name: str, subject: str, highlight: str | None, simu
     from core.viz.export import ExportFigure
 
     masks = outlined_masks(name, subject, roi_view(), highlight)  # the page's view, now
+    volume = get_subject(name, subject).targets.geometry is None
 
     def make():
+        if volume:  # no surface mapping: the map on volume slices, the missing files named
+            grid = get_index_volume(name, subject)
+            if grid is None:
+                raise ValueError("these voxel targets have no surface mapping and no volume "
+                                 "grid; no map can be drawn")  # fmt: skip
+            from core.viz.slices import slice_figure
+
+            return slice_figure(grid[0], m, grid[1], get_surface_note(name, subject), simulated)
         return m.figure(get_raster(name, subject), masks, highlight, simulated)
 
     return ExportFigure(name=f"map_{m.title}"[:80], title=m.title, make=make,

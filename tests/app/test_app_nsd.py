@@ -123,3 +123,37 @@ def test_first_load_runs_in_the_background(app, tmp_path):
         assert get_dataset(name).subject("subj01").n_targets > 0
     finally:
         unregister(name, purge=True)
+
+
+@pytest.fixture(scope="module")
+def nsd_volume_results(nsd_results):
+    """The same folder registered in func1pt8mm (no transform files) as ``nsd-vol``, fitted on
+    the embeddings the fsaverage registration extracted (shared by stimulus content)."""
+    from core.data.registry import unregister
+    from core.pipeline.cli import main
+    from core.pipeline.grid import GridConfig, run_grid
+    from core.results.fit import FitSettings
+
+    assert main(["datasets", "add", "nsd", str(nsd_results.root), "--name", "nsd-vol"]) == 0
+    run_grid(GridConfig(dataset="nsd-vol", models=["vision:tiny-llava"], instructions=["IC"],
+                        settings=FitSettings(p_values="none", n_boot=0), pairs=[],
+                        extract_batch_size=16, jobs=1), progress=False)  # fmt: skip
+    yield "nsd-vol"
+    unregister("nsd-vol", purge=True)
+
+
+def test_volume_without_transforms_shows_slices_and_names_the_files(app, nsd_volume_results):
+    from tests.app.apptools import texts
+
+    app.query_params["dataset"] = nsd_volume_results
+    app.query_params["tool"] = "3d"
+    at = app.switch_page("pages/models.py").run()
+    _ok(at)
+    shown = texts(at)
+    assert "No flat map" not in shown
+    assert at.image, "the map is drawn (on volume slices)"
+    assert "8 of NSD's transform files missing in nsddata/ppdata/subj01/transforms/" in shown
+    assert "lh.func1pt8-to-layerB1.mgz" in shown and "drawn on volume slices" in shown
+    assert "No 3D surface view" in shown  # the 3D tool says why, naming the files too
+    labels = {b.label for b in at.get("download_button")}
+    assert "⬇ All figures (ZIP with captions)" in labels
