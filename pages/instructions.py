@@ -10,6 +10,7 @@ import streamlit as st
 from core.data.rois import GENERAL
 from core.models.roles import control_of, model_role
 from core.results import controls as result_controls
+from core.results import rsa_ceiling
 from core.results import views as result_views
 from core.results.selection import best_layers
 from core.storage import ArtifactError
@@ -168,6 +169,41 @@ if not agree.empty:
             columns={"top_a": "best (encoding)", "top_b": "best (RSA)"}),
         hide_index=True, width="stretch",
     )  # fmt: skip
+
+    @st.cache_data(show_spinner=False, max_entries=16)
+    def rsa_ceilings(name: str, stamp: str, model: str, layer: int, subjects: tuple[str, ...]):
+        """RSA / its ceiling beside encoding's ceiling (:mod:`core.results.rsa_ceiling`), or
+        why the dataset has no RSA ceiling."""
+        data = ui.get_dataset(name)
+        why = rsa_ceiling.unavailable_reason(data)
+        if why:
+            return None, why
+        table = ui.get_roi_table(name, stamp)
+        return rsa_ceiling.metric_ceilings(data, table[table["subject"].isin(subjects)], model,
+                                           layer), ""  # fmt: skip
+
+    ceilings, why = rsa_ceilings(name, stamp, model, int(layer), tuple(subjects))
+    if why:
+        st.caption(f"RSA noise ceiling: not available ({why}).")
+    elif ceilings is not None and not ceilings.empty:
+        per_roi = ceilings.drop_duplicates("roi")[["roi", "encoding_ceiling", "rsa_ceiling",
+                                                   "rsa_reliability"]]  # fmt: skip
+        st.dataframe(per_roi.rename(columns={
+            "encoding_ceiling": "encoding ceiling √NC", "rsa_ceiling": "RSA ceiling √rel",
+            "rsa_reliability": "RDM split-half reliability"}).style.format(precision=2),
+            hide_index=True, width="stretch")  # fmt: skip
+        ui.chart(st, heatmap, ceilings.rename(columns={"rsa_normalized": "mean"}), "instruction",
+                 roi_order, "RSA / RSA ceiling", cell_height=30 * n_rows,
+                 row_order=instructions, key="ci_rsa_norm")  # fmt: skip
+        st.caption(
+            "Each metric against its own noise ceiling: encoding's is √NC (NSD's ncsnr "
+            "ceiling, mean over the ROI's targets), RSA's the square root of the split-half "
+            "reliability of the ROI's test-image dissimilarity matrix (random halves of each "
+            "image's repeats, Spearman between the halves' matrices, Spearman-Brown "
+            f"corrected, {rsa_ceiling.RSA_SPLITS} splits; computed once per subject). The "
+            "heatmap is RSA divided by it (subjects averaged), the analog of normalized "
+            "alignment."
+        )  # fmt: skip
 
 
 

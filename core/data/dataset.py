@@ -6,7 +6,7 @@ A :class:`Dataset` has
   known content of each image where the dataset has it;
 - one :class:`SubjectData` per subject: repetition-averaged responses (images x targets, float32),
   the number of repetitions behind each row, and the train/test split (test = images shared by all
-  subjects);
+  subjects); where the reader keeps them, the single repeats of the test images;
 - per subject a :class:`TargetSet`: ROI labels from several ROI families, membership of the general
   visual mask (NSD's ``nsdgeneral``), the noise-ceiling SNR (``ncsnr``), and the geometry that places
   each target on a cortical surface (:class:`TargetGeometry`).
@@ -17,6 +17,7 @@ Everything is stored on disk in one pickle-free layout (see :mod:`core.data.stor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -178,6 +179,12 @@ class SubjectData:
     content_digest : str or None
         The digest recorded when the subject was stored (see :meth:`digest`); None for a subject
         built in memory, whose digest is computed from its arrays on first use.
+    test_repeats : array of shape (n_repeats, n_test, n_targets), float32, a function returning
+        it, or None
+        The single repeats of the test images, in the order of the test rows
+        (:meth:`split`), NaN where an image has fewer repeats; read on first use through
+        :meth:`test_repeat_responses`. None where the reader keeps no repeats. Not part of
+        :meth:`digest`: the responses are their mean.
     """
 
     subject: str
@@ -187,6 +194,9 @@ class SubjectData:
     is_test: np.ndarray
     targets: TargetSet
     content_digest: str | None = None
+    test_repeats: np.ndarray | Callable[[], np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n_img = self.stimulus_ids.shape[0]
@@ -208,6 +218,29 @@ class SubjectData:
     @property
     def n_targets(self) -> int:
         return int(self.responses.shape[1])
+
+    def test_repeat_responses(self) -> np.ndarray | None:
+        """The single repeats of the test images (see ``test_repeats``), read on first use.
+
+        Returns
+        -------
+        repeats : array of shape (n_repeats, n_test, n_targets), float32, or None
+            None where the reader keeps no repeats.
+
+        Raises
+        ------
+        DatasetError
+            When the repeats do not match the test rows and targets.
+        """
+        if callable(self.test_repeats):
+            self.test_repeats = np.asarray(self.test_repeats(), dtype=np.float32)
+        if self.test_repeats is None:
+            return None
+        shape = (int(self.is_test.sum()), self.n_targets)
+        if self.test_repeats.ndim != 3 or self.test_repeats.shape[1:] != shape:
+            raise DatasetError(f"{self.subject}: test repeats of shape {self.test_repeats.shape}, "
+                               f"expected (n_repeats, {shape[0]}, {shape[1]})")  # fmt: skip
+        return self.test_repeats
 
     def digest(self) -> str:
         """Content identity of everything a fit reads from this subject.

@@ -9,6 +9,11 @@
     Responses, images x targets. Encodings: ``float32``, ``float16``, or ``int8-scaled``
     (per-target scale, value = int8 * scale; the quantisation error is below 0.05% of a z-scored
     target's variance). Always returned as float32.
+``<subject_dir>/test_repeats.npy`` (+ ``test_repeats_scale.npy``), optional
+    The single repeats of the test images, ``(n_repeats * n_test) x targets`` in the responses'
+    encoding (repeat-major; ``subject.json`` names ``[n_repeats, n_test]``). Image ``i``'s
+    repeats fill its first ``n_repeats[i]`` slots; the rest are stored as 0 and read back as
+    NaN. Read on first use (:meth:`~core.data.dataset.SubjectData.test_repeat_responses`).
 
 Everything is written atomically and read with ``allow_pickle=False``.
 """
@@ -66,6 +71,11 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
         arrays[f"roi__{name}"] = fam.labels.astype(np.int16)
     for name, arr in _encode_responses(np.asarray(data.responses), encoding).items():
         save_npy(folder / f"{name}.npy", arr)
+    repeats = data.test_repeat_responses()
+    if repeats is not None:
+        flat = np.nan_to_num(repeats).reshape(-1, repeats.shape[2])
+        for name, arr in _encode_responses(flat, encoding).items():
+            save_npy(folder / f"{name.replace('responses', 'test_repeats')}.npy", arr)
     save_npz(folder / "meta.npz", **arrays)
     write_json(
         folder / "subject.json",
@@ -77,6 +87,7 @@ def save_subject(folder: Path, data: SubjectData, encoding: str = "float32") -> 
             "surface": t.geometry.surface if t.geometry is not None else None,
             "content_digest": data.digest(),
             "roi_family_order": list(t.roi_families),
+            "test_repeats": None if repeats is None else list(repeats.shape[:2]),
             "roi_families": {
                 name: {str(k): v for k, v in fam.names.items()}
                 for name, fam in t.roi_families.items()
@@ -99,12 +110,7 @@ def load_subject(folder: Path) -> SubjectData:
     info = read_json(folder / "subject.json")
     meta = load_npz(folder / "meta.npz")
     encoding = info.get("encoding", "float32")
-    raw = load_npy(folder / "responses.npy")
-    if encoding == "int8-scaled":
-        scale = load_npy(folder / "responses_scale.npy")
-        responses = raw.astype(np.float32) * scale[None, :].astype(np.float32)
-    else:
-        responses = raw.astype(np.float32, copy=False)
+    responses = _decode(folder, "responses", encoding)
     expected = (info["n_images"], info["n_targets"])
     if responses.shape != tuple(expected):
         raise DatasetError(
@@ -130,6 +136,17 @@ def load_subject(folder: Path) -> SubjectData:
         ncsnr=meta.get("ncsnr"),
         geometry=geometry,
     )
+    repeats = None
+    if info.get("test_repeats"):
+        n_rep, n_test = (int(v) for v in info["test_repeats"])
+        counts = meta["n_repeats"][meta["is_test"]]
+
+        def repeats() -> np.ndarray:
+            r = np.require(_decode(folder, "test_repeats", encoding), requirements="W")
+            r = r.reshape(n_rep, n_test, -1)
+            r[np.arange(n_rep)[:, None] >= counts[None, :]] = np.nan  # slots past the count
+            return r
+
     return SubjectData(
         subject=info["subject"],
         stimulus_ids=meta["stimulus_ids"],
@@ -138,7 +155,17 @@ def load_subject(folder: Path) -> SubjectData:
         is_test=meta["is_test"],
         targets=targets,
         content_digest=info.get("content_digest"),
+        test_repeats=repeats,
     )
+
+
+def _decode(folder: Path, stem: str, encoding: str) -> np.ndarray:
+    """``<stem>.npy`` (with ``<stem>_scale.npy`` for ``int8-scaled``) as float32."""
+    raw = load_npy(folder / f"{stem}.npy")
+    if encoding == "int8-scaled":
+        scale = load_npy(folder / f"{stem}_scale.npy")
+        return raw.astype(np.float32) * scale[None, :].astype(np.float32)
+    return raw.astype(np.float32, copy=False)
 
 
 def stored_subject_digest(folder: Path) -> str | None:

@@ -69,6 +69,7 @@ def format_report(
                                    for r in flagged.itertuples())
                        if len(flagged) else "; no ROI's ranking flips")
                 )
+                out += _rsa_ceiling_lines(table, model, lay, dataset)
             tops = top_instructions(table[(table["model"] == model) & (table["layer"] == lay)])
             line = _chosen_with_intervals(table, model, lay, tops, dataset)
             if line:
@@ -141,6 +142,34 @@ def _control_lines(table, model, dataset) -> list[str]:
     if hint:
         out.append(hint)
     return out
+
+
+def _rsa_ceiling_lines(table, model, layer, dataset) -> list[str]:
+    """RSA's noise-ceiling analog per ROI beside encoding's, and RSA normalised by it; or why
+    the dataset has none."""
+    from core.results.rsa_ceiling import metric_ceilings, unavailable_reason
+
+    if dataset is None:
+        return []
+    from core.data.registry import open_dataset
+
+    ds = open_dataset(dataset)
+    why = unavailable_reason(ds)
+    if why:
+        return [f"RSA noise ceiling: not available ({why})"]
+    m = metric_ceilings(ds, table, model, layer)
+    if m.empty:
+        return []
+    per_roi = m.drop_duplicates("roi")
+    wide = m.pivot_table(index="instruction", columns="roi", values="rsa_normalized", sort=False)
+    return [
+        "RSA ceiling per ROI (sqrt of the split-half reliability of the test-image RDM from the "
+        "single repeats, Spearman-Brown; mean over subjects) / encoding's sqrt(NC): "
+        + ", ".join(f"{r.roi} {r.rsa_ceiling:.2f}/{r.encoding_ceiling:.2f}"
+                    for r in per_roi.itertuples()),  # fmt: skip
+        "RSA / RSA ceiling (mean over subjects):",
+        wide[list(per_roi["roi"])].to_string(float_format=lambda v: f"{v:.2f}", na_rep=""),
+    ]
 
 
 def _chosen_with_intervals(table, model, layer, tops, dataset) -> str:

@@ -269,9 +269,14 @@ def metric_agreement(table: pd.DataFrame, model: str, layer: int) -> pd.DataFram
     enc = sub.pivot_table(index="instruction", columns="roi", values="nalign_mean")
     rsa = sub.pivot_table(index="instruction", columns="roi", values="rsa")
     rois = [r for r in dict.fromkeys(sub["roi"]) if r in enc and r in rsa]
-    enc, rsa = enc[rois].dropna(axis=1), rsa[rois].dropna(axis=1)
-    common = [r for r in rois if r in enc and r in rsa]
-    if not common:
+    both = enc.index.intersection(rsa.index)  # pivot_table drops an all-NaN instruction
+    enc, rsa = enc.loc[both, rois], rsa.loc[both, rois]
+    # an instruction without a score under one metric (an RDM of a constant feature, e.g. an
+    # answer length that never varies) is left out, then ROIs still missing a score
+    scored = enc.notna().any(axis=1) & rsa.notna().any(axis=1)
+    enc, rsa = enc[scored], rsa[scored]
+    common = [r for r in rois if enc[r].notna().all() and rsa[r].notna().all()]
+    if not common or len(enc) < 2:
         return pd.DataFrame()
     return flag_flips(ranking_agreement(enc[common], rsa[common]))
 

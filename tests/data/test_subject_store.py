@@ -79,3 +79,31 @@ def test_target_set_digest_changes_with_masks(rng):
     assert (
         a.digest() == _subject(np.random.default_rng(1)).targets.digest()
     )  # ncsnr is not part of it
+
+
+@pytest.mark.parametrize("encoding", ["float32", "int8-scaled"])
+def test_test_repeats_round_trip_with_missing_slots_read_back_as_nan(tmp_path, rng, encoding):
+    data = _subject(rng)
+    data.n_repeats[9:] = [3, 2, 3]  # the second test image has 2 repeats
+    repeats = rng.standard_normal((3, 3, data.n_targets)).astype(np.float32)
+    repeats[2, 1] = np.nan
+    data.test_repeats = repeats
+    save_subject(tmp_path / "s", data, encoding=encoding)
+    back = load_subject(tmp_path / "s")
+    assert callable(back.test_repeats)  # read on first use, not with the responses
+    got = back.test_repeat_responses()
+    assert got.shape == (3, 3, data.n_targets)
+    assert np.isnan(got[2, 1]).all() and np.isfinite(np.delete(got.reshape(9, -1), 7, 0)).all()
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(repeats), atol=0.03)
+
+
+def test_a_subject_without_repeats_says_so(tmp_path, rng):
+    save_subject(tmp_path / "s", _subject(rng))
+    assert load_subject(tmp_path / "s").test_repeat_responses() is None
+
+
+def test_repeats_that_do_not_match_the_test_rows_are_rejected(rng):
+    data = _subject(rng)
+    data.test_repeats = np.zeros((3, 4, data.n_targets), np.float32)  # 3 test rows, not 4
+    with pytest.raises(DatasetError, match="test repeats"):
+        data.test_repeat_responses()

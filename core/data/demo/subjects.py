@@ -49,7 +49,8 @@ Planted model
     Trials add unit-variance Gaussian noise: 3 repetitions per test image, mixed 3/2/1 for train
     images (as in NSD subjects with missing sessions); each target is z-scored over its trials
     (one session), the repetitions are averaged, and ncsnr is estimated from the trials the NSD
-    way.
+    way. The test images' single repeats are kept (``SubjectData.test_repeats``), for the
+    noise-ceiling analog of representational similarity.
 
 Ground truth (``truth.npz`` per subject, :func:`simulate_subject`)
     Per target: planted ncsnr, driver (the dominant group or ``mixed``/``none``), the driver
@@ -652,6 +653,10 @@ def simulate_subject(
     ncsnr = ncsnr_from_trials(trials_t.T, image_index)
     order_starts = np.concatenate([[0], np.cumsum(n_rep)[:-1]])
     sums = np.add.reduceat(trials_t, order_starts, axis=1)
+    # the test images' single repeats (3 each), kept for the RSA noise ceiling
+    test_rows = np.flatnonzero(is_test)
+    cols = order_starts[test_rows][None, :] + np.arange(3)[:, None]  # (3, n_test)
+    test_repeats = np.ascontiguousarray(trials_t[:, cols].transpose(1, 2, 0), dtype=np.float32)
     del trials_t
     responses = np.ascontiguousarray((sums / n_rep[None, :]).T, dtype=np.float32)
 
@@ -674,6 +679,7 @@ def simulate_subject(
         n_repeats=n_rep.astype(np.int16),
         is_test=is_test.astype(bool),
         targets=targets,
+        test_repeats=test_repeats,
     )
     truth = {
         "planted_ncsnr": snr.astype(np.float32),
