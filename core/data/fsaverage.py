@@ -10,8 +10,9 @@ fsaverage vertex index (0 .. 163841). Two surface ids draw them:
 ``"nilearn:fsaverage"``
     nilearn's bundled fsaverage5 flat mesh (works offline). fsaverage's icosahedral vertices
     nest: fsaverage5's 10,242 vertices are the first 10,242 of fsaverage, so this mesh has
-    163,842 vertices of which only the first 10,242 carry coordinates (the rest are NaN) and
-    fsaverage5's faces: a decimated but faithful flatmap.
+    163,842 vertices and fsaverage5's faces; every other vertex sits at its nearest fsaverage5
+    vertex (pycortex's bundled upsampling neighbours, :func:`fsaverage5_parent`; NaN where
+    pycortex is not installed): a decimated but faithful flatmap where every vertex is drawn.
 ``"nilearn:fsaverage5"``
     The plain fsaverage5 mesh (10,242 vertices).
 
@@ -116,12 +117,40 @@ def _nilearn_fsaverage5(hemi: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def fsaverage5_parent(hemi: str) -> np.ndarray | None:
+    """The nearest fsaverage5 vertex (on fsaverage's sphere) of every fsaverage vertex, from
+    pycortex's bundled ``upsample_fsaverage_neighbors.npz`` (read without importing pycortex).
+
+    Returns
+    -------
+    parent : array of shape (163842,), int64, or None
+        ``parent[v] == v`` for the first 10,242 vertices; None without pycortex's file.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("cortex")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data"
+    path = path / "upsample_fsaverage_neighbors.npz"
+    try:
+        extra = np.asarray(np.load(path, allow_pickle=False)[f"{hemi}_ico5"], dtype=np.int64)
+    except (OSError, KeyError, ValueError):
+        return None
+    if extra.shape != (FSAVERAGE_VERTICES - FSAVERAGE5_VERTICES,):
+        return None
+    return np.concatenate([np.arange(FSAVERAGE5_VERTICES), extra])
+
+
 def _nilearn_loader(surface_id: str, hemi: str) -> FlatMesh:
     flat, faces, inflated = _nilearn_fsaverage5(hemi)
     if surface_id == "nilearn:fsaverage5":
         return FlatMesh(coords=flat[:, :2], faces=faces, inflated=inflated)
     if surface_id != NILEARN_FSAVERAGE:
         raise DatasetError(f"unknown nilearn surface {surface_id!r}")
+    parent = fsaverage5_parent(hemi)
+    if parent is not None:  # every vertex drawn at its nearest fsaverage5 vertex
+        return FlatMesh(coords=flat[parent, :2], faces=faces, inflated=inflated[parent])
     coords = np.full((FSAVERAGE_VERTICES, 2), np.nan, dtype=np.float32)
     coords[:FSAVERAGE5_VERTICES] = flat[:, :2]
     infl = np.full((FSAVERAGE_VERTICES, 3), np.nan, dtype=np.float32)

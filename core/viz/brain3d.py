@@ -62,13 +62,13 @@ HIGHLIGHT_COLOURS = {
 MIN_CONTRAST = 35.0
 #: Shades of bare cortex (sulci, gyri) where no target is near.
 BARE_CORTEX = (0.62, 0.82)
-_MESH_VERSION = 3
+_MESH_VERSION = 4
 
 FSAVERAGE_NOTE = (
     "Drawn on nilearn's bundled fsaverage5 (10,242 vertices per hemisphere): the full-resolution "
-    "fsaverage meshes are not available offline here, so targets on finer fsaverage vertices "
-    "are not drawn. Register the NSD folder with its nsddata/freesurfer/fsaverage/surf files to "
-    "draw every vertex."
+    "fsaverage meshes are not available offline here, so each finer fsaverage vertex is shown "
+    "at its nearest fsaverage5 vertex (about 16 share one). Register the NSD folder with its "
+    "nsddata/freesurfer/fsaverage/surf files to draw every vertex at its own place."
 )
 
 
@@ -251,6 +251,12 @@ def _build_mesh(surface_id: str, n_target: int) -> BrainMesh:
         n_dec = dec["inflated"].shape[0]
         full = np.full(n_index, -1, np.int32)
         full[: cluster.size] = cluster + offset
+        if surface_id == "nilearn:fsaverage":  # finer vertices: their nearest fsaverage5 vertex
+            from core.data.fsaverage import fsaverage5_parent
+
+            parent = fsaverage5_parent(hemi)
+            if parent is not None and parent.size == n_index:
+                full = full[parent]
         clusters.append(full)
         for name in SURFACES:
             coords[name].append(dec.get(name, dec["inflated"]))

@@ -112,16 +112,23 @@ def _compute_raster(targets: TargetSet, width: int, radius: float) -> FlatmapRas
     for h, (xy, _) in placed.items():
         sel = geo.hemi == h
         txy[sel] = xy[geo.vertex[sel]]
+    placed_ok = np.isfinite(txy).all(1)  # a vertex off the flat patch is not drawn
+    if not placed_ok.any():
+        raise ValueError(f"no target of this set has a position on the flat mesh {geo.surface!r}")
     margin = 6.0
-    lo = txy.min(0) - margin
-    hi = txy.max(0) + margin
+    lo = txy[placed_ok].min(0) - margin
+    hi = txy[placed_ok].max(0) + margin
     scale = (width - 1) / (hi[0] - lo[0])
     height = int(np.ceil((hi[1] - lo[1]) * scale)) + 1
     cols, rows = np.meshgrid(np.arange(width), np.arange(height))
     # row 0 is the top of the image: flip y
     px = np.column_stack([lo[0] + cols.ravel() / scale, hi[1] - rows.ravel() / scale])
-    dist, idx = cKDTree(txy).query(px, distance_upper_bound=radius)
-    pixel_target = np.where(np.isfinite(dist), idx, -1).astype(np.int32).reshape(height, width)
+    drawn = np.flatnonzero(placed_ok)
+    dist, idx = cKDTree(txy[drawn]).query(px, distance_upper_bound=radius)
+    found = np.isfinite(dist)
+    pixel_target = np.full(dist.shape, -1, np.int64)
+    pixel_target[found] = drawn[idx[found]]
+    pixel_target = pixel_target.astype(np.int32).reshape(height, width)
     cortex = np.zeros(height * width, bool)
     for xy, ok in placed.values():
         inside = (
@@ -374,8 +381,9 @@ def label_positions(
     """
     scale = raster.shape[1] / 900.0  # raster pixels per figure pixel
     wanted = []
+    on_mesh = np.isfinite(raster.target_xy).all(1)  # targets off the flat mesh are not drawn
     for name, mask in rois.items():
-        for hemi_sel in _hemi_halves(raster, mask):
+        for hemi_sel in _hemi_halves(raster, mask & on_mesh):
             x, y = np.median(raster.target_xy[hemi_sel], axis=0)
             wanted.append((int(hemi_sel.sum()), name, float(x), float(y)))
     wanted.sort(key=lambda w: -w[0])

@@ -321,10 +321,16 @@ def test_volume_targets_have_no_surface(subject):
 
 def test_nilearn_fsaverage5_offline():
     """nilearn bundles fsaverage5 (not the full fsaverage): fsaverage targets are drawn on its
-    10,242 vertices per hemisphere, and the note says so."""
+    10,242 vertices per hemisphere, each finer vertex at its nearest fsaverage5 vertex, and the
+    note says so."""
+    from core.data.fsaverage import fsaverage5_parent
+
     mesh = load_brain_mesh("nilearn:fsaverage")
     assert mesh.n_vertices == 2 * 10_242
     assert mesh.note == FSAVERAGE_NOTE
-    assert mesh.cluster_of[0].size == 163_842
-    assert (mesh.cluster_of[0][10_242:] == -1).all()  # finer vertices: not drawn
+    for h, hemi in enumerate(("lh", "rh")):
+        cluster = mesh.cluster_of[h]
+        assert cluster.size == 163_842 and (cluster >= 0).all()  # every vertex drawn
+        parent = fsaverage5_parent(hemi)
+        np.testing.assert_array_equal(cluster[10_242:], cluster[parent[10_242:]])
     assert set(mesh.coords) == set(SURFACES)

@@ -104,3 +104,49 @@ def test_roi_names_on_the_flat_map_do_not_overlap():
         for xb, yb, hb in boxes[i + 1:]:
             assert abs(xa - xb) >= ha + hb - 1e-6 or abs(ya - yb) >= _LABEL_H - 1e-6
     assert next((x, y) for name, x, y in labels if name == "alone") == (700, 100)
+
+
+def test_full_fsaverage_targets_are_drawn_on_nilearns_fsaverage5():
+    """NSD's nsdgeneral on fsaverage lies mostly on vertices finer than fsaverage5's (>= 10,242):
+    the offline flat mesh places each at its nearest fsaverage5 vertex, so the raster draws
+    them (it used to fail on their NaN positions)."""
+    from core.data.dataset import TargetGeometry, TargetSet
+    from core.data.fsaverage import fsaverage5_parent
+    from core.data.surfaces import load_flat_mesh
+
+    mesh = load_flat_mesh("nilearn:fsaverage", "lh")
+    parent = fsaverage5_parent("lh")
+    assert np.isfinite(mesh.coords).all()
+    np.testing.assert_array_equal(mesh.coords[150_000], mesh.coords[parent[150_000]])
+    rng = np.random.default_rng(0)
+    vertex = np.concatenate([rng.choice(163_842, 300, replace=False),
+                             rng.choice(163_842, 300, replace=False)]).astype(np.int32)
+    hemi = np.repeat([0, 1], 300).astype(np.int8)
+    targets = TargetSet(roi_families={}, general_mask=np.ones(600, bool),
+                        geometry=TargetGeometry("nilearn:fsaverage", hemi, vertex))  # fmt: skip
+    raster = build_raster(targets, width=300)
+    shown = np.unique(raster.pixel_target[raster.pixel_target >= 0])
+    fine = np.flatnonzero(vertex >= 10_242)
+    assert fine.size > 500 and np.isin(fine, shown).mean() > 0.3  # finer vertices are drawn
+    assert np.isfinite(raster.target_xy).all()
+
+
+def test_targets_off_the_flat_patch_are_left_out(monkeypatch):
+    """A flat patch leaves some vertices without a position (NSD's medial wall): the raster is
+    drawn from the others, and ROI names sit among the placed targets."""
+    import core.viz.flatmap as flatmap
+    from core.data.dataset import TargetGeometry, TargetSet
+    from core.data.flat_mesh import FlatMesh
+
+    xy = np.column_stack([np.linspace(0, 50, 40), np.tile([0.0, 5.0], 20)]).astype(np.float32)
+    xy[5] = np.nan
+    faces = np.array([[0, 1, 2]], np.int32)
+    mesh = FlatMesh(coords=xy, faces=faces, inflated=np.zeros((40, 3), np.float32))
+    monkeypatch.setattr(flatmap, "load_flat_mesh", lambda surface, hemi: mesh)
+    vertex = np.arange(40, dtype=np.int32)
+    targets = TargetSet(roi_families={}, general_mask=np.ones(40, bool),
+                        geometry=TargetGeometry("test:patch", np.zeros(40, np.int8), vertex))
+    raster = flatmap._compute_raster(targets, width=120, radius=2.2)
+    assert 5 not in raster.pixel_target and (raster.pixel_target >= 0).any()
+    labels = flatmap.label_positions(raster, {"R": np.arange(40) < 10})
+    assert len(labels) == 1 and np.isfinite(labels[0][1:]).all()
