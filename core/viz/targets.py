@@ -107,10 +107,16 @@ def profile_chart(profile: pd.DataFrame, instruction: str | None, layer: int | N
     per instruction; the page's instruction drawn thicker and its layer marked."""
     if profile.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    names = list(dict.fromkeys(profile["instruction"]))
     base = alt.Chart(profile).encode(
         x=alt.X("layer:O", title="layer"),
-        color=alt.Color("instruction:N", title="instruction"),
-    )
+        # the instructions' own colours (as in every chart), the legend below in rows so that
+        # every instruction is listed in a narrow card
+        color=alt.Color("instruction:N", title="instruction",
+                        scale=alt.Scale(domain=names, range=instruction_hex(names)),
+                        legend=alt.Legend(orient="bottom", columns=5, symbolLimit=0,
+                                          labelLimit=0)),
+    )  # fmt: skip
     line = base.mark_line(point=True).encode(
         y=alt.Y(f"{value}:Q", title=title),
         strokeWidth=alt.condition(f"datum.instruction == {instruction!r}", alt.value(3),
@@ -129,6 +135,13 @@ def profile_chart(profile: pd.DataFrame, instruction: str | None, layer: int | N
             .encode(x="layer:O")
         )
     return alt.layer(*layers).properties(height=200)
+
+
+def instruction_hex(names: list[str]) -> list[str]:
+    """``#rrggbb`` of each instruction's colour (:func:`core.viz.colours.named_colours`)."""
+    from core.viz.colours import hex_colour, named_colours
+
+    return [hex_colour(c) for c in named_colours(names)]
 
 
 def histogram(values: pd.DataFrame, column: str, title: str, log: bool = False) -> alt.Chart:

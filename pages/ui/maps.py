@@ -65,6 +65,10 @@ def _map_key(m: BrainMap) -> str:
 
 TOOLS = ["Flat maps only", "3D brain", "Inspect targets"]
 
+#: The target inspector's flat-map scatter and details card (pixels): the two fit side by side
+#: in the main area of a 1600 px window and wrap below each other in a 1024 px one.
+SCATTER_WIDTH, CARD_WIDTH = 520, 400
+
 
 def map_tools(
     page: str, maps: list[BrainMap], name: str, subject: str, highlight: str | None,
@@ -141,7 +145,13 @@ def target_inspector(page: str, m: BrainMap, name: str, subject: str, highlight:
         except ArtifactError as exc:
             st.caption(f"No per-target alignment stored for {inspect['model']}: {exc}")
     truth = get_truth(name, subject)
-    left, right = st.columns([3, 2], gap="medium")
+    # the scatter (fixed size, so the flat map keeps its aspect) and the card side by side in a
+    # row that wraps: where both do not fit (a narrow window), the card goes below the map
+    # instead of under it
+    row = st.container(horizontal=True, gap="medium", key=f"{page}_inspector")
+    left = (row.container(width=SCATTER_WIDTH, key=f"{page}_inspector_map")
+            if mode != modes[2] else None)  # an ROI is picked from a menu: no map  # fmt: skip
+    right = row.container(width=CARD_WIDTH, key=f"{page}_inspector_card")
     selection = None
     if mode != modes[2]:
         frame = get_target_frame(_map_key(m), name, subject, m)
@@ -150,8 +160,8 @@ def target_inspector(page: str, m: BrainMap, name: str, subject: str, highlight:
         with left:
             event = chart(
                 st, tviz.target_scatter, frame.iloc[:0], raster.shape, "box" if box else "click",
-                data=frame, on_select="rerun", key=f"{page}_targets_{'box' if box else 'click'}",
-                width="content",
+                SCATTER_WIDTH, data=frame, on_select="rerun",
+                key=f"{page}_targets_{'box' if box else 'click'}", width="content",
             )  # fmt: skip
             st.caption(f"{m.title} · " + ("drag a box over targets; double-click clears."
                        if box else "click a target (the nearest one is picked)."))  # fmt: skip

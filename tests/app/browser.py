@@ -404,6 +404,56 @@ COPIED_JS = """
 """
 
 
+#: JS: Compare instructions' bars: the ROIs on the x axis and the chosen-instruction markers
+#: (triangles; their SVG aria labels name the ROI and the chosen instruction)
+BEST_MARKS_JS = """
+(() => {
+  const root = document.querySelector('.st-key-ci_bars [data-testid="stVegaLiteChart"]');
+  if (!root || !root.querySelector('svg.marks')) return null;
+  const xaxis = [...root.querySelectorAll('g.role-axis')]
+    .find(a => /^X-axis/.test(a.getAttribute('aria-label') || ''));
+  const rois = xaxis ? [...xaxis.querySelectorAll('g.role-axis-label text')].map(t => t.textContent) : [];
+  const marked = [...root.querySelectorAll('g.mark-symbol.role-mark path')]
+    .map(p => p.getAttribute('aria-label') || '')
+    .filter(l => l.includes('chosen instruction: '))
+    .map(l => [l.match(/roi: ([^;]+)/)[1], l.match(/chosen instruction: ([^;]+)/)[1]]);
+  return {rois, marked};
+})()
+"""
+
+#: JS: every instruction x ROI heatmap (y axis titled "instruction"): how many rows its scale
+#: has (from the axis' aria label) and the row labels drawn
+HEATMAP_ROWS_JS = """
+(() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(root => {
+  const yaxis = [...root.querySelectorAll('g.role-axis')]
+    .find(a => /^Y-axis titled 'instruction' for a discrete scale with (\\d+) value/.test(a.getAttribute('aria-label') || ''));
+  if (!yaxis) return null;
+  const n = +yaxis.getAttribute('aria-label').match(/with (\\d+) value/)[1];
+  return {rows: n, labels: [...yaxis.querySelectorAll('g.role-axis-label text')].map(t => t.textContent)};
+}).filter(x => x))()
+"""
+
+#: JS: the target inspector's drawn scatter and its details card (viewport rectangles)
+INSPECTOR_RECTS_JS = """
+(() => {
+  const r = e => { if (!e) return null; const b = e.getBoundingClientRect();
+                   return {left: b.left, top: b.top, right: b.right, bottom: b.bottom}; };
+  return {
+    scatter: r(document.querySelector('.st-key-ci_targets_click [data-testid="stVegaLiteChart"] :is(svg.marks, canvas)')),
+    card: r(document.querySelector('.st-key-ci_inspector_card')),
+  };
+})()
+"""
+
+
+def overlap(a: dict | None, b: dict | None) -> bool:
+    """Whether two rectangles (left, top, right, bottom) overlap (None: not drawn)."""
+    if a is None or b is None:
+        return True
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and (
+        b["top"] < a["bottom"])
+
+
 def _page_errors(browser: Chromium, since: int) -> list[str]:
     """Console errors since event ``since``, without the 404s of Streamlit's own probes of
     ``<page>/_stcore/health`` and ``host-config`` (the frontend asks them relative to a page's
@@ -462,6 +512,9 @@ def tool_checks(server: AppServer, browser: Chromium, outdir: Path) -> dict[str,
                ":is(svg.marks, canvas)')")
     browser.wait_for(f"!!{bars_js}", timeout=60)
     time.sleep(1.0)
+    # the best instruction of each ROI marked once; every heatmap row labelled
+    report["best_marks"] = browser.wait_for(BEST_MARKS_JS, timeout=30)
+    report["heatmaps"] = browser.eval(HEATMAP_ROWS_JS)
     rect = browser.rect(bars_js)
     img = browser.capture(rect)
     bar = _find_bar(img)
@@ -540,6 +593,27 @@ def tool_checks(server: AppServer, browser: Chromium, outdir: Path) -> dict[str,
     else:
         report["export"] = {"files": [], "captions": "", "clicked": clicked}
     shutil.rmtree(downloads, ignore_errors=True)
+
+    # the inspector laid out at 1024 and 1600 px: its scatter and its card do not overlap
+    layout = {}
+    for width in (1024, 1600):
+        browser.width = width
+        browser.set_viewport(width, browser.height)
+        _open(browser, f"{server.url}/instructions?tool=inspect", "Compare")
+        browser.wait_for(f"!!{scatter_js}", timeout=60)
+        time.sleep(1.0)
+        layout[width] = browser.eval(INSPECTOR_RECTS_JS)
+        browser.eval("document.querySelector('.st-key-ci_inspector').scrollIntoView()")
+        time.sleep(0.3)
+        browser.screenshot(outdir / f"inspector_{width}.png", full_page=False)
+    browser.width = 1400
+    browser.set_viewport(1400, browser.height)
+    report["inspector_layout"] = layout
+
+    # a layer=1 link on Explore shows layer 1
+    _open(browser, f"{server.url}/?model=tiny-llava&instruction=IC&layer=1", "Explore")
+    report["layer_link"] = {"selections": browser.eval(SELECTIONS_JS),
+                            "url": browser.eval("location.href")}  # fmt: skip
     return report
 
 
@@ -577,6 +651,12 @@ def tour(home: Path, outdir: Path, run_explore: bool = True,
                 timeout=90,
             )
             browser.wait_idle(timeout=90)
+            for selector in selectors:  # a long page may look idle between its parts
+                try:
+                    browser.wait_for(f"document.querySelectorAll({json.dumps(selector)})"
+                                     ".length > 0", timeout=60)  # fmt: skip
+                except TimeoutError:
+                    pass  # counted as missing below
             entry = {
                 "seconds": round(time.time() - t0, 2),
                 "counts": {s: browser.count(s) for s in selectors},
@@ -584,7 +664,9 @@ def tour(home: Path, outdir: Path, run_explore: bool = True,
                 "exceptions": browser.count('[data-testid="stException"]'),
             }
             if path == "" and run_explore:
-                browser.click_button("Run")
+                deadline = time.time() + 30  # the button is disabled until the image is shown
+                while not browser.click_button("Run") and time.time() < deadline:
+                    time.sleep(0.5)
                 browser.wait_for(
                     "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length > 0",
                     timeout=90,

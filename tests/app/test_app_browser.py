@@ -3,7 +3,9 @@ chromium driven over the DevTools protocol; every page is opened, rendering awai
 checked, and screenshots saved to ``test-artifacts/``. Then the demo features: a deep link
 reopens its selections and the 3D view (a WebGL canvas, no console error), a bar click highlights
 its ROI, a click on the interactive flat map opens the target inspector, and the figures export
-as a ZIP with captions."""
+as a ZIP with captions. And the layout (issue 23): the comparison chart marks one best
+instruction per ROI, every heatmap row is labelled, the inspector's scatter and details card do
+not overlap at 1024 and 1600 px, and a ``layer=1`` link on Explore shows layer 1."""
 
 from __future__ import annotations
 
@@ -56,6 +58,24 @@ def test_every_page_in_a_real_browser(tiny_grid, test_home):
     assert insp["target"] is not None and insp["target"] != insp["first"], insp
     assert insp["card"] and insp["noise_ceiling"] and insp["truth"], insp
     assert insp["errors"] == [], insp["errors"]
+    # the comparison chart marks one best instruction per ROI
+    marks = tools["best_marks"]
+    marked = [roi for roi, _ in marks["marked"]]
+    assert marked and len(marked) == len(set(marked)), marks
+    assert set(marks["rois"]) - {"general"} <= set(marked), marks
+    # every row of every instruction x ROI heatmap is labelled
+    assert tools["heatmaps"], "no heatmap"
+    for heat in tools["heatmaps"]:
+        assert len(heat["labels"]) == heat["rows"] and all(heat["labels"]), heat
+    # the inspector's scatter and card never overlap, at 1024 and 1600 px
+    from tests.app.browser import overlap
+
+    for width, rects in tools["inspector_layout"].items():
+        assert rects["scatter"] and rects["card"], (width, rects)
+        assert not overlap(rects["scatter"], rects["card"]), (width, rects)
+    # a layer=1 link on Explore shows layer 1
+    assert tools["layer_link"]["selections"]["Layer"] == "1", tools["layer_link"]
+    assert "layer=1" in tools["layer_link"]["url"]
     # the figures for slides, as one ZIP with captions
     files = tools["export"]["files"]
     assert {"captions.md", "captions.json"} <= set(files)

@@ -92,3 +92,18 @@ def test_stars_are_vertical_above_the_bars():
     bars = spec["layer"][0]
     top = bars["encoding"]["y"]["scale"]["domain"][1]
     assert top > 0.55 * 1.15  # headroom: stars stay inside the plot
+
+
+def test_the_inspector_curve_uses_the_instruction_colours_and_lists_every_one():
+    import pandas as pd
+
+    from core.models.instructions import PAPER_IDS
+    from core.viz.colours import hex_colour, named_colours
+    from core.viz.targets import profile_chart
+
+    ids = list(PAPER_IDS)
+    prof = pd.DataFrame({"instruction": ids * 2, "layer": [0] * 10 + [1] * 10,
+                         "nalign": range(20)})  # fmt: skip
+    colour = profile_chart(prof, "IU1", 1).to_dict()["layer"][0]["encoding"]["color"]
+    assert colour["scale"]["range"] == [hex_colour(c) for c in named_colours(ids)]
+    assert colour["legend"]["symbolLimit"] == 0  # all ten in the legend, none cut
