@@ -80,10 +80,9 @@ layers = [int(x) for x in layers] if layers != ["—"] else layers
 layer_key = f"ex_layer_{model}_{instruction_id}_{subject}"
 ui.from_url(layer_key, "layer", layers)
 reported = stored_encoders.default_layer(table, model)
-if st.session_state.get(layer_key) not in layers:  # the default (no index: one source of truth)
-    st.session_state[layer_key] = (
-        reported if reported in layers else (max(enc_layers) if enc_layers else layers[-1])
-    )
+ui.default_value(layer_key, layers,
+                 reported if reported in layers else (max(enc_layers) if enc_layers else
+                                                      layers[-1]))  # fmt: skip
 layer = c4.selectbox(
     "Layer", layers, key=layer_key,
     help="Hidden-state layer of the model (default: its cross-validated best layer, the one "
@@ -125,8 +124,8 @@ with left:
         else:
             st.caption(f"{ids.size} images match")
             ui.from_url("ex_stimulus", "stimulus", ids.tolist())
-            if st.session_state.get("ex_stimulus") not in ids:  # a held-out test image
-                st.session_state["ex_stimulus"] = gallery.default_stimulus(ids, subj.test_ids)
+            ui.default_value("ex_stimulus", ids.tolist(),  # a held-out test image
+                             gallery.default_stimulus(ids, subj.test_ids))  # fmt: skip
             stimulus_id = st.selectbox(
                 "Stimulus", ids.tolist(), key="ex_stimulus",
                 format_func=lambda i: gallery.stimulus_caption(attrs, i),

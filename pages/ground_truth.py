@@ -105,8 +105,7 @@ layers = [int(x) for x in sorted(sub_m["layer"].unique().tolist())]
 best = best_layers(sub_m).get(model, layers[-1])
 layer_key = f"gt_layer_{model}"
 ui.from_url(layer_key, "layer", layers)
-if st.session_state.get(layer_key) not in layers:  # default: the CV-best layer (no index)
-    st.session_state[layer_key] = best
+ui.default_value(layer_key, layers, best)  # the CV-best layer
 layer = c4.selectbox("Layer", layers, key=layer_key)
 ui.link(model=model, layer=layer)
 recovery = results_recovery.recovery_table(sub_m, model, int(layer))
@@ -158,8 +157,8 @@ ecc_model = c5.selectbox("Encoder of", ecc_models, key="gt_ecc_model", format_fu
 ecc_sub = table[table["model"] == ecc_model]
 ecc_instructions = list(dict.fromkeys(ecc_sub["instruction"]))
 ui.from_url("gt_ecc_ins", "ecc_instruction", ecc_instructions)
-if st.session_state.get("gt_ecc_ins") not in ecc_instructions:  # default IU1 (no index)
-    st.session_state["gt_ecc_ins"] = "IU1" if "IU1" in ecc_instructions else ecc_instructions[0]
+ui.default_value("gt_ecc_ins", ecc_instructions,
+                 "IU1" if "IU1" in ecc_instructions else ecc_instructions[0])  # fmt: skip
 ecc_ins = c6.selectbox("Instruction", ecc_instructions, key="gt_ecc_ins")
 ecc_layer = best_layers(ecc_sub).get(ecc_model, int(ecc_sub["layer"].max()))
 if ui.url_value("ecc") == "1":  # a link to the comparison opens it

@@ -45,7 +45,8 @@ subjects = c2.multiselect("Subjects", subjects_all, default=subjects_all, key="c
 layers = sorted(sub_m["layer"].unique().tolist())
 best = best_layers(sub_m).get(model, layers[-1])
 ui.from_url(f"ci_layer_{model}", "layer", layers)
-layer = c3.selectbox("Layer", layers, index=layers.index(best), key=f"ci_layer_{model}",
+ui.default_value(f"ci_layer_{model}", layers, best)
+layer = c3.selectbox("Layer", layers, key=f"ci_layer_{model}",
                      help=f"Default: the layer with the best cross-validated training "
                      f"score in the general mask ({best}); the test set only reports it.")  # fmt: skip
 ui.from_url("ci_metric", "measure", list(METRICS))
@@ -73,15 +74,13 @@ if metric == "nalign_mean":
 
 c5, c6 = st.columns([2, 3])
 ui.from_url("ci_ref", "ref", instructions)
-reference = c5.selectbox(
-    "Reference instruction for the stars", instructions,
-    index=instructions.index("IC") if "IC" in instructions else 0, key="ci_ref",
-)  # fmt: skip
+ui.default_value("ci_ref", instructions, "IC" if "IC" in instructions else instructions[0])
+reference = c5.selectbox("Reference instruction for the stars", instructions, key="ci_ref")
 across_opts = ["subjects", "targets"]
 ui.from_url("ci_across", "across", across_opts)
+ui.default_value("ci_across", across_opts, across_opts[0 if len(subjects) >= 3 else 1])
 across = c6.radio(
-    "Compare across", across_opts, index=0 if len(subjects) >= 3 else 1, horizontal=True,
-    key="ci_across",
+    "Compare across", across_opts, horizontal=True, key="ci_across",
     help="subjects: a star needs both the paired t-test over per-subject ROI means and the "
     "paired bootstrap over test images (1,000 resamples, the same for every instruction and "
     "subject), BH-FDR over every ROI x instruction the chart tests; targets: the ROI's targets "
@@ -282,9 +281,8 @@ subject = c7.selectbox("Subject", subjects, key="ci_map_subject")
 ui.from_url("ci_a", "a", instructions)
 a = c8.selectbox("Instruction A", instructions, key="ci_a")
 ui.from_url("ci_b", "b", instructions)
-b = c9.selectbox(
-    "Instruction B", instructions, index=min(1, len(instructions) - 1), key="ci_b"
-)
+ui.default_value("ci_b", instructions, instructions[min(1, len(instructions) - 1)])
+b = c9.selectbox("Instruction B", instructions, key="ci_b")
 ui.link(subject=subject, a=a, b=b)
 details = {"dataset": name, "subject": subject, "model": model, "layer": int(layer)}
 figures = [

@@ -38,6 +38,7 @@ from pages.ui.links import (  # noqa: F401
     ROI_KEY_SUFFIX,
     begin_links,
     copy_link_button,
+    default_value,
     end_links,
     from_url,
     link,

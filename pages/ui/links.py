@@ -46,6 +46,15 @@ def from_url(key: str, param: str, options=None, multi: bool = False, aliases=No
     st.session_state[key] = chosen if multi else chosen[0]
 
 
+def default_value(key: str, options, default) -> None:
+    """Give the widget ``key`` its ``default`` through the session state when it holds no
+    valid option yet (none, or one its options no longer offer). Call right before the widget
+    (after :func:`from_url`) and pass the widget no ``index``: a widget with both a default and
+    a session-state value makes Streamlit warn."""
+    if st.session_state.get(key) not in list(options):
+        st.session_state[key] = default
+
+
 def url_value(param: str, default=None):
     """A URL parameter's value as first opened in this session (``default`` when absent or
     already used)."""

@@ -89,7 +89,7 @@ def test_explore_missing_demo_model_is_an_empty_state(app):
     assert "Model not available" in texts(at)
 
 
-@pytest.mark.parametrize("path", [PAGES[0], "pages/ground_truth.py"])
+@pytest.mark.parametrize("path", [PAGES[0], "pages/instructions.py", "pages/ground_truth.py"])
 def test_a_layer_link_shows_that_layer_without_a_widget_warning(app, path, monkeypatch):
     """``layer=L`` opens layer L (on Explore even where no encoder is stored there yet: it offers
     to fit one), and no widget gets both a default and a session-state value (Streamlit's
@@ -110,7 +110,8 @@ def test_a_layer_link_shows_that_layer_without_a_widget_warning(app, path, monke
     app.switch_page(path)
     at = app.run()
     _ok(at)
-    key = "ex_layer_tiny-llava_IC_subj01" if path == PAGES[0] else "gt_layer_tiny-llava"
+    key = {PAGES[0]: "ex_layer_tiny-llava_IC_subj01", "pages/instructions.py":
+           "ci_layer_tiny-llava"}.get(path, "gt_layer_tiny-llava")  # fmt: skip
     assert at.selectbox(key=key).value == other
     assert at.query_params.get("layer") in (str(other), [str(other)])
     if path == PAGES[0]:  # the grid kept the CV-best layer's encoders only
