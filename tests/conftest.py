@@ -20,6 +20,11 @@ for _var in ("XDG_CONFIG_HOME", "HF_HOME", "NILEARN_DATA", "MPLCONFIGDIR"):
     os.environ.pop(_var, None)  # core.setup_environment() points them inside the test home
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per worker process (BLAS, OpenMP, torch and the subprocesses tests start):
+    # the workers share the cores, and oversubscribed BLAS threads slow every worker down
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -65,3 +70,49 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+#: Test files that share what a session fixture left in the test home (the recovery grid's
+#: embeddings and fits are what the reproduction reuses): one worker runs them, in this order.
+SHARED_STATE_GROUPS = {
+    "tests/pipeline/test_recovery.py": "demo-grid",
+    "tests/pipeline/test_reproduce.py": "demo-grid",
+}
+#: The longest files first, so that with ``-n 2`` (``--dist loadfile``, in scripts/test.sh) no
+#: long file starts last and leaves one worker idle (measured with ``--durations``).
+LONGEST_FIRST = (
+    "tests/pipeline/test_recovery.py",
+    "tests/pipeline/test_reproduce.py",
+    "tests/pipeline/test_null_world.py",
+    "tests/app/test_app_browser.py",
+    "tests/pipeline/test_ray_engine.py",
+    "tests/pipeline/test_provenance.py",
+    "tests/pipeline/test_discover.py",
+)
+
+
+def _relative(item) -> str:
+    return Path(str(item.path)).resolve().relative_to(Path(str(item.config.rootpath))).as_posix()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With pytest-xdist's ``--dist loadfile``: one test file per worker at a time (its module
+    fixtures are built once), the files of :data:`SHARED_STATE_GROUPS` as one unit. (xdist's
+    ``loadgroup`` marks do not reach its scheduler under pytest 9: nodes no longer take a
+    renamed id.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_STATE_GROUPS.get(path, path)
+
+    return FileGroups(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (:data:`LONGEST_FIRST`), so no long file starts last."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_relative(item), len(rank)))  # stable: file order kept

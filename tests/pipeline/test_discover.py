@@ -23,6 +23,8 @@ from core.pipeline.discover import (
 )
 from core.results.fit import FitSettings
 
+pytestmark = pytest.mark.slow  # end to end (still run by the README's test command)
+
 #: Cheap full fits: few alphas and resamples, short answers.
 SETTINGS = FitSettings(alphas="fast", n_boot=200, max_new_tokens=8, p_values="none")
 

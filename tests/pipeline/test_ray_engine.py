@@ -17,6 +17,8 @@ from core.pipeline.grid import GridConfig  # noqa: E402
 from core.results.fit import FitSettings  # noqa: E402
 from tests.pipeline.conftest import populate_home  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end (still run by the README's test command)
+
 SETTINGS = FitSettings(alphas="fast", max_new_tokens=4, n_boot=100)
 KEY = ["subject", "model", "instruction", "layer", "roi"]
 

@@ -22,9 +22,11 @@ from core.results.fit import FitSettings, FitSpec, load_fit_scores
 from core.results.partition import load_partition_table
 from core.results.recovery import recovered_eccentricity
 
-pytestmark = pytest.mark.skipif(
-    not (DEMO_FOLDER / "config.json").exists(), reason="the demo model checkpoint is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (DEMO_FOLDER / "config.json").exists(),
+                       reason="the demo model checkpoint is not installed"),  # fmt: skip
+]
 
 MODEL = "demo-vlm"
 INSTRUCTIONS = ["IU1", "IU2", "IU3", "VQ1", "VQ2", "VQ3", "IC", "SR", "CR", "VR"]

@@ -149,9 +149,15 @@ def test_dry_run_units_count_models_with_missing_weights(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_dry_run_on_a_fresh_home_builds_the_demo_and_plans(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from core.data.demo import build
     from core.pipeline.cli import main
 
     _use(monkeypatch, tmp_path / "fresh")
+    # the small world (the default one's build is what the demo build tests time): what is
+    # under test is that the fresh home gets a world and a plan, not the world's size
+    monkeypatch.setattr(build, "build_demo", functools.partial(build.build_demo, size="small"))
     assert main(["reproduce", "paper", "--dataset", "demo", "--dry-run", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "responses to generate" in out and "demo-vlm" in out
