@@ -196,6 +196,8 @@ def image_adds(partitions: pd.DataFrame, model: str, subjects: list[str] | None 
     table's ROI order; empty when no such partition is stored.
     """
     rows = control_pair_rows(partitions)
+    if rows.empty:  # no partitions table at all (a grid run without pairs) has no columns
+        return pd.DataFrame(columns=IMAGE_ADDS_COLUMNS)
     rows = rows[(rows["model"] == model) & (rows["model_b"] == control_of(model))
                 & (rows["a"] == rows["b"])]  # fmt: skip
     if subjects is not None:

@@ -103,3 +103,11 @@ def test_partition_rows_always_name_bs_space_and_layer():
 def _fresh_partitions(tmp_path, monkeypatch):
     """Partitions of this file's planted worlds land in a folder of their own."""
     monkeypatch.setattr(part_mod, "partitions_dir", lambda dataset: tmp_path)
+
+
+def test_no_partitions_table_gives_an_empty_view_not_an_error():
+    """A grid run without instruction pairs stores no partitions table: the Compare page and the
+    report read an empty frame with no columns and must show "nothing yet", not crash."""
+    out = image_adds(pd.DataFrame(), "demo-vlm")
+    assert out.empty
+    assert "image_share" in out.columns
