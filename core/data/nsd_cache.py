@@ -18,7 +18,7 @@ from core.config import CODE_VERSION, subdir
 from core.data.dataset import Dataset, DatasetError, StimulusSet, SubjectData
 from core.data.store import load_subject, save_subject
 from core.hashing import content_key
-from core.storage import ArtifactError, read_json, write_json
+from core.storage import ArtifactError, file_lock, read_json, write_json
 
 #: Bumped when a reader changes what it computes from the same files.
 READER_VERSION = "1"
@@ -132,13 +132,42 @@ def cached_subject(
     """
     sources = list(sources)
     folder = cache_folder(dataset, subject, sources, options)
+    cached = _read_entry(folder)
+    if cached is not None:
+        return cached
+    # one builder per entry: the app's background load and a CLI grid asking for the same
+    # subject at once build it once (the second waits, then reads what the first wrote)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder.parent / f"{folder.name}.lock", timeout=None,
+                   what=f"the first load of {dataset} {subject}"):  # fmt: skip
+        cached = _read_entry(folder)
+        if cached is not None:
+            return cached
+        return _build_entry(dataset, subject, sources, options, build, encoding, folder)
+
+
+def _read_entry(folder: Path) -> SubjectData | None:
+    """The cached subject, or None when the entry is absent or damaged (then it is rebuilt)."""
     manifest = folder / "manifest.json"
-    if manifest.exists():
-        try:
-            read_json(manifest)
-            return load_subject(folder)
-        except (ArtifactError, DatasetError, KeyError, ValueError):
-            pass  # a damaged entry is rebuilt below
+    if not manifest.exists():
+        return None
+    try:
+        read_json(manifest)
+        return load_subject(folder)
+    except (ArtifactError, DatasetError, KeyError, ValueError):
+        return None
+
+
+def _build_entry(
+    dataset: str,
+    subject: str,
+    sources: list[Path],
+    options: dict,
+    build: Callable[[], SubjectData],
+    encoding: str,
+    folder: Path,
+) -> SubjectData:
+    manifest = folder / "manifest.json"
     t0 = time.perf_counter()
     data = build()
     save_subject(folder, data, encoding=encoding)

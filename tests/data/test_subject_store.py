@@ -107,3 +107,33 @@ def test_repeats_that_do_not_match_the_test_rows_are_rejected(rng):
     data.test_repeats = np.zeros((3, 4, data.n_targets), np.float32)  # 3 test rows, not 4
     with pytest.raises(DatasetError, match="test repeats"):
         data.test_repeat_responses()
+
+
+def test_two_first_loads_of_one_subject_build_it_once(rng):
+    """The compact cache is written under a lock: a second load asking while the first is
+    building waits and reads the first's entry instead of building (and writing) it again."""
+    import threading
+    import time
+
+    from core.data.nsd_cache import cached_subject
+
+    data = _subject(rng)
+    builds = []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.5)
+        return data
+
+    out = [None, None]
+
+    def load(i):
+        out[i] = cached_subject("lock-test", "subj01", [], {"k": 1}, build)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1
+    np.testing.assert_array_equal(out[0].responses, out[1].responses)
