@@ -253,6 +253,13 @@ def aligned_features(
     return X[pos]
 
 
+def _finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none (an ROI whose
+    targets all lie below the noise-ceiling floor has no normalized variance)."""
+    ok = np.isfinite(values)
+    return float(np.mean(values[ok])) if ok.any() else np.nan
+
+
 def _share(values: np.ndarray) -> float:
     return float(np.mean(values)) if values.size else np.nan
 
@@ -330,9 +337,7 @@ def roi_rows(
                 "r2_mean": float(np.mean(scores["r2"][sel])) if sel.any() else np.nan,
                 "nalign_mean": float(np.mean(nalign)) if nalign.size else np.nan,
                 "nalign_median": float(np.median(nalign)) if nalign.size else np.nan,
-                "nalign_var_mean": float(np.nanmean(scores["nalign_var"][sel]))
-                if sel.any()
-                else np.nan,
+                "nalign_var_mean": _finite_mean(scores["nalign_var"][sel]),
                 "nc_mean": float(np.mean(scores["nc"][sel])) if sel.any() else np.nan,
                 "frac_significant": float(np.mean(scores["q"][sel] < Q_THRESHOLD))
                 if sel.any() and has_p
