@@ -224,6 +224,102 @@ def roi_winners(
     sub = sub[sub["instruction"] != IMAGE]
     if rois is None:
         rois = [r for r in dict.fromkeys(sub["roi"]) if r != "general"]
+    if sub.duplicated(["instruction", "roi", "subject"]).any():
+        # several rows of one instruction, ROI and subject: the general path handles them
+        return _roi_winners_by_stars(sub, model, layer, rois, q_threshold, ds)[cols]
+    ranked = rank_instructions(sub[sub["roi"].isin(rois)])
+    # what instruction_stars(pair, model, layer, runner_up) gives for one ROI, computed directly:
+    # the ROI's paired t-test alone (per ROI, so not over every ROI for every pair) and the
+    # bootstrap once per (winner, runner-up) pair, each fit's bootstrap loaded once
+    ins_col, roi_col = sub["instruction"].to_numpy(), sub["roi"].to_numpy()
+    subj_col = sub["subject"].to_numpy()
+    val_col = sub["nalign_mean"].to_numpy()
+    cells: dict[tuple, tuple[list, dict]] = {}  # (instruction, roi) -> (subjects in order, values)
+    for i, r, s, v in zip(ins_col, roi_col, subj_col, val_col, strict=True):
+        got = cells.setdefault((i, r), ([], {}))
+        got[0].append(s)
+        got[1][s] = v
+    subjects_of = {i: set(subj_col[ins_col == i]) for i in dict.fromkeys(ins_col)}
+    has_dataset = "dataset" in sub
+    first_dataset = {}
+    if has_dataset:
+        for i, d in zip(ins_col, sub["dataset"].to_numpy(), strict=True):
+            first_dataset.setdefault(i, d)
+    first_row = {i: k for k, i in reversed(list(enumerate(ins_col)))}
+    draws: dict[tuple, object] = {}
+    boots: dict[tuple, dict | None] = {}
+
+    def boot_of(win, run):
+        if (win, run) in boots:
+            return boots[(win, run)]
+        got = None
+        if has_dataset:
+            dataset = str(first_dataset[win if first_row[win] < first_row[run] else run])
+            subjects = tuple(sorted(subjects_of[win] | subjects_of[run]))
+            for ins in (win, run):
+                if (ins, subjects) not in draws:
+                    draws[(ins, subjects)] = _boot_draws(dataset, list(subjects), model, layer,
+                                                         ins, ds)  # fmt: skip
+            got = _bootstrap_from_draws(draws[(win, subjects)], draws[(run, subjects)])
+            if got is not None:  # ROI -> (its first column, ci_low, ci_high, p_images)
+                arrays = [got[c].to_numpy(np.float64) for c in ("ci_low", "ci_high", "p_images")]
+                got = {r: (k, *arrays) for k, r in reversed(list(enumerate(got["roi"])))}
+        boots[(win, run)] = got
+        return got
+
+    rows = []
+    for roi, d in ranked.groupby("roi", sort=False):
+        if len(d) < 2:
+            continue
+        win, run = d["instruction"].iloc[0], d["instruction"].iloc[1]
+        diff = ci_low = ci_high = p = np.nan
+        order, va = cells.get((win, roi), ([], {}))
+        vb = cells.get((run, roi), ([], {}))[1]
+        common = [s for s in order if s in vb]
+        x = np.asarray([va[s] for s in common], dtype=np.float64)
+        y = np.asarray([vb[s] for s in common], dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        if len(x) >= 1:
+            if len(x) >= 2:
+                res = _compare_one(roi, x, y)
+                diff, p_s = float(res["difference"]), float(res["p"])
+            else:
+                diff, p_s = float(x[0] - y[0]), np.nan
+            boot = boot_of(win, run)
+            if boot is None:
+                p = p_s
+            elif roi in boot:
+                k, lows, highs, ps = boot[roi]
+                ci_low, ci_high, p_i = lows[k], highs[k], ps[k]
+                if np.isfinite(p_i):  # the intersection-union test; NaN without p_images
+                    p = max(p_s, p_i) if np.isfinite(p_s) else p_i
+        rows.append({
+            "roi": roi, "winner": win, "runner_up": run,
+            "winner_score": float(d["nalign_mean"].iloc[0]),
+            "runner_up_score": float(d["nalign_mean"].iloc[1]),
+            "difference": float(diff), "ci_low": float(ci_low), "ci_high": float(ci_high),
+            "p": float(p),
+        })  # fmt: skip
+    out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("q", "significant")])
+    out["q"] = fdr_bh(out["p"].to_numpy(float)) if len(out) else []
+    out["significant"] = out["q"] < q_threshold
+    return out[cols]
+
+
+def _compare_one(roi, x, y):
+    """The paired t-test row :func:`instruction_stars` gives one ROI."""
+    from core.encoding.significance import compare_rois
+
+    return compare_rois({roi: x}, {roi: y}, mode="subjects").iloc[0]
+
+
+def _roi_winners_by_stars(sub, model, layer, rois, q_threshold=Q_THRESHOLD, ds=None) -> pd.DataFrame:
+    """:func:`roi_winners` through :func:`instruction_stars` (one call per ROI): the general
+    path, and the reference the direct one is tested against."""
+    from core.encoding.significance import fdr_bh
+    from core.results.selection import rank_instructions
+
     ranked = rank_instructions(sub[sub["roi"].isin(rois)])
     rows = []
     for roi, d in ranked.groupby("roi", sort=False):
@@ -242,10 +338,12 @@ def roi_winners(
             "ci_high": float(row["ci_high"].iloc[0]) if len(row) else np.nan,
             "p": float(row["p"].iloc[0]) if len(row) else np.nan,
         })  # fmt: skip
-    out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("q", "significant")])
+    cols = ["roi", "winner", "runner_up", "winner_score", "runner_up_score", "difference",
+            "ci_low", "ci_high", "p"]  # fmt: skip
+    out = pd.DataFrame(rows, columns=cols)
     out["q"] = fdr_bh(out["p"].to_numpy(float)) if len(out) else []
     out["significant"] = out["q"] < q_threshold
-    return out[cols]
+    return out
 
 
 def metric_agreement(table: pd.DataFrame, model: str, layer: int) -> pd.DataFrame:
@@ -344,11 +442,16 @@ def _bootstrap_difference(dataset, sub, model, layer, ins, reference, ds=None) -
     """Per ROI, the paired bootstrap over test images of the difference ``ins - reference`` in
     normalised alignment, averaged over the subjects (the same resamples everywhere): columns
     roi, ci_low, ci_high, p_images. None when a fit's bootstrap is not stored."""
-    from core.encoding.bootstrap import bootstrap_pvalue, percentile_interval
-
     subjects = sorted(sub["subject"].unique())
     a = _boot_draws(dataset, subjects, model, layer, ins, ds)
     b = _boot_draws(dataset, subjects, model, layer, reference, ds)
+    return _bootstrap_from_draws(a, b)
+
+
+def _bootstrap_from_draws(a, b) -> pd.DataFrame | None:
+    """:func:`_bootstrap_difference` from the two instructions' :func:`_boot_draws`."""
+    from core.encoding.bootstrap import bootstrap_pvalue, percentile_interval
+
     if a is None or b is None or a[0] != b[0] or a[1].shape != b[1].shape:
         return None
     mean = (a[1] - b[1]).mean(axis=0)  # (n_boot, n_rois): the same resamples in every subject
