@@ -7,14 +7,16 @@ Per subject, for the chosen sessions (default: every session on disk):
    the kept voxels, in the order the file's chunks favour; or fsaverage MGH), int16 / 300;
 3. each target z-scored over the session's 750 trials (``zscore=True``, NSD's convention);
 4. trials of the same image summed into one running image x target array and divided by the
-   repetition count at the end (counts kept as ``n_repeats``);
+   repetition count at the end (counts kept as ``n_repeats``); the single trials of the shared
+   test images are kept too (``test_repeats``, float32, for the RSA noise ceiling);
 5. targets = ``nsdgeneral`` voxels/vertices (or every brain target), ROI labels from all NSD ROI
    families, ``ncsnr`` for noise ceilings, fsaverage geometry for flatmaps (func1pt8mm targets
    too, placed through NSD's transforms when ``nsddata/ppdata/subjXX/transforms/`` has them:
    :func:`with_projection_geometry`, :mod:`core.data.nsd_projection`);
 6. train = the subject's own images, test = the shared 1,000 (``sharedix``).
 
-Only one session (of the kept targets) is in memory at a time, plus the output array. The first
+Only one session (of the kept targets) is in memory at a time, plus the output array and the
+test repeats (at most 3 x 1,000 test images x targets, float32). The first
 load of a subject writes a compact cache (:mod:`core.data.nsd_cache`); later loads read it.
 """
 
@@ -70,6 +72,10 @@ from core.data.nsd_stimuli import NsdStimuli
 from core.data.nsd_volume import read_volume_session
 
 TARGET_CHOICES = ("nsdgeneral", "brain")
+#: Bumped when this reader changes what it caches from the same files (part of each subject's
+#: cache key; :data:`core.data.nsd_cache.READER_VERSION` is shared with Algonauts). 2: the test
+#: images' single repeats are cached too.
+NSD_READER_VERSION = 2
 Progress = Callable[[str, int, int], None]
 
 
@@ -410,8 +416,10 @@ def average_repetitions(
     session_trials: list[np.ndarray],
     session_betas,
     n_targets: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Average trials of the same image over sessions with a running sum.
+    keep_ids: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Average trials of the same image over sessions with a running sum; optionally keep the
+    single trials of some images (the test images: their repeats, for the RSA noise ceiling).
 
     Parameters
     ----------
@@ -420,6 +428,8 @@ def average_repetitions(
     session_betas : iterable of arrays of shape (n_trials, n_targets)
         Each session's (already z-scored) betas, produced one at a time.
     n_targets : int
+    keep_ids : array of int, optional
+        Stimulus ids whose single trials are kept (ids never shown are ignored).
 
     Returns
     -------
@@ -427,10 +437,23 @@ def average_repetitions(
         Sorted stimulus ids.
     mean : array of shape (n_images, n_targets), float32
     counts : array of shape (n_images,), int16
+    repeats : array of shape (max count, n_kept, n_targets), float32, or None
+        None without ``keep_ids``. The kept images' trials in the order of ``ids`` (sorted
+        ids), repeat ``k`` = the image's ``k``-th trial in session and trial order; NaN where
+        an image has fewer trials (the layout of ``SubjectData.test_repeats``). The only extra
+        memory: ``mean`` holds the same images' sums as before, unchanged.
     """
     ids = np.unique(np.concatenate(session_trials)) if session_trials else np.array([], np.int64)
     total = np.zeros((ids.size, n_targets), dtype=np.float32)
     counts = np.zeros(ids.size, dtype=np.int64)
+    repeats = slot = None
+    if keep_ids is not None:
+        kept = np.isin(ids, keep_ids)
+        slot = np.full(ids.size, -1, dtype=np.int64)  # row -> its place among the kept images
+        slot[kept] = np.arange(int(kept.sum()))
+        all_rows = np.searchsorted(ids, np.concatenate(session_trials)) if session_trials else []
+        n_rep = int(np.bincount(all_rows, minlength=ids.size)[kept].max(initial=0))
+        repeats = np.full((n_rep, int(kept.sum()), n_targets), np.nan, dtype=np.float32)
     for trials, betas in zip(session_trials, session_betas, strict=True):
         rows = np.searchsorted(ids, trials)
         # add in rounds of unique rows (k-th occurrence of each image), far faster than np.add.at
@@ -443,10 +466,13 @@ def average_repetitions(
         )
         for k in range(int(occurrence.max(initial=-1)) + 1):
             sel = occurrence == k
+            if repeats is not None:  # before counting: the trial's repeat number is the count
+                keep = sel & (slot[rows] >= 0)
+                repeats[counts[rows[keep]], slot[rows[keep]]] = betas[keep]
             total[rows[sel]] += betas[sel]
             counts[rows[sel]] += 1
     total /= counts[:, None].astype(np.float32)
-    return ids.astype(np.int64), total, counts.astype(np.int16)
+    return ids.astype(np.int64), total, counts.astype(np.int16), repeats
 
 
 def _session_stream(layout, subject, space, fmt, session, geometry_args, chunk) -> np.ndarray:
@@ -525,7 +551,8 @@ def read_nsd_subject(
     -------
     SubjectData
         ``responses`` (n_images, n_targets) float32 averaged over repetitions, ``n_repeats``,
-        ``is_test`` = shared images.
+        ``is_test`` = shared images, ``test_repeats`` (max repeats, n_test, n_targets) float32:
+        the test images' single trials, NaN where an image has fewer.
     """
     layout = NsdLayout(Path(root))
     check_subject(subject)
@@ -549,14 +576,18 @@ def read_nsd_subject(
             if progress is not None:
                 progress(subject, i + 1, len(sessions))
 
-    ids, mean, counts = average_repetitions(trials, betas(), target_set.n_targets)
+    shared = design.shared_ids()
+    ids, mean, counts, repeats = average_repetitions(
+        trials, betas(), target_set.n_targets, keep_ids=shared
+    )
     return SubjectData(
         subject=subject,
         stimulus_ids=ids,
         responses=mean,
         n_repeats=counts,
-        is_test=np.isin(ids, design.shared_ids()),
+        is_test=np.isin(ids, shared),
         targets=target_set,
+        test_repeats=repeats if repeats.shape[1] else None,  # no test image in these sessions
     )
 
 
@@ -724,7 +755,7 @@ def open_nsd(
     def subject_sources(subject: str) -> tuple[list[Path], dict]:
         sources = [layout.expdesign, *_beta_paths(layout, subject, space, fmt, chosen[subject])]
         sources += _target_sources(layout, subject, space)
-        return sources, {**options, "sessions": chosen[subject]}
+        return sources, {**options, "sessions": chosen[subject], "reader": NSD_READER_VERSION}
 
     return cached_dataset(
         name=name,

@@ -8,7 +8,7 @@ correlate with the measured one beyond about ``sqrt(reliability)``, so ``rsa / s
 the analog of the encoders' ``r / sqrt(NC)``.
 
 Only readers that keep the single repeats make it possible (``SubjectData.test_repeats``): the
-demo world does; NSD's reader averages the trials while it reads and the Algonauts release holds
+demo world and NSD's reader (the shared test images' trials) do; the Algonauts release holds
 repeat-averaged responses only (:func:`unavailable_reason` says which).
 """
 
@@ -34,8 +34,8 @@ RSA_SEED = 0
 _NO_REPEATS = {
     "demo": "this demo world was built before the test repeats were kept: rebuild it with "
     "`python -m core demo build` (the responses, and with them every fit, stay the same)",
-    "nsd": "the NSD reader averages each image's trials while it reads and keeps no single "
-    "repeats",
+    "nsd": "this NSD subject has no single repeats of shared test images (none in the chosen "
+    "sessions)",
     "algonauts": "the Algonauts 2023 release holds repeat-averaged responses only",
 }
 
