@@ -67,8 +67,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -382,38 +381,14 @@ def first_round_for(budget: int, n_candidates: int, n_train: int, n_full: int, f
 # --------------------------------------------------------------------------- free-text ids
 
 
-@contextmanager
-def resolvable(instructions: Sequence[Instruction]) -> Iterator[None]:
-    """Let the results code resolve the free-text ids of ``instructions`` in this process.
+def _remembered(ins: Instruction) -> Instruction:
+    """``ins``, with its text remembered under its free-text id in this home (so every reader
+    of the fit, in any process, resolves the id to the text)."""
+    from core.models.instructions import free_text
 
-    :func:`core.models.instructions.resolve_instruction` treats a ``free-<hash8>`` id as new
-    text, so :func:`core.results.fit.normalize_spec` is not idempotent for free text and
-    ``run_fit`` of a free-text instruction looks for the embeddings of the text
-    ``"free-<hash8>"``. Until the instructions module resolves its own free-text ids, the search
-    maps the ids of its own candidates back to them while it fits (only inside this block,
-    only for these ids).
-    """
-    import core.features.extract as extract_mod
-    import core.models.instructions as ins_mod
-
-    known = {i.id: i for i in instructions if i.id.startswith("free-")}
-    original = ins_mod.resolve_instruction
-    if not known:
-        yield
-        return
-
-    def resolve(spec):
-        if isinstance(spec, str) and spec.strip() in known:
-            return known[spec.strip()]
-        return original(spec)
-
-    ins_mod.resolve_instruction = resolve
-    extract_mod.resolve_instruction = resolve
-    try:
-        yield
-    finally:
-        ins_mod.resolve_instruction = original
-        extract_mod.resolve_instruction = original
+    if ins.id.startswith("free-") and free_text(ins.text).id != ins.id:
+        raise ValueError(f"free-text id {ins.id!r} is not the id of its text {ins.text!r}")
+    return ins
 
 
 # --------------------------------------------------------------------------- the search
@@ -622,19 +597,19 @@ class _Search:
         n_boot = max(self.settings.n_boot, 1)
         out = {"cv": np.full(len(self.subjects), np.nan), "test": np.full(len(self.subjects), np.nan),
                "boot": np.full((n_boot, len(self.subjects)), np.nan), "nalign": {}}  # fmt: skip
-        with resolvable([ins]):
-            for j, s in enumerate(self.subjects):
-                subject = self.ds.subject(s)
-                spec = FitSpec(self.config.dataset, s, self.config.model, ins.id, self.layer)
-                run_fit(self.ds, spec, self.settings)
-                scores = load_fit_scores(self.ds, spec, self.settings)
-                train, _ = subject.split()
-                plus, minus = self.masks[s]
-                cv = normalized_cv(scores["cv_score"], subject.noise_ceiling(train))
-                out["cv"][j] = objective_value(cv, plus, minus)
-                out["test"][j] = objective_value(scores["nalign"], plus, minus)
-                out["nalign"][s] = np.asarray(scores["nalign"], np.float32)
-                out["boot"][:, j] = self._boot(spec, ins, subject, plus, minus)[:n_boot]
+        _remembered(ins)
+        for j, s in enumerate(self.subjects):
+            subject = self.ds.subject(s)
+            spec = FitSpec(self.config.dataset, s, self.config.model, ins.id, self.layer)
+            run_fit(self.ds, spec, self.settings)
+            scores = load_fit_scores(self.ds, spec, self.settings)
+            train, _ = subject.split()
+            plus, minus = self.masks[s]
+            cv = normalized_cv(scores["cv_score"], subject.noise_ceiling(train))
+            out["cv"][j] = objective_value(cv, plus, minus)
+            out["test"][j] = objective_value(scores["nalign"], plus, minus)
+            out["nalign"][s] = np.asarray(scores["nalign"], np.float32)
+            out["boot"][:, j] = self._boot(spec, ins, subject, plus, minus)[:n_boot]
         return out
 
     def _boot(self, spec, ins: Instruction, subject, plus, minus) -> np.ndarray:
@@ -1085,10 +1060,10 @@ def add_to_compare(dataset: str, key: str, rank: int = 1) -> pd.DataFrame:
     free = entry["id"].startswith("free-")
     ins = free_text(entry["text"]) if free else resolve_instruction(entry["id"])
     rows = []
-    with resolvable([ins]):
-        for s in result["subjects"]:
-            rows += run_fit(ds, FitSpec(dataset, s, result["model"], ins.id, result["layer"]),
-                            settings)  # fmt: skip
+    _remembered(ins)
+    for s in result["subjects"]:
+        rows += run_fit(ds, FitSpec(dataset, s, result["model"], ins.id, result["layer"]),
+                        settings)  # fmt: skip
     table = pd.DataFrame(rows)
     if free:  # the text resolves to its embeddings in any process; the free id does not
         table["instruction"] = entry["text"]
