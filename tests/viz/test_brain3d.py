@@ -273,10 +273,9 @@ def _chromium():
 @pytest.mark.browser
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
 def test_page_draws_in_chromium(mesh, vt, subject, rois, tmp_path):
-    """The page in headless chromium: drawn within 3 s, every vertex inside the view in every
-    view and surface, the ROI names' boxes never overlapping, no console errors."""
-    import time
-
+    """The page in headless chromium: drawn, every vertex inside the view in every view and
+    surface, the ROI names' boxes never overlapping, no console errors (how fast it draws is a
+    benchmark's question, ``benchmarks/app.py``, not a test's)."""
     from tests.app.browser import Chromium
 
     m = BrainMap.of_values("x", subject.targets.ncsnr, label="ncsnr", title="ncsnr")
@@ -285,10 +284,8 @@ def test_page_draws_in_chromium(mesh, vt, subject, rois, tmp_path):
     click = ("(g, t) => [...document.querySelectorAll('#' + g + ' button')]"
              ".find(b => b.textContent === t).click()")  # fmt: skip
     with Chromium(width=1000, height=700) as browser:
-        t0 = time.time()
         browser.open(path.as_uri())
         browser.wait_for("document.getElementById('brain')?.dataset.ready", timeout=30)
-        assert time.time() - t0 < 3.0
         for surface in SURFACES:
             for hemi in ("both", "left"):
                 for view in ("back", "bottom", "left", "medial"):
