@@ -7,8 +7,8 @@ core/data/demo/subjects.py), and checks:
 
 - null: mean normalized alignment near 0; the cross-validated best instruction names the
   planted world's driver no more often than chance allows; no instruction wins more ROIs than
-  chance allows; stars (the app's across-subject test against IC) on at most 5% of the ROI x
-  instruction cells (a known failure, see :func:`test_null_world_stars_at_nominal_rate`);
+  chance allows; stars (the app's test against IC: the across-subject t-test intersected with
+  the bootstrap over test images) on at most 5% of the ROI x instruction cells;
 - uniform: ROI pairs with different significant winners at most 5%.
 
 Binomial bounds count effective units, not targets or subjects: the null world's signal is
