@@ -271,3 +271,29 @@ def test_evaluation_record_meets_its_targets():
         for group, r in record["pool"].items():
             # at least the best constant answer (the text groups' truthful answer is constant)
             assert r["score"] >= min(r["prior"], 0.9), group
+
+
+def test_key_weight_overrides_set_one_pool_key_and_survive_the_recipe_json():
+    from dataclasses import replace
+
+    from core.models.demo_vlm.tasks import ANSWER_KEYS
+    from core.models.demo_vlm.train import key_weights
+
+    base = key_weights(Recipe())
+    recipe = replace(Recipe(), key_weight_overrides=(("largest_side", 3.0),))
+    w = key_weights(recipe)
+    k = ANSWER_KEYS.index("largest_side")
+    assert w[k] == 3.0 and base[k] == Recipe().pool_weight
+    assert np.array_equal(np.delete(w, k), np.delete(base, k))
+    import json
+
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+
+
+def test_key_weight_override_of_an_unknown_key_is_refused():
+    from dataclasses import replace
+
+    from core.models.demo_vlm.train import key_weights
+
+    with pytest.raises(ValueError, match="not an answer key of the pool"):
+        key_weights(replace(Recipe(), key_weight_overrides=(("IC", 2.0),)))

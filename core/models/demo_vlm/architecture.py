@@ -38,10 +38,11 @@ class Recipe:
         Side at which training scenes are drawn before the processor resizes them.
     steps, batch_images : int
         Optimizer steps and images per step.
-    turns_per_image, turn_weights, pool_weight
+    turns_per_image, turn_weights, pool_weight, key_weight_overrides
         Each image in a step carries ``turns_per_image`` answer keys, drawn without replacement
         with probabilities proportional to ``turn_weights`` for the paper's 10 (IU1 ... VR) and
-        ``pool_weight`` for each other key of the pool; each key is asked by one of its prompts.
+        ``pool_weight`` for each other key of the pool (or its weight in
+        ``key_weight_overrides``); each key is asked by one of its prompts.
     vision_steps, vision_batch : int
         A first phase training only the vision tower on the auxiliary targets.
     lr, min_lr_ratio, warmup_steps, weight_decay, grad_clip : float
@@ -73,6 +74,9 @@ class Recipe:
     turn_weights: tuple = (1.0, 1.5, 1.5, 1.5, 1.2, 1.5, 1.2, 0.3, 0.5, 1.5)
     #: Relative sampling weight of each answer key of the wider pool.
     pool_weight: float = 0.3
+    #: Per-key overrides of ``pool_weight``: ``((answer key, weight), ...)`` (e.g. more turns
+    #: for the spatial keys); empty for the committed model.
+    key_weight_overrides: tuple = ()
     vision_steps: int = 1200
     vision_batch: int = 64
     lr: float = 2e-3
@@ -90,7 +94,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
         names = {f.name for f in fields(cls)}
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        d = {k: (_tuples(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**d)
 
     @property
@@ -101,6 +105,11 @@ class Recipe:
     @property
     def n_image_tokens(self) -> int:
         return self.grid**2
+
+
+def _tuples(v: list) -> tuple:
+    """A JSON list (possibly of lists) back as the recipe's tuple (of tuples)."""
+    return tuple(tuple(x) if isinstance(x, list) else x for x in v)
 
 
 def build_config(recipe: Recipe, tokenizer):

@@ -220,11 +220,23 @@ def aux_tensors(data: SceneBatch) -> dict:
 
 def key_weights(recipe: Recipe) -> np.ndarray:
     """Sampling weight of each answer key (:data:`ANSWER_KEYS`): the recipe's ``turn_weights``
-    for the paper's 10, ``pool_weight`` for every other key."""
+    for the paper's 10, ``pool_weight`` for every other key unless ``key_weight_overrides``
+    names it.
+
+    Raises
+    ------
+    ValueError
+        For an override naming no pool key.
+    """
     n_pool = len(ANSWER_KEYS) - len(INSTRUCTION_IDS)
-    return np.concatenate(
+    w = np.concatenate(
         [np.asarray(recipe.turn_weights, np.float64), np.full(n_pool, recipe.pool_weight)]
     )
+    for key, weight in recipe.key_weight_overrides:
+        if key not in ANSWER_KEYS[len(INSTRUCTION_IDS) :]:
+            raise ValueError(f"key_weight_overrides: {key!r} is not an answer key of the pool")
+        w[ANSWER_KEYS.index(key)] = float(weight)
+    return w
 
 
 def sample_turns(rng: np.random.Generator, n: int, recipe: Recipe) -> list[list[int]]:
