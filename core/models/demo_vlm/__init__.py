@@ -29,10 +29,8 @@ import platform
 import time
 from pathlib import Path
 
-from core.config import REPO_ROOT
+from core.models.registry import DEMO_FOLDER  # where the committed checkpoint lives
 
-#: Where the committed checkpoint lives (the registry's ``demo-vlm``).
-DEMO_FOLDER = REPO_ROOT / "core" / "models" / "assets" / "demo-vlm"
 #: Recipe/metadata file written next to the weights.
 TRAINING_FILE = "training.json"
 
