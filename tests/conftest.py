@@ -48,11 +48,10 @@ def test_home() -> Path:
 def demo_small_root(tmp_path_factory) -> Path:
     """The small demo world, built once per test session (seed 0) where ``open_dataset("demo")``
     finds it (inside the test home)."""
-    from core.data.demo.build import build_demo, default_demo_root
+    from core.data.demo.build import default_demo_root
+    from tests.small_demo import install_small_demo
 
-    root = default_demo_root()
-    build_demo(root=root, size="small", seed=0, progress=False)
-    return root
+    return install_small_demo(default_demo_root())
 
 
 @pytest.fixture(scope="session")

@@ -48,10 +48,11 @@ def populate_home(root, llava_source):
     import shutil
     from pathlib import Path
 
-    from core.data.demo.build import build_demo, default_demo_root
+    from core.data.demo.build import default_demo_root
     from core.models.registry import register_local
+    from tests.small_demo import install_small_demo
 
-    build_demo(root=default_demo_root(), size="small", seed=0, progress=False)
+    install_small_demo(default_demo_root())
     folder = Path(root) / "llava"
     if not folder.exists():
         shutil.copytree(llava_source, folder)
