@@ -382,3 +382,16 @@ def test_loc_drive_is_orthogonal_to_what_the_paper_instructions_ask(planted_inpu
     drive = _residual(sc.largest_size[:, None], sc.named)
     assert np.abs(sc.named.T @ drive).max() < 1e-8
     assert drive.std() > 0.05  # something is left to discover
+
+
+def test_loc_planted_prompts_are_every_pool_prompt_naming_where_the_largest_thing_sits():
+    """The objects group's planted instructions are exactly the pool prompts whose reference
+    answer names the largest thing's place (answer keys largest, largest_quarter, largest_side,
+    largest_half): no such prompt is left out, none of another kind is in."""
+    from core.data.demo.subjects import GROUP_INSTRUCTIONS
+    from core.models.demo_vlm.tasks import answer_key
+    from core.models.instructions import pool_instructions
+
+    where_largest = {"largest", "largest_quarter", "largest_side", "largest_half"}
+    expected = {i.id for i in pool_instructions() if answer_key(i.text) in where_largest}
+    assert set(GROUP_INSTRUCTIONS["objects"]) == expected

@@ -126,11 +126,16 @@ GROUP_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
     "bodies": ("VQ2",),
     "places": ("CR", "SR"),
     "numerosity": ("IU3",),
-    # none of the paper's 10 asks where and how large the largest thing is; these pool prompts do
+    # none of the paper's 10 asks where and how large the largest thing is; these pool prompts
+    # do: every prompt whose answer names where the largest thing sits (answer keys largest,
+    # largest_quarter, largest_side, largest_half; the first three also name its size)
     "objects": (
         "pool:object-localization:0",
         "pool:object-localization:2",
         "pool:grounded-generation:0",
+        "pool:grounded-matching:0",
+        "pool:grounded-matching:2",
+        "pool:grounded-matching:3",
     ),
 }
 

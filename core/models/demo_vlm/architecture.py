@@ -49,6 +49,9 @@ class Recipe:
         AdamW with linear warm-up and cosine decay to ``lr * min_lr_ratio``.
     aux_weight : float
         Weight of the dense auxiliary loss on the vision tower (per-cell classes).
+    largest_weight : float
+        Weight, inside the auxiliary loss, of the cross-entropy of the largest thing's cell
+        (where the largest thing stands: what the spatial pool tasks ask); 0 turns it off.
     seed : int
         Seed of everything (data order, initialisation).
     world_seed : int
@@ -71,12 +74,21 @@ class Recipe:
     batch_images: int = 24
     turns_per_image: int = 6
     #: Relative sampling weight of each instruction's turn (order of INSTRUCTION_IDS).
-    turn_weights: tuple = (1.0, 1.5, 1.5, 1.5, 1.2, 1.5, 1.2, 0.3, 0.5, 1.5)
+    turn_weights: tuple = (1.0, 1.5, 1.5, 2.0, 1.2, 2.0, 1.2, 0.3, 0.5, 2.0)
     #: Relative sampling weight of each answer key of the wider pool.
     pool_weight: float = 0.3
-    #: Per-key overrides of ``pool_weight``: ``((answer key, weight), ...)`` (e.g. more turns
-    #: for the spatial keys); empty for the committed model.
-    key_weight_overrides: tuple = ()
+    #: Per-key overrides of ``pool_weight``: ``((answer key, weight), ...)``: more turns for
+    #: the spatial keys (where the largest / closest thing is), which a 4 x 4 grid of patches
+    #: makes the hardest to learn.
+    key_weight_overrides: tuple = (
+        ("largest", 3.0),
+        ("largest_quarter", 3.0),
+        ("largest_side", 3.0),
+        ("largest_half", 2.0),
+        ("closest", 2.0),
+        ("left_right", 1.5),
+        ("most_quarter", 1.0),
+    )
     vision_steps: int = 1200
     vision_batch: int = 64
     lr: float = 2e-3
@@ -85,6 +97,7 @@ class Recipe:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     aux_weight: float = 1.0
+    largest_weight: float = 1.0
     seed: int = 0
     world_seed: int = 0
 

@@ -13,7 +13,10 @@ targets for the vision tower (the image is cut into one patch per cell of the 4 
 - ``cell_colour`` (n, 16) : the named colour of the background surface (sky, ground, wall, floor,
   facade) covering most of the cell, -1 where it has none (road, a street's sky);
 - ``colour``, ``environment`` (n,) : the scene's dominant colour and environment (global targets
-  predicted from the mean of the patch states).
+  predicted from the mean of the patch states);
+- ``largest_cell`` (n,) : the cell of the thing drawn largest
+  (:func:`~core.data.demo.content.largest_item`), -1 in an empty scene (a softmax over the cells:
+  the vision tower learns where the largest thing stands, which the spatial pool tasks ask).
 
 Training scenes come only from the ``"train"`` stream, which is disjoint from the stimulus set.
 """
@@ -35,6 +38,7 @@ from core.data.demo.content import (
     FOODS,
     GRID,
     OBJECTS,
+    largest_item,
 )
 from core.data.demo.scenes import draw_scene
 from core.models.demo_vlm.tasks import ANSWER_KEYS
@@ -65,6 +69,7 @@ class SceneBatch:
     cell_colour: np.ndarray  # (n, cells) int8
     colour: np.ndarray  # (n,) int8 dominant colour index (COLOUR_NAMES)
     environment: np.ndarray  # (n,) int8 environment index (ENVIRONMENTS)
+    largest_cell: np.ndarray  # (n,) int8 cell of the largest thing, -1 in an empty scene
 
     def __len__(self) -> int:
         return len(self.pixel_values)
@@ -133,7 +138,12 @@ def _draw(args):
     seed, stream, index, size = args
     scene = draw_scene(seed, stream, index, size=size)
     c = scene.content
-    glob = (COLOUR_NAMES.index(c.dominant_colour), ENVIRONMENTS.index(c.environment))
+    big = largest_item(c)
+    glob = (
+        COLOUR_NAMES.index(c.dominant_colour),
+        ENVIRONMENTS.index(c.environment),
+        -1 if big is None else big.row * GRID + big.col,
+    )
     answers = {k: answer(c, k) for k in ANSWER_KEYS}
     return scene.image, answers, cell_targets(scene), glob
 
@@ -185,6 +195,7 @@ def make_scenes(
         cell_colour=np.zeros((n, cells), np.int8),
         colour=np.zeros(n, np.int8),
         environment=np.zeros(n, np.int8),
+        largest_cell=np.zeros(n, np.int8),
     )
     pixels = []
     chunk = 256
@@ -193,11 +204,11 @@ def make_scenes(
         pv = processor.image_processor(images=images, return_tensors="np")["pixel_values"]
         pixels.append(np.asarray(pv, np.float16))
     out.pixel_values = np.concatenate(pixels) if pixels else out.pixel_values
-    for i, (_, answers, (classes, kind, action, ccol), (colour, env)) in enumerate(results):
+    for i, (_, answers, (classes, kind, action, ccol), (colour, env, big)) in enumerate(results):
         out.answer_ids[i], out.answer_len[i] = encode_answers(tok, answers)
         out.cell_classes[i], out.cell_kind[i], out.cell_action[i] = classes, kind, action
         out.cell_colour[i] = ccol
-        out.colour[i], out.environment[i] = colour, env
+        out.colour[i], out.environment[i], out.largest_cell[i] = colour, env, big
     return out
 
 

@@ -51,6 +51,7 @@ def make_aux_head(recipe: Recipe):
             self.colour = nn.Linear(d, len(COLOUR_NAMES))
             self.cell_colour = nn.Linear(d, len(COLOUR_NAMES))
             self.environment = nn.Linear(d, len(ENVIRONMENTS))
+            self.largest = nn.Linear(d, 1)
 
         def forward(self, patches):
             pooled = patches.mean(1)
@@ -61,6 +62,7 @@ def make_aux_head(recipe: Recipe):
                 "colour": self.colour(pooled),
                 "cell_colour": self.cell_colour(patches),
                 "environment": self.environment(pooled),
+                "largest": self.largest(patches)[..., 0],
             }
 
     return AuxHead()
@@ -150,9 +152,10 @@ class Packer:
         }
 
 
-def aux_losses(out: dict, targets: dict):
+def aux_losses(out: dict, targets: dict, largest_weight: float = 0.0):
     """Sum of the auxiliary vision losses (per cell: classes, kind, action, surface colour;
-    global: dominant colour, environment)."""
+    global: dominant colour, environment; ``largest_weight`` times the cross-entropy of the
+    largest thing's cell over the cells, scenes with things only)."""
     F = _torch().nn.functional
     loss = F.binary_cross_entropy_with_logits(out["classes"], targets["classes"])
     loss = loss + F.cross_entropy(out["kind"].flatten(0, 1), targets["kind"].flatten())
@@ -164,6 +167,9 @@ def aux_losses(out: dict, targets: dict):
         loss = loss + F.cross_entropy(out["cell_colour"].flatten(0, 1)[col >= 0], col[col >= 0])
     loss = loss + F.cross_entropy(out["colour"], targets["colour"])
     loss = loss + F.cross_entropy(out["environment"], targets["environment"])
+    big = targets["largest_cell"]
+    if largest_weight and (big >= 0).any():
+        loss = loss + largest_weight * F.cross_entropy(out["largest"][big >= 0], big[big >= 0])
     return loss
 
 
@@ -173,7 +179,14 @@ def vision_forward(model, pixel_values):
     return vision.hidden_states[model.config.vision_feature_layer][:, 1:]
 
 
-def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict | None):
+def forward_losses(
+    model,
+    aux_head,
+    batch: dict,
+    pixel_values,
+    aux_targets: dict | None,
+    largest_weight: float = 0.0,
+):
     """Answer-token loss and auxiliary loss of one packed batch.
 
     The image features are computed as ``LlavaModel`` does (last vision layer, CLS dropped,
@@ -202,7 +215,7 @@ def forward_losses(model, aux_head, batch: dict, pixel_values, aux_targets: dict
     lm_loss = F.cross_entropy(logits, labels[keep])
     aux_loss = torch.zeros((), dtype=lm_loss.dtype)
     if aux_head is not None and aux_targets is not None:
-        aux_loss = aux_losses(aux_head(patches), aux_targets)
+        aux_loss = aux_losses(aux_head(patches), aux_targets, largest_weight)
     return lm_loss, aux_loss
 
 
@@ -215,6 +228,7 @@ def aux_tensors(data: SceneBatch) -> dict:
         "cell_colour": torch.from_numpy(data.cell_colour.astype(np.int64)),
         "colour": torch.from_numpy(data.colour.astype(np.int64)),
         "environment": torch.from_numpy(data.environment.astype(np.int64)),
+        "largest_cell": torch.from_numpy(data.largest_cell.astype(np.int64)),
     }
 
 
@@ -313,7 +327,9 @@ def train(
             for g in vopt.param_groups:
                 g["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps)
             pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
-            loss = aux_losses(aux_head(vision_forward(model, pixels)), aux_tensors(sub))
+            loss = aux_losses(
+                aux_head(vision_forward(model, pixels)), aux_tensors(sub), recipe.largest_weight
+            )
             vopt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vparams, recipe.grad_clip)
@@ -341,7 +357,9 @@ def train(
         pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, recipe)
-        lm_loss, aux_loss = forward_losses(model, aux_head, batch, pixels, aux_tensors(sub))
+        lm_loss, aux_loss = forward_losses(
+            model, aux_head, batch, pixels, aux_tensors(sub), recipe.largest_weight
+        )
         loss = lm_loss + recipe.aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
