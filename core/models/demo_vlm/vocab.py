@@ -10,6 +10,7 @@ saves and reloads through ``AutoTokenizer`` offline. No BOS token is added.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -66,11 +67,17 @@ def answer_words(n_samples: int = 20000, seed: int = 12345) -> set[str]:
 
 def build_vocabulary() -> list[str]:
     """The full token list: special tokens first, then the sorted words."""
+    return list(_vocabulary())
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[str, ...]:
+    # deterministic (fixed sampling seed) and a few seconds to enumerate: once per process
     words = answer_words() | set(PROMPT_WORDS) | {GLUED_COMMA}
     for text in instruction_texts():
         words.update(split_words(text))
     words -= set(SPECIAL)
-    return [*SPECIAL, *sorted(words)]
+    return (*SPECIAL, *sorted(words))
 
 
 def build_tokenizer(vocabulary: list[str] | None = None):
