@@ -67,7 +67,7 @@ with st.form("pl_grid"):
     tokens = c2.number_input("Max new tokens", 1, 512, settings.max_new_tokens)
     subjects = c3.multiselect("Subjects (empty = all)", ds.subject_names, key="pl_subjects")
     submitted = st.form_submit_button("Start the grid in the background", type="primary")
-job = f"grid-{name}"
+job = dashboard_jobs.grid_job_name(name)
 args = dashboard_jobs.grid_job_args(
     name, models, instructions, int(permutations), int(tokens), subjects, p_values
 )

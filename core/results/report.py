@@ -53,6 +53,7 @@ def format_report(
     out.append(pvalue_note(table, dataset))
     out += _ceiling_lines(dataset)
     out += [f"WARNING: {w}" for w in alpha_edge_warnings(table)]
+    said_ceiling = False
     for model, lay in layers.items():
         wide = instruction_roi_table(table, model, lay)
         out.append(f"\n{model} (layer {lay}):")
@@ -69,7 +70,8 @@ def format_report(
                                    for r in flagged.itertuples())
                        if len(flagged) else "; no ROI's ranking flips")
                 )
-                out += _rsa_ceiling_lines(table, model, lay, dataset)
+                out += _rsa_ceiling_lines(table, model, lay, dataset, ceiling=not said_ceiling)
+                said_ceiling = True  # the ceiling is the data's: printed once, not per model
             tops = top_instructions(table[(table["model"] == model) & (table["layer"] == lay)])
             line = _chosen_with_intervals(table, model, lay, tops, dataset)
             if line:
@@ -144,9 +146,9 @@ def _control_lines(table, model, dataset) -> list[str]:
     return out
 
 
-def _rsa_ceiling_lines(table, model, layer, dataset) -> list[str]:
-    """RSA's noise-ceiling analog per ROI beside encoding's, and RSA normalised by it; or why
-    the dataset has none."""
+def _rsa_ceiling_lines(table, model, layer, dataset, ceiling: bool = True) -> list[str]:
+    """RSA's noise-ceiling analog per ROI beside encoding's (when ``ceiling``), and the model's
+    RSA normalised by it; or why the dataset has none."""
     from core.results.rsa_ceiling import metric_ceilings, unavailable_reason
 
     if dataset is None:
@@ -156,18 +158,21 @@ def _rsa_ceiling_lines(table, model, layer, dataset) -> list[str]:
     ds = open_dataset(dataset)
     why = unavailable_reason(ds)
     if why:
-        return [f"RSA noise ceiling: not available ({why})"]
+        return [f"RSA noise ceiling: not available ({why})"] if ceiling else []
     m = metric_ceilings(ds, table, model, layer)
     if m.empty:
         return []
     per_roi = m.drop_duplicates("roi")
     wide = m.pivot_table(index="instruction", columns="roi", values="rsa_normalized", sort=False)
-    return [
+    head = [
         "RSA ceiling per ROI (sqrt of the split-half reliability of the test-image RDM from the "
         "single repeats, Spearman-Brown; mean over subjects) / encoding's sqrt(NC): "
         + ", ".join(f"{r.roi} {r.rsa_ceiling:.2f}/{r.encoding_ceiling:.2f}"
                     for r in per_roi.itertuples()),  # fmt: skip
-        "RSA / RSA ceiling (mean over subjects):",
+    ]
+    return [
+        *(head if ceiling else []),
+        f"RSA / RSA ceiling ({model}, mean over subjects):",
         wide[list(per_roi["roi"])].to_string(float_format=lambda v: f"{v:.2f}", na_rep=""),
     ]
 

@@ -226,8 +226,10 @@ def no_results_state(name: str) -> None:
         f"No results yet for **{name}**: the encoding grid has not run. It extracts response "
         "embeddings, fits voxelwise encoders and scores them, in the background."
     )
+    from core.dashboard.dashboard_jobs import grid_job_name
+
     job_button(
-        f"grid-{name}",
+        grid_job_name(name),
         ["run", "--dataset", name],
         "Run the grid in the background",
         help=f"python -m core run --dataset {name} (resumable; configure it on the Pipeline page)",

@@ -63,3 +63,17 @@ def test_without_repeats_there_is_no_ceiling_and_the_reason_is_given(demo_small,
     monkeypatch.setattr(rc, "_path", lambda ds, subject, masks: rc.subdir("none") / "c.json")
     assert rc.rdm_ceiling(demo_small, "subj02") is None
     assert "python -m core demo build" in rc.unavailable_reason(demo_small, "subj02")
+
+
+def test_the_report_gives_the_ceiling_once_and_each_models_normalised_rsa(demo_small):
+    from core.results.report import _rsa_ceiling_lines
+
+    rows = [{"subject": s, "model": m, "layer": 1, "instruction": "IU1", "roi": roi,
+             "nalign_mean": 0.5, "rsa": 0.2}
+            for m in ("m1", "m2") for s in ("subj01", "subj02") for roi in ("V1", "FFA")]  # fmt: skip
+    table = pd.DataFrame(rows)
+    first = _rsa_ceiling_lines(table, "m1", 1, "demo")
+    later = _rsa_ceiling_lines(table, "m2", 1, "demo", ceiling=False)
+    assert sum(line.startswith("RSA ceiling per ROI") for line in first) == 1
+    assert not any(line.startswith("RSA ceiling per ROI") for line in later)
+    assert any("(m1, " in line for line in first) and any("(m2, " in line for line in later)
