@@ -55,6 +55,19 @@ def demo_small_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_llava_source(tmp_path_factory) -> Path:
+    """A tiny random LLaVA checkpoint folder (seed 0), built once per test process; read only
+    (a test that changes weights copies it first)."""
+    from transformers.utils import logging
+
+    from core.models.tiny import build_llava
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    return build_llava(tmp_path_factory.mktemp("tiny-llava-src") / "llava", seed=0)
+
+
+@pytest.fixture(scope="session")
 def demo_small(demo_small_root):
     """The small demo world opened as a Dataset."""
     from core.data.demo.store import open_demo

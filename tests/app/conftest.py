@@ -29,20 +29,18 @@ if str(REPO) not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def tiny_grid(demo_small, tmp_path_factory):
+def tiny_grid(demo_small, tiny_llava_source):
     """The results of a tiny grid on the small demo (tiny LLaVA and its vision tower; IU1 and
     IC; partitions of IC vs IU1)."""
     from transformers.utils import logging
 
     from core.models.registry import register_local
-    from core.models.tiny import build_llava
     from core.pipeline.grid import GridConfig, run_grid
     from core.results.fit import FitSettings
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
-    folder = build_llava(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
-    register_local("tiny-llava", folder)
+    register_local("tiny-llava", tiny_llava_source)
     config = GridConfig(
         dataset="demo",
         models=["tiny-llava", "vision:tiny-llava"],

@@ -52,10 +52,8 @@ def fake_dataset(request) -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def tiny_llava(tmp_path_factory) -> str:
-    from core.models.tiny import build_llava
-
-    return str(build_llava(tmp_path_factory.mktemp("models") / "llava", seed=0))
+def tiny_llava(tiny_llava_source) -> str:
+    return str(tiny_llava_source)
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,10 @@ from core.results.fit import FitSettings
 
 
 @pytest.fixture(scope="session")
-def tiny_llava(tmp_path_factory):
-    from transformers.utils import logging
-
+def tiny_llava(tiny_llava_source):
     from core.models.registry import register_local
-    from core.models.tiny import build_llava
 
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-    folder = build_llava(tmp_path_factory.mktemp("tiny") / "llava", seed=0)
-    register_local("tiny-llava", folder)
+    register_local("tiny-llava", tiny_llava_source)
     return "tiny-llava"
 
 
@@ -61,8 +55,6 @@ def populate_home(root, llava_source):
 
 
 @pytest.fixture(scope="session")
-def tiny_llava_folder(tmp_path_factory):
+def tiny_llava_folder(tiny_llava_source):
     """A tiny random LLaVA checkpoint folder (not registered)."""
-    from core.models.tiny import build_llava
-
-    return build_llava(tmp_path_factory.mktemp("tiny-src") / "llava", seed=0)
+    return tiny_llava_source
