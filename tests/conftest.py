@@ -25,6 +25,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # the workers share the cores, and oversubscribed BLAS threads slow every worker down
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_var] = "1"
+    # and the encoder fits stay in the worker: spawning fit processes costs each grid ~10 s of
+    # CPU the other worker needed (tests/pipeline/test_grid.py checks worker-process fits)
+    os.environ["BRAINPROMPT_JOBS"] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -39,6 +39,32 @@ DEMO_MODELS = ("demo-vlm", "random:demo-vlm", "vision:demo-vlm")
 DEFAULT_PAIRS = (("IC", "IU2"), ("IC", "VQ2"), ("IU1", "CR"))
 
 
+#: Environment variable that sets the default number of fit worker processes (e.g. a Slurm
+#: job's ``$SLURM_CPUS_PER_TASK``, or 1 where several pipelines share the cores).
+JOBS_ENV = "BRAINPROMPT_JOBS"
+
+
+def default_jobs() -> int:
+    """Fit worker processes when none are asked for: ``$BRAINPROMPT_JOBS`` if set, else the
+    number of cores.
+
+    Raises
+    ------
+    ValueError
+        When ``$BRAINPROMPT_JOBS`` is not a positive integer.
+    """
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    try:
+        jobs = int(raw)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ValueError(f"{JOBS_ENV}={raw!r}: expected a positive whole number of processes")
+    return jobs
+
+
 @dataclass
 class GridConfig:
     """What to run.
@@ -77,8 +103,8 @@ class GridConfig:
     gpus_per_fit : float
         Ray: the GPU share of one fit (e.g. 0.25 runs four fits per GPU); 0 = one CPU each.
     jobs : int
-        Encoder fits run in this many worker processes, each with one BLAS thread (default: the
-        number of cores); 1 fits in this process with multi-threaded BLAS.
+        Encoder fits run in this many worker processes, each with one BLAS thread (default:
+        :func:`default_jobs`); 1 fits in this process with multi-threaded BLAS.
     """
 
     dataset: str = "demo"
@@ -93,7 +119,7 @@ class GridConfig:
     pairs: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_PAIRS))
     control_pairs: list[str] | None = None
     extract_batch_size: int = 32
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=default_jobs)
     engine: str = "local"
     address: str | None = None
     unit_size: int = 256

@@ -353,3 +353,38 @@ def test_controls_are_extracted_after_their_source_and_length_has_one_layer(grid
     config = replace(grid_config, models=["length:m"], layers=[2, 3])
     specs = fit_specs(config, ["subj01"], {"length:m": [0]})
     assert {s.layer for s in specs} == {0}
+
+
+def test_fits_in_worker_processes_equal_fits_in_this_process(grid_table, grid_config):
+    """jobs > 1 (spawned worker processes, one BLAS thread each) gives the rows an in-process
+    fit gives (the suite itself fits in process: BRAINPROMPT_JOBS=1 under pytest-xdist)."""
+    from dataclasses import replace
+
+    from core.pipeline.grid import run_fits
+
+    ds = open_dataset(grid_config.dataset)
+    rows = grid_table[(grid_table["subject"] == "subj01") & (grid_table["roi"] == "general")]
+    picked = rows.drop_duplicates(["model", "instruction"]).head(2)
+    specs = [FitSpec("demo", "subj01", r.model, r.instruction, int(r.layer)) for r in picked.itertuples()]
+    # another bootstrap size: new fit keys (computed now, in the workers), the same scores
+    settings = replace(grid_config.settings, n_boot=50)
+    got = pd.DataFrame(run_fits(ds, specs, [False, False], settings, jobs=2, progress=False))
+    got = got[got["roi"] == "general"].set_index(["model", "instruction"])["r_mean"]
+    want = picked.set_index(["model", "instruction"])["r_mean"]
+    assert len(got) == 2
+    np.testing.assert_allclose(got.loc[want.index], want, atol=1e-6)
+
+
+def test_default_jobs_come_from_the_environment_else_the_cores(monkeypatch):
+    import os
+
+    from core.pipeline.grid import JOBS_ENV, GridConfig, default_jobs
+
+    monkeypatch.setenv(JOBS_ENV, "3")
+    assert default_jobs() == 3 and GridConfig().jobs == 3
+    monkeypatch.delenv(JOBS_ENV)
+    assert default_jobs() == (os.cpu_count() or 1)
+    for bad in ("0", "two"):
+        monkeypatch.setenv(JOBS_ENV, bad)
+        with pytest.raises(ValueError, match=JOBS_ENV):
+            default_jobs()
