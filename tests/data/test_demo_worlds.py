@@ -236,3 +236,14 @@ def test_cv_best_share_counts_planted_instruction_wins():
     assert masked.n_targets == 1 and masked.share == 0.0
     with pytest.raises(ValueError):
         cv_best_share(scores[:2], ins, driver)
+
+
+def test_a_stimulus_seed_keeps_the_images_and_redraws_the_subjects(demo_small_root, tmp_path):
+    root = tmp_path / "other"
+    build_demo(root=root, size="small", seed=1, stimulus_seed=0, progress=False)
+    base, other = read_json(demo_small_root / "dataset.json"), read_json(root / "dataset.json")
+    assert other["stimuli_digest"] == base["stimuli_digest"] and other["stimulus_seed"] == 0
+    assert "stimulus_seed" not in base  # the default (images from the world seed) is unrecorded
+    a = open_demo(path=demo_small_root).subject("subj01").responses
+    b = open_demo(path=root).subject("subj01").responses
+    assert a.shape != b.shape or not np.allclose(a, b)

@@ -3,7 +3,9 @@ nothing instruction-specific was planted.
 
 Runs the demo model (5 instructions, last layer) over the ``controls`` size (300 images, 4
 subjects) of the ``null`` world for 3 seeds and of the ``uniform`` world for 1 (see
-core/data/demo/subjects.py), and checks:
+core/data/demo/subjects.py), all on the same 300 images (the seeds draw new subjects and new
+image-to-response links, so the features are fixed and the responses are the independent
+draws), and checks:
 
 - null: mean normalized alignment near 0; the cross-validated best instruction names the
   planted world's driver no more often than chance allows; no instruction wins more ROIs than
@@ -51,7 +53,9 @@ UNITS_PER_WORLD = len(set(PLANTED_DRIVERS.values()) - {"bodies"})  # faces and b
 
 def _grid(world: str, seed: int) -> tuple[pd.DataFrame, int]:
     name = f"demo-{world}-controls-{seed}"
-    build_demo(size="controls", seed=seed, world=world, name=name, progress=False)
+    # every world shows the same images (stimulus seed 0): the worlds differ in their subjects
+    # and in which other image drives each response, and share the extracted embeddings
+    build_demo(size="controls", seed=seed, world=world, name=name, progress=False, stimulus_seed=0)
     config = GridConfig(
         dataset=name,
         models=[MODEL],
@@ -76,7 +80,7 @@ def null_grids(demo_small):
 
 @pytest.fixture(scope="module")
 def uniform_grid(null_grids):
-    return _grid("uniform", 0)  # the same stimuli as null seed 0: embeddings are reused
+    return _grid("uniform", 0)  # the same stimuli as the null worlds: embeddings are reused
 
 
 def _rois(table: pd.DataFrame) -> pd.DataFrame:

@@ -191,6 +191,7 @@ def build_demo(
     progress: bool = True,
     world: str = "planted",
     name: str | None = None,
+    stimulus_seed: int | None = None,
 ) -> BuildSummary:
     """Build the demo world into ``root`` (replacing what is there).
 
@@ -211,6 +212,10 @@ def build_demo(
         Dataset name recorded in dataset.json; default :func:`default_world_name`. A name
         other than ``demo`` is registered (:func:`core.data.demo.store.register_world`), so
         ``open_dataset(name)`` and ``--dataset name`` find the world.
+    stimulus_seed : int, optional
+        Seed of the stimulus images alone (default: ``seed``): worlds that differ only in their
+        subjects and responses (e.g. several null worlds) then share the images, and with them
+        every stored response embedding.
 
     Raises
     ------
@@ -243,7 +248,7 @@ def build_demo(
     grids = np.zeros((n, 7, 32, 32), np.float32)
     scene_dicts = []
     for i in tqdm(ids, desc="drawing scenes", disable=not progress, unit="img"):
-        scene = draw_scene(seed, "stimuli", int(i))
+        scene = draw_scene(seed if stimulus_seed is None else stimulus_seed, "stimuli", int(i))
         buf = io.BytesIO()
         scene.image.save(buf, format="PNG", optimize=False)
         pixels.update(buf.getvalue())
@@ -317,6 +322,8 @@ def build_demo(
         "driver_instructions": {g: list(v) for g, v in GROUP_INSTRUCTIONS.items()},
         "surface": "pycortex:S1",
     }
+    if stimulus_seed is not None and stimulus_seed != seed:  # absent: the images follow seed
+        record["stimulus_seed"] = stimulus_seed
     if world != "planted":  # the planted record stays as it was (absent world = planted)
         record["world"] = world
         record["description"] = f"{WORLD_NOTES[world]} {DESCRIPTION}"
