@@ -310,18 +310,12 @@ def test_key_weight_override_of_an_unknown_key_is_refused():
         key_weights(replace(Recipe(), key_weight_overrides=(("IC", 2.0),)))
 
 
-def _tiny_recipe() -> Recipe:
-    return Recipe(vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64,
-                  text_hidden=32, text_layers=1, text_heads=2, text_intermediate=64)  # fmt: skip
-
-
 def test_largest_cell_target_marks_where_the_largest_thing_stands():
     from core.data.demo.content import GRID, largest_item
     from core.models.demo_vlm.data import make_scenes
     from core.models.demo_vlm.vocab import build_tokenizer
 
-    recipe = _tiny_recipe()
-    processor = build_processor(recipe, build_tokenizer())
+    processor = build_processor(Recipe(), build_tokenizer())
     data = make_scenes(processor, "train", range(12), render_size=64)
     seen_full = False
     for i in range(12):

@@ -199,7 +199,10 @@ def register(sub) -> None:
                    "cross-validated best layer (the layer every page reports; the default)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
-        "--jobs", type=int, default=None, help="worker processes for the fits (default: $BRAINPROMPT_JOBS, else the cores)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes for the fits (default: $BRAINPROMPT_JOBS, else the cores)",
     )
     p.add_argument("--no-extract", action="store_true", help="use the stored embeddings only")
     p.add_argument("--quiet", action="store_true")
