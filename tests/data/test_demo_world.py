@@ -89,6 +89,29 @@ def test_every_instruction_has_a_reference_answer(demo_small):
     assert (answers["answer"].str.len() > 0).all()
 
 
+def test_reference_answers_do_not_depend_on_the_order_items_were_sampled_in():
+    """Every answer key is a function of what the picture shows: reordering the scene's items
+    (which no image reveals) never changes an answer (VR once listed interactions in sampling
+    order, an error no model could avoid)."""
+    from dataclasses import replace
+
+    from core.data.demo.answers import answer
+    from core.models.demo_vlm.tasks import ANSWER_KEYS
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for i in range(300):
+        content = draw_scene(0, "heldout", i, size=64).content
+        if len(content.items) < 2:
+            continue
+        order = rng.permutation(len(content.items))
+        shuffled = replace(content, items=[content.items[k] for k in order])
+        for key in ANSWER_KEYS:
+            assert answer(shuffled, key) == answer(content, key), (i, key)
+        checked += 1
+    assert checked > 200
+
+
 def test_dense_labels_cover_every_image(demo_small):
     labels = demo_small.stimuli.dense_labels()
     assert labels.shape == (300, 16, 16)

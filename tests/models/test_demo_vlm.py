@@ -16,9 +16,8 @@ from core.models.demo_vlm import DEMO_FOLDER, answer, load_demo_model, random_tw
 from core.models.demo_vlm.architecture import Recipe, build_model, build_processor, prompt  # noqa: E402
 from core.models.demo_vlm.evaluate import score  # noqa: E402
 
-#: A held-out scene (world seed 0) used as the fixture image, and the instructions checked on it.
+#: A held-out scene (world seed 0) used as the fixture image.
 FIXTURE_SCENE = 3
-FIXTURE_CHECKS = ("IU1", "IU2", "IU3", "VQ2", "CR", "IC")
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +60,17 @@ def test_loads_offline_as_llava(demo, monkeypatch):
 
 
 def test_answers_held_out_images(demo):
-    """On the first 8 held-out scenes, each checked instruction is answered right at least 7
-    times (its held-out accuracy is 0.96-1.00, evaluation.json)."""
+    """On the first 8 held-out scenes every one of the paper's 10 instructions is answered
+    right by its criterion (held-out accuracy 0.984-1.00 on 500 scenes, evaluation.json)."""
     from core.models.demo_vlm.evaluate import generate_answers
 
     model, processor = demo
     scenes = [draw_scene(0, "heldout", i) for i in range(8)]
-    texts = generate_answers(model, processor, [sc.image for sc in scenes], FIXTURE_CHECKS)
-    for iid in FIXTURE_CHECKS:
+    texts = generate_answers(model, processor, [sc.image for sc in scenes], INSTRUCTION_IDS)
+    for iid in INSTRUCTION_IDS:
         wrong = [(t[iid], sc.answers()[iid])
                  for sc, t in zip(scenes, texts, strict=True) if not score(iid, t[iid], sc.content)]  # fmt: skip
-        assert len(wrong) <= 1, (iid, wrong)
+        assert not wrong, (iid, wrong)
 
 
 def test_paper_instruction_text_answers_as_its_id(demo, fixture_scene):
@@ -176,6 +175,8 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
         turns_per_image=3,
         vision_steps=2,
         vision_batch=4,
+        polish_steps=0,
+        polish_scenes=0,
     )
     tok = build_tokenizer()
     processor = build_processor(recipe, tok)
@@ -265,16 +266,23 @@ def test_every_pool_prompt_has_an_answer_key_and_a_reference_answer(fixture_scen
 
 def test_evaluation_record_meets_its_targets():
     """The committed checkpoint's held-out evaluation (``evaluation.json``, written by ``python
-    -m core demo evaluate-model --json``): the paper's tasks meet their targets; a checkpoint
+    -m core demo evaluate-model --json`` for these very weights): the paper's tasks meet their
+    targets, every one of the 10 at least 98%; a checkpoint
     trained on the grown pool records every pool task group, each at least as good as the best
     constant answer."""
     import json
 
+    from core.models.registry import file_digests
+
     record = json.loads((DEMO_FOLDER / "evaluation.json").read_text())
+    # the record scored the committed weights, not an earlier checkpoint's
+    assert record["weights_sha256"] == file_digests([DEMO_FOLDER / "model.safetensors"])[0]
     for iid, target in record["targets"].items():
         assert record["main"][iid] >= target, iid
-    # the exact-answer tasks (VQ1, VQ3, VR, SR) have no target; the README states their scores
     assert set(record["main"]) == set(INSTRUCTION_IDS)
+    # issue 22: every paper task, the exact-answer ones (VQ1, VQ3, VR, SR) included
+    for iid in INSTRUCTION_IDS:
+        assert record["main"][iid] >= record["paper_target"] == 0.98, iid
     if record.get("pool"):
         from core.models.demo_vlm.evaluate import pool_prompts
 
@@ -359,3 +367,100 @@ def test_largest_cell_loss_is_a_softmax_over_the_cells_weighted_by_the_recipe():
     right = torch.zeros(n, cells)
     right[0, 5] = 50.0
     assert torch.isclose(aux_losses(dict(zeros, largest=right), targets, 2.0), base, atol=1e-5)
+
+
+def _tiny_recipe(**kw) -> Recipe:
+    base = dict(
+        vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64,
+        text_hidden=32, text_layers=1, text_heads=2, text_intermediate=64,
+        n_train_scenes=4, steps=2, batch_images=2, warmup_steps=1, turns_per_image=2,
+        vision_steps=1, vision_batch=2, polish_steps=0, polish_scenes=0,
+    )  # fmt: skip
+    return Recipe(**{**base, **kw})
+
+
+def test_polish_phase_runs_the_same_on_a_checkpoint_of_the_main_phase():
+    """A recipe with a polish phase, trained in one go, gives the very weights of the main
+    phase's checkpoint polished alone (own generator and optimizer; steps 0, vision 0): the
+    committed model's last phase can be checked without retraining the rest."""
+    from dataclasses import replace
+
+    from core.models.demo_vlm.data import make_scenes
+    from core.models.demo_vlm.train import train
+    from core.models.demo_vlm.vocab import build_tokenizer
+
+    torch.set_num_threads(2)
+    recipe = _tiny_recipe(polish_steps=3, polish_scenes=2, polish_warmup=1,
+                          polish_key_weights=(("VQ1", 5.0),))  # fmt: skip
+    tok = build_tokenizer()
+    processor = build_processor(recipe, tok)
+    data = make_scenes(processor, "train", range(6), render_size=64)
+    whole = build_model(recipe, tok)
+    summary = train(whole, tok, data, recipe, log=None)
+    assert summary["train_seconds"] > 0
+    main_only = build_model(recipe, tok)
+    train(main_only, tok, data, replace(recipe, polish_steps=0), log=None)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(whole.parameters(), main_only.parameters(), strict=True)
+    ), "the polish phase changed nothing"
+    train(main_only, tok, data, replace(recipe, steps=0, vision_steps=0), log=None)
+    for (name, a), (_, b) in zip(whole.named_parameters(), main_only.named_parameters(),
+                                 strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+
+
+def test_main_phase_never_sees_the_polish_scenes():
+    """Scenes past ``n_train_scenes`` are the polish phase's: the main phase trains the same
+    with or without them."""
+    from dataclasses import replace
+
+    from core.models.demo_vlm.data import make_scenes
+    from core.models.demo_vlm.train import train
+    from core.models.demo_vlm.vocab import build_tokenizer
+
+    torch.set_num_threads(2)
+    recipe = _tiny_recipe()
+    tok = build_tokenizer()
+    processor = build_processor(recipe, tok)
+    data = make_scenes(processor, "train", range(6), render_size=64)
+    a, b = build_model(recipe, tok), build_model(recipe, tok)
+    train(a, tok, data, recipe, log=None)
+    train(b, tok, data.take(np.arange(4)), replace(recipe, polish_scenes=2), log=None)
+    for (name, x), (_, y) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_polish_key_weights_multiply_the_main_weights_and_refuse_unknown_keys():
+    from dataclasses import replace
+
+    from core.models.demo_vlm.tasks import ANSWER_KEYS
+    from core.models.demo_vlm.train import key_weights, polish_key_weights
+
+    recipe = replace(Recipe(), polish_key_weights=(("VQ3", 4.0), ("largest", 0.5)))
+    base, w = key_weights(recipe), polish_key_weights(recipe)
+    for key, factor in recipe.polish_key_weights:
+        k = ANSWER_KEYS.index(key)
+        assert w[k] == pytest.approx(factor * base[k])
+    others = [ANSWER_KEYS.index(k) for k in ANSWER_KEYS if k not in ("VQ3", "largest")]
+    assert np.array_equal(w[others], base[others])
+    with pytest.raises(ValueError, match="not an answer key"):
+        polish_key_weights(replace(Recipe(), polish_key_weights=(("nope", 2.0),)))
+
+
+def test_training_scenes_append_the_polish_scenes_drawn_at_their_own_size():
+    from core.models.demo_vlm.data import make_scenes, training_scenes
+    from core.models.demo_vlm.vocab import build_tokenizer
+
+    recipe = _tiny_recipe(n_train_scenes=2, render_size=64, polish_scenes=2,
+                          polish_render_size=128)  # fmt: skip
+    processor = build_processor(recipe, build_tokenizer())
+    data = training_scenes(processor, recipe)
+    first = make_scenes(processor, "train", range(2), render_size=64)
+    fresh = make_scenes(processor, "train", range(2, 4), render_size=128)
+    assert len(data) == 4
+    for k, v in data.to_arrays().items():
+        assert np.array_equal(v[:2], first.to_arrays()[k]), k
+        assert np.array_equal(v[2:], fresh.to_arrays()[k]), k
+    drawn_small = make_scenes(processor, "train", range(2, 4), render_size=64)
+    assert not np.array_equal(data.pixel_values[2:], drawn_small.pixel_values)

@@ -238,7 +238,7 @@ def _activity(sc: SceneContent) -> str:
     parts = []
     for a, n in sorted(Counter(p.action for p in sc.people()).items()):
         parts.append(f"{'one person is' if n == 1 else NUMBER_WORDS[n] + ' people are'} {a}")
-    for i in sc.animals():
+    for i in sorted(sc.animals(), key=lambda a: ANIMALS.index(a.kind)):  # not sampling order
         if i.with_object and i.action:
             parts.append(f"a {i.kind} is {i.action}")
     parts = list(dict.fromkeys(parts))

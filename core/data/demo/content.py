@@ -215,11 +215,16 @@ class SceneContent:
         return out
 
     def interactions(self) -> list[str]:
-        """Sentences describing animate-inanimate interactions (repeats counted), in item order."""
+        """Sentences describing animate-inanimate interactions (repeats counted), in a canonical
+        order that the picture determines: people first, then animals in :data:`ANIMALS` order,
+        each by action name (never the order in which the items were sampled, which no image
+        shows)."""
+        kinds = ("person", *ANIMALS)
         pairs: list[tuple[str, str]] = []
         for i in self.items:
             if i.with_object and (i.kind == "person" or i.kind in ANIMALS):
                 pairs.append((i.kind, i.action or ""))
+        pairs.sort(key=lambda p: (kinds.index(p[0]), p[1]))
         counts = {p: pairs.count(p) for p in pairs}
         words = ("", "a", "two", "three", "four")
         plural = {"person": "people"}

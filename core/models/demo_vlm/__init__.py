@@ -10,12 +10,16 @@ folder to :data:`DEMO_FOLDER` (``core/models/assets/demo-vlm``)::
 
 Recipe (:class:`~core.models.demo_vlm.architecture.Recipe`, 1.8 M parameters, 7.2 MB): 64 px images
 cut into 16 px patches, so each of the 16 image tokens is one cell of the demo world's 4 x 4 grid;
-CLIP-style vision tower (128 wide, 4 layers) and Llama-style decoder (128 wide, 4 layers, 186-word
-vocabulary). 12,000 scenes of the ``"train"`` stream drawn at 128 px. Phase 1: the vision tower
-alone on dense per-cell targets (classes present, item kind, person action, surface colour; global
-dominant colour and environment), 1,200 steps of 64 images. Phase 2: everything, answer-token loss
-on 4 of each image's 10 instruction turns (isolated by a 4-D mask) plus the same auxiliary loss,
-1,200 steps of 24 images, AdamW 2e-3 with warm-up and cosine decay. About 17 minutes on 2 CPU cores.
+CLIP-style vision tower (128 wide, 4 layers) and Llama-style decoder (128 wide, 4 layers,
+word-level vocabulary). Scenes of the ``"train"`` stream drawn at 128 px (never the stimuli).
+Phase 1: the vision tower alone on dense per-cell targets (classes present, item kind, person
+action, surface colour, where the largest thing stands; global dominant colour and environment),
+1,200 steps of 64 images. Phase 2: everything, answer-token loss on 6 turns per image (the
+paper's 10 and every prompt of the pool, isolated by a 4-D mask) plus the same auxiliary loss,
+2,000 steps of 24 images from 12,000 scenes, AdamW 2e-3 with warm-up and cosine decay. Phase 3
+(polish): the answer loss alone at a lower learning rate, with 12,000 fresh scenes and more
+turns for the long exact object lists (VQ1, VQ3, IC, VR). See ``training.json`` beside the
+weights for the recipe and the time it took.
 
 Modules: :mod:`.vocab` (word-level tokenizer), :mod:`.architecture` (recipe, config, processor),
 :mod:`.data` (training scenes from the ``"train"`` stream, never the stimuli), :mod:`.train`
@@ -119,7 +123,7 @@ def train_demo_model(
     import torch
 
     from core.models.demo_vlm.architecture import Recipe, build_model, build_processor
-    from core.models.demo_vlm.data import make_scenes
+    from core.models.demo_vlm.data import training_scenes
     from core.models.demo_vlm.train import train
     from core.models.demo_vlm.vocab import build_tokenizer
     from core.storage import write_json
@@ -134,15 +138,7 @@ def train_demo_model(
     cpu0 = time.process_time()
     tokenizer = build_tokenizer()
     processor = build_processor(recipe, tokenizer)
-    data = make_scenes(
-        processor,
-        "train",
-        range(recipe.n_train_scenes),
-        world_seed=recipe.world_seed,
-        render_size=recipe.render_size,
-        workers=workers,
-        progress=progress,
-    )
+    data = training_scenes(processor, recipe, workers=workers, progress=progress)
     t_data = time.time() - t0
     if log:
         log(f"drew {len(data)} training scenes in {t_data:.0f} s")

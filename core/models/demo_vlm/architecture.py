@@ -52,6 +52,18 @@ class Recipe:
     largest_weight : float
         Weight, inside the auxiliary loss, of the cross-entropy of the largest thing's cell
         (where the largest thing stands: what the spatial pool tasks ask); 0 turns it off.
+    polish_steps, polish_lr, polish_warmup : int, float, int
+        A last phase on the answer loss alone (fresh AdamW, its own warm-up and cosine decay
+        to ``polish_lr * min_lr_ratio``, its own data order), 0 steps turns it off.
+    polish_scenes, polish_render_size : int
+        Fresh scenes of the ``"train"`` stream (after the first ``n_train_scenes``) that join
+        the polish phase's data, drawn at ``polish_render_size`` pixels (the stimuli's 256: a
+        pizza drawn at 256 and shrunk to 64 px is not the one drawn at 128); the earlier phases
+        never see them.
+    polish_key_weights : tuple of (answer key, factor)
+        Factors on :func:`~core.models.demo_vlm.train.key_weights` in the polish phase: more
+        turns for the long exact lists (every kind with its count) that the main phase leaves
+        short of 98%.
     seed : int
         Seed of everything (data order, initialisation).
     world_seed : int
@@ -98,6 +110,12 @@ class Recipe:
     grad_clip: float = 1.0
     aux_weight: float = 1.0
     largest_weight: float = 1.0
+    polish_steps: int = 2400
+    polish_lr: float = 5e-4
+    polish_warmup: int = 50
+    polish_scenes: int = 12000
+    polish_render_size: int = 256
+    polish_key_weights: tuple = (("VQ1", 3.0), ("VQ3", 4.0), ("IC", 2.0), ("VR", 2.0))
     seed: int = 0
     world_seed: int = 0
 

@@ -80,6 +80,12 @@ class SceneBatch:
     def take(self, idx: np.ndarray) -> SceneBatch:
         return SceneBatch(**{k: v[idx] for k, v in self.__dict__.items()})
 
+    @classmethod
+    def concat(cls, batches: list[SceneBatch]) -> SceneBatch:
+        """The scenes of ``batches`` one after the other."""
+        keys = batches[0].__dict__
+        return cls(**{k: np.concatenate([b.__dict__[k] for b in batches]) for k in keys})
+
 
 def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, ...]:
     """Per-cell auxiliary targets of one scene (see the module docstring)."""
@@ -210,6 +216,25 @@ def make_scenes(
         out.cell_colour[i] = ccol
         out.colour[i], out.environment[i], out.largest_cell[i] = colour, env, big
     return out
+
+
+def training_scenes(processor, recipe, workers: int = 1, progress: bool = False) -> SceneBatch:
+    """Every training scene of ``recipe``: the first ``n_train_scenes`` of the ``"train"``
+    stream drawn at ``render_size``, then the polish phase's ``polish_scenes`` fresh ones drawn
+    at ``polish_render_size``."""
+    kw = dict(world_seed=recipe.world_seed, workers=workers, progress=progress)
+    n = recipe.n_train_scenes
+    data = make_scenes(processor, "train", range(n), render_size=recipe.render_size, **kw)
+    if not recipe.polish_scenes:
+        return data
+    fresh = make_scenes(
+        processor,
+        "train",
+        range(n, n + recipe.polish_scenes),
+        render_size=recipe.polish_render_size,
+        **kw,
+    )
+    return SceneBatch.concat([data, fresh])
 
 
 def cached_scenes(cache_file: Path | None, **kwargs) -> SceneBatch:

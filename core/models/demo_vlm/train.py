@@ -253,17 +253,36 @@ def key_weights(recipe: Recipe) -> np.ndarray:
     return w
 
 
-def sample_turns(rng: np.random.Generator, n: int, recipe: Recipe) -> list[list[int]]:
+def polish_key_weights(recipe: Recipe) -> np.ndarray:
+    """:func:`key_weights` times the recipe's ``polish_key_weights`` factors (the polish phase).
+
+    Raises
+    ------
+    ValueError
+        For a factor naming no answer key.
+    """
+    w = key_weights(recipe)
+    for key, factor in recipe.polish_key_weights:
+        if key not in ANSWER_KEYS:
+            raise ValueError(f"polish_key_weights: {key!r} is not an answer key")
+        w[ANSWER_KEYS.index(key)] *= float(factor)
+    return w
+
+
+def sample_turns(
+    rng: np.random.Generator, n: int, recipe: Recipe, weights: np.ndarray | None = None
+) -> list[list[int]]:
     """For each of ``n`` images, which prompts it carries this step (sorted prompt indices).
 
     ``turns_per_image`` distinct answer keys are drawn with probabilities proportional to
-    :func:`key_weights`; each key is asked by one of its prompts, drawn uniformly.
+    ``weights`` (default :func:`key_weights`); each key is asked by one of its prompts, drawn
+    uniformly.
     """
     prompts = training_prompts()
     by_key: dict[int, list[int]] = {}
     for p, (_, key) in enumerate(prompts):
         by_key.setdefault(ANSWER_KEYS.index(key), []).append(p)
-    w = key_weights(recipe)
+    w = key_weights(recipe) if weights is None else np.asarray(weights, np.float64)
     w = w / w.sum()
     k = min(recipe.turns_per_image, len(ANSWER_KEYS))
     out = []
@@ -273,13 +292,93 @@ def sample_turns(rng: np.random.Generator, n: int, recipe: Recipe) -> list[list[
     return out
 
 
-def lr_at(step: int, recipe: Recipe) -> float:
-    """Linear warm-up then cosine decay to ``lr * min_lr_ratio``."""
-    if step < recipe.warmup_steps:
-        return recipe.lr * (step + 1) / recipe.warmup_steps
-    t = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
-    floor = recipe.lr * recipe.min_lr_ratio
-    return floor + (recipe.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+def lr_at(step: int, recipe: Recipe, polish: bool = False) -> float:
+    """Linear warm-up then cosine decay to ``lr * min_lr_ratio`` (the main phase's, or with
+    ``polish`` the polish phase's steps, peak and warm-up)."""
+    lr = recipe.polish_lr if polish else recipe.lr
+    warmup = recipe.polish_warmup if polish else recipe.warmup_steps
+    steps = recipe.polish_steps if polish else recipe.steps
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    floor = lr * recipe.min_lr_ratio
+    return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def _adamw(params: list, recipe: Recipe, lr: float):
+    """AdamW with the recipe's weight decay on matrices only (not on biases and norms)."""
+    return _torch().optim.AdamW(
+        [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": recipe.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=(0.9, 0.98),
+    )
+
+
+class _AnswerSteps:
+    """The answer-loss training loop, shared by the main and the polish phase."""
+
+    def __init__(self, model, packer, recipe, history, t0, log, log_every) -> None:
+        self.model, self.packer, self.recipe = model, packer, recipe
+        self.history, self.t0, self.log, self.log_every = history, t0, log, log_every
+
+    def run(
+        self, data, rng, opt, params, aux_head, callback, callback_every, polish: bool = False
+    ) -> None:
+        torch = _torch()
+        recipe, model = self.recipe, self.model
+        n_steps = recipe.polish_steps if polish else recipe.steps
+        weights = polish_key_weights(recipe) if polish else key_weights(recipe)
+        name = "polish step" if polish else "step"
+        n = len(data)
+        order = rng.permutation(n)
+        cursor = 0
+        running = {"lm": 0.0, "aux": 0.0, "k": 0}
+        for step in range(n_steps):
+            if cursor + recipe.batch_images > n:
+                order = rng.permutation(n)
+                cursor = 0
+            idx = np.sort(order[cursor : cursor + recipe.batch_images])
+            cursor += recipe.batch_images
+            sub = data.take(idx)
+            batch = self.packer.pack(sub, sample_turns(rng, len(idx), recipe, weights))
+            pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
+            lr = lr_at(step, recipe, polish)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            lm_loss, aux_loss = forward_losses(
+                model,
+                aux_head,
+                batch,
+                pixels,
+                aux_tensors(sub) if aux_head is not None else None,
+                recipe.largest_weight,
+            )
+            loss = lm_loss + recipe.aux_weight * aux_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+            opt.step()
+            running["lm"] += lm_loss.item()
+            running["aux"] += aux_loss.item()
+            running["k"] += 1
+            last = step + 1 == n_steps
+            if self.log is not None and ((step + 1) % self.log_every == 0 or last):
+                k = running["k"]
+                elapsed = time.time() - self.t0
+                row = {"step": step + 1, "lm": running["lm"] / k, "aux": running["aux"] / k}
+                self.history.append({**row, "s": elapsed, **({"polish": True} if polish else {})})
+                self.log(
+                    f"{name} {step + 1}/{n_steps}  answer loss {row['lm']:.4f}  "
+                    f"aux loss {row['aux']:.4f}  lr {lr:.2e}  {elapsed:.0f} s"
+                )
+                running = {"lm": 0.0, "aux": 0.0, "k": 0}
+            if callback is not None and callback_every and (step + 1) % callback_every == 0:
+                model.eval()
+                callback(step + 1)
+                model.train()
 
 
 def train(
@@ -296,6 +395,10 @@ def train(
 
     Deterministic for a given recipe, data and thread count: the batch order comes from
     ``numpy.random.default_rng(recipe.seed)`` and the auxiliary heads are seeded from it too.
+    The vision and main phases use the first ``recipe.n_train_scenes`` scenes of ``data``; the
+    polish phase (``recipe.polish_steps``) uses all of them, with its own generator
+    (``default_rng([seed, 8])``) and optimizer, so that it runs the same on a checkpoint saved
+    after the main phase.
     """
     torch = _torch()
     rng = np.random.default_rng([recipe.seed, 7])
@@ -303,19 +406,10 @@ def train(
     aux_head = make_aux_head(recipe)
     packer = Packer(tokenizer, recipe.n_image_tokens)
     params = list(model.parameters()) + list(aux_head.parameters())
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": recipe.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=recipe.lr,
-        betas=(0.9, 0.98),
-    )
+    opt = _adamw(params, recipe, recipe.lr)
     model.train()
     aux_head.train()
-    n = len(data)
+    n = min(len(data), recipe.n_train_scenes)  # the polish phase's fresh scenes come after
     t0 = time.time()
     if recipe.vision_steps:
         vparams = list(model.model.vision_tower.parameters()) + list(aux_head.parameters())
@@ -342,47 +436,23 @@ def train(
                 )
                 vrun = 0.0
         del vopt
-    order = rng.permutation(n)
-    cursor = 0
-    running = {"lm": 0.0, "aux": 0.0, "k": 0}
-    history = []
-    for step in range(recipe.steps):
-        if cursor + recipe.batch_images > n:
-            order = rng.permutation(n)
-            cursor = 0
-        idx = np.sort(order[cursor : cursor + recipe.batch_images])
-        cursor += recipe.batch_images
-        sub = data.take(idx)
-        batch = packer.pack(sub, sample_turns(rng, len(idx), recipe))
-        pixels = torch.from_numpy(sub.pixel_values.astype(np.float32))
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, recipe)
-        lm_loss, aux_loss = forward_losses(
-            model, aux_head, batch, pixels, aux_tensors(sub), recipe.largest_weight
+    history: list[dict] = []
+    steps = _AnswerSteps(model, packer, recipe, history, t0, log, log_every)
+    main_data = data if n == len(data) else data.take(np.arange(n))
+    steps.run(main_data, rng, opt, params, aux_head, callback, callback_every)
+    del main_data
+    if recipe.polish_steps:
+        # fresh optimizer, own data order; the answer loss alone (the aux heads are not used)
+        model_params = list(model.parameters())
+        steps.run(
+            data,
+            np.random.default_rng([recipe.seed, 8]),
+            _adamw(model_params, recipe, recipe.polish_lr),
+            model_params,
+            None,
+            callback,
+            callback_every,
+            polish=True,
         )
-        loss = lm_loss + recipe.aux_weight * aux_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-        opt.step()
-        running["lm"] += lm_loss.item()
-        running["aux"] += aux_loss.item()
-        running["k"] += 1
-        if log is not None and ((step + 1) % log_every == 0 or step + 1 == recipe.steps):
-            k = running["k"]
-            elapsed = time.time() - t0
-            history.append(
-                {"step": step + 1, "lm": running["lm"] / k, "aux": running["aux"] / k, "s": elapsed}
-            )
-            log(
-                f"step {step + 1}/{recipe.steps}  answer loss {running['lm'] / k:.4f}  "
-                f"aux loss {running['aux'] / k:.4f}  lr {lr_at(step, recipe):.2e}  "
-                f"{elapsed:.0f} s"
-            )
-            running = {"lm": 0.0, "aux": 0.0, "k": 0}
-        if callback is not None and callback_every and (step + 1) % callback_every == 0:
-            model.eval()
-            callback(step + 1)
-            model.train()
     model.eval()
     return {"train_seconds": time.time() - t0, "history": history}

@@ -45,7 +45,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.table())
     print(f"({result.seconds:.0f} s)")
     if args.json:
-        write_json(args.json, result.to_dict())
+        from pathlib import Path
+
+        from core.models.registry import file_digests
+
+        # the record names the weights it scored: a retrained model cannot keep an old record
+        weights = file_digests([Path(folder) / "model.safetensors"])[0]
+        write_json(args.json, {**result.to_dict(), "weights_sha256": weights})
     return 0
 
 
