@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.data.demo.subjects import GROUP_INSTRUCTIONS, PLANTED_DRIVERS
+from core.data.demo.subjects import GROUP_INSTRUCTIONS, PLANTED_DRIVERS, planted_label
 from core.data.demo.truth import EccentricityCheck, early_targets, eccentricity_check
 from core.results.fit import IMAGE, aligned_features
 from core.results.selection import rank_instructions
@@ -47,7 +47,7 @@ def recovery_table(table: pd.DataFrame, model: str, layer: int) -> pd.DataFrame:
             {
                 "roi": roi,
                 "subject": subject,
-                "planted": "/".join(sorted(planted)),
+                "planted": planted_label(PLANTED_DRIVERS[roi]),
                 "recovered best": ranking.index[0],
                 "best nalign": float(ranking.iloc[0]),
                 "planted nalign": float(ranking[present[0]]) if present else np.nan,

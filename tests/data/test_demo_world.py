@@ -376,7 +376,7 @@ def test_loc_is_a_constructed_patch_planted_with_a_driver_only_the_pool_asks_abo
     largest thing's size and place: no paper instruction names it, pool prompts do; its drive is
     orthogonal to everything the paper's 10 ask about; its targets prefer the contralateral
     half of the image."""
-    from core.data.demo.subjects import GROUP_INSTRUCTIONS
+    from core.data.demo.subjects import GROUP_INSTRUCTIONS, planted_label
     from core.data.demo.truth import GROUP_LABELS
 
     assert PLANTED_DRIVERS["LOC"] == "objects" and "objects" in GROUP_LABELS
@@ -393,7 +393,7 @@ def test_loc_is_a_constructed_patch_planted_with_a_driver_only_the_pool_asks_abo
     hemi = s.targets.geometry.hemi[mask]
     assert (x[hemi == 0] > 0).all() and (x[hemi == 1] < 0).all()
     prefs = roi_preferences(truth, s.targets).set_index("roi")
-    assert prefs.loc["LOC", "instruction"] == "/".join(GROUP_INSTRUCTIONS["objects"])
+    assert prefs.loc["LOC", "instruction"] == planted_label("objects")
     assert prefs.loc["LOC", "preferred object position"]
 
 
@@ -418,3 +418,13 @@ def test_loc_planted_prompts_are_every_pool_prompt_naming_where_the_largest_thin
     where_largest = {"largest", "largest_quarter", "largest_side", "largest_half"}
     expected = {i.id for i in pool_instructions() if answer_key(i.text) in where_largest}
     assert set(GROUP_INSTRUCTIONS["objects"]) == expected
+
+
+def test_planted_label_names_paper_ids_and_counts_pool_prompts():
+    from core.data.demo.subjects import GROUP_INSTRUCTIONS, planted_label
+
+    assert planted_label("places") == "CR/SR"
+    assert planted_label("numerosity") == "IU3"
+    n = len(GROUP_INSTRUCTIONS["objects"])
+    assert planted_label("objects") == f"{n} pool prompts: where the largest thing is"
+    assert "pool:" not in planted_label("objects")

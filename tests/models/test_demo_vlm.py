@@ -220,7 +220,7 @@ def test_packed_turns_match_separate_sequences_and_training_runs():
             ).logits[0, len(packer.prefix) :]
             assert torch.allclose(packed[start : start + len(ids)], alone, atol=1e-4)
             start += len(ids)
-        lm, aux = forward_losses(model, None, batch, pixels, None)
+        lm, aux = forward_losses(model, None, batch, pixels, None, recipe.largest_weight)
         assert torch.isfinite(lm)
     summary = train(model, tok, data, recipe, log=None)
     assert len(summary["history"]) == 0 and summary["train_seconds"] > 0

@@ -139,6 +139,20 @@ GROUP_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: What a group's planted pool prompts ask, for tables (paper ids are shown as they are).
+POOL_GROUP_ASKS: dict[str, str] = {"objects": "where the largest thing is"}
+
+
+def planted_label(group: str) -> str:
+    """How a driver group's planted instructions read in a table: the paper ids joined by "/"
+    ("CR/SR"), or for pool prompts their number and what they ask ("6 pool prompts: where the
+    largest thing is"); "" for a group with none."""
+    ids = GROUP_INSTRUCTIONS.get(group, ())
+    if not any(i.startswith("pool:") for i in ids):
+        return "/".join(ids)
+    return f"{len(ids)} pool prompts: {POOL_GROUP_ASKS[group]}"
+
+
 #: True ncsnr at the centre of each group's ROIs, between them (mixed) and in the rim.
 SNR = {
     "low_level": 0.62,

@@ -27,10 +27,10 @@ import pandas as pd
 from core.data.demo.drives import CHANNELS, FIELD_DEG, PIX
 from core.data.demo.subjects import (
     DRIVER_GROUPS,
-    GROUP_INSTRUCTIONS,
     GROUPS,
     PLANTED_DRIVERS,
     PlantedInputs,
+    planted_label,
 )
 
 #: Readable names of the planted driver groups (the category map's legend).
@@ -164,7 +164,7 @@ def roi_preferences(truth: dict[str, np.ndarray], targets) -> pd.DataFrame:
             "roi": roi,
             "targets": int(mask.sum()),
             "planted driver": group,
-            "instruction": "/".join(GROUP_INSTRUCTIONS[group]),
+            "instruction": planted_label(group),
             "driver weight": float(weights[mask, GROUPS.index(group)].mean())
             if mask.any()
             else np.nan,

@@ -87,6 +87,12 @@ class SceneBatch:
         return cls(**{k: np.concatenate([b.__dict__[k] for b in batches]) for k in keys})
 
 
+def cell_index(item, grid: int = GRID) -> int:
+    """The index of an item's cell among the ``grid * grid`` image tokens (row-major, as the
+    vision tower's patches)."""
+    return item.row * grid + item.col
+
+
 def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, ...]:
     """Per-cell auxiliary targets of one scene (see the module docstring)."""
     labels = scene.dense_labels
@@ -118,7 +124,7 @@ def cell_targets(scene, grid: int = GRID) -> tuple[np.ndarray, ...]:
     kind = np.zeros(grid * grid, np.int8)
     action = np.full(grid * grid, -1, np.int8)
     for item in scene.content.items:
-        k = item.row * grid + item.col
+        k = cell_index(item, grid)
         kind[k] = 1 + ITEM_KINDS.index(item.kind)
         if item.kind == "person":
             action[k] = ACTION_NAMES.index(item.action)
@@ -148,7 +154,7 @@ def _draw(args):
     glob = (
         COLOUR_NAMES.index(c.dominant_colour),
         ENVIRONMENTS.index(c.environment),
-        -1 if big is None else big.row * GRID + big.col,
+        -1 if big is None else cell_index(big),
     )
     answers = {k: answer(c, k) for k in ANSWER_KEYS}
     return scene.image, answers, cell_targets(scene), glob

@@ -152,7 +152,7 @@ class Packer:
         }
 
 
-def aux_losses(out: dict, targets: dict, largest_weight: float = 0.0):
+def aux_losses(out: dict, targets: dict, largest_weight: float):
     """Sum of the auxiliary vision losses (per cell: classes, kind, action, surface colour;
     global: dominant colour, environment; ``largest_weight`` times the cross-entropy of the
     largest thing's cell over the cells, scenes with things only)."""
@@ -185,7 +185,7 @@ def forward_losses(
     batch: dict,
     pixel_values,
     aux_targets: dict | None,
-    largest_weight: float = 0.0,
+    largest_weight: float,
 ):
     """Answer-token loss and auxiliary loss of one packed batch.
 
