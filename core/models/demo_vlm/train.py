@@ -12,7 +12,8 @@ separate sequence ``USER: <image>\\n{instruction} ASSISTANT: {answer}</s>`` woul
 prefix is computed once per image instead of once per turn). The loss is cross-entropy on the
 answer tokens and ``</s>`` only. The vision tower gets an auxiliary loss from linear heads on its
 patch states (one patch per grid cell): the dense classes in the cell (multi-label), the item kind
-in the cell and a person's action.
+in the cell and a person's action. A last polish phase (``Recipe.polish_steps``) trains on the
+answer loss alone, with fresh scenes and more turns for the long exact answers.
 """
 
 from __future__ import annotations
