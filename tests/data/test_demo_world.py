@@ -428,3 +428,21 @@ def test_planted_label_names_paper_ids_and_counts_pool_prompts():
     n = len(GROUP_INSTRUCTIONS["objects"])
     assert planted_label("objects") == f"{n} pool prompts: where the largest thing is"
     assert "pool:" not in planted_label("objects")
+
+
+def test_demo_built_with_older_reference_answers_is_refused(demo_small_root, tmp_path):
+    """A demo whose dataset.json records other reference answers (or none: version 1) must be
+    rebuilt: its stored answers would contradict what the code and the model now say."""
+    import json
+
+    from core.data.demo.answers import ANSWERS_VERSION
+    from core.data.demo.store import demo_info
+
+    assert demo_info(demo_small_root)["answers_version"] == ANSWERS_VERSION
+    old = tmp_path / "demo"
+    shutil.copytree(demo_small_root, old)
+    record = json.loads((old / "dataset.json").read_text())
+    del record["answers_version"]
+    (old / "dataset.json").write_text(json.dumps(record))
+    with pytest.raises(DatasetError, match="older reference answers .*demo build"):
+        demo_info(old)

@@ -30,6 +30,12 @@ from core.data.demo.content import (
     quarter,
 )
 
+#: Version of the reference answers' wording and order, recorded in a built demo's dataset.json:
+#: a demo built with other answers is rebuilt (its images and subjects, and so every artifact
+#: keyed by them, stay the same). 2: interactions and activities in a fixed order (they followed
+#: the order the scene's items were sampled in).
+ANSWERS_VERSION = 2
+
 NUMBER_WORDS = (
     "no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
     "twelve",

@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from core.config import CODE_VERSION, subdir
 from core.data.dataset import DatasetError
+from core.data.demo.answers import ANSWERS_VERSION
 from core.data.demo.drives import PrfBank, pixel_grid, scene_drives
 from core.data.demo.scenes import INSTRUCTION_IDS, draw_scene, low_level_features
 from core.data.demo.store import default_demo_root
@@ -316,6 +317,7 @@ def build_demo(
         "subjects": subject_names,
         "subjects_summary": subjects,
         "instruction_ids": list(INSTRUCTION_IDS),
+        "answers_version": ANSWERS_VERSION,
         "roi_families": DEMO_ROI_FAMILIES,
         "planted_drivers": PLANTED_DRIVERS,
         "driver_groups": list(DRIVER_GROUPS),

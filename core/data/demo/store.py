@@ -102,6 +102,14 @@ def demo_info(root: Path | None = None) -> dict:
             f"the demo world at {root} was built by an older version of the demo (planted "
             f"groups {info['driver_groups']}); rebuild it with `python -m core demo build`"
         )
+    from core.data.demo.answers import ANSWERS_VERSION
+
+    if info.get("answers_version", 1) != ANSWERS_VERSION:
+        raise DatasetError(
+            f"the demo world at {root} was built with older reference answers (version "
+            f"{info.get('answers_version', 1)}, now {ANSWERS_VERSION}); rebuild it with "
+            "`python -m core demo build` (same images and subjects: stored results stay valid)"
+        )
     return info
 
 
