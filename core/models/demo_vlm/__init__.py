@@ -17,8 +17,8 @@ action, surface colour, where the largest thing stands; global dominant colour a
 1,200 steps of 64 images. Phase 2: everything, answer-token loss on 6 turns per image (the
 paper's 10 and every prompt of the pool, isolated by a 4-D mask) plus the same auxiliary loss,
 2,000 steps of 24 images from 12,000 scenes, AdamW 2e-3 with warm-up and cosine decay. Phase 3
-(polish): the answer loss alone at a lower learning rate, with 12,000 fresh scenes and more
-turns for the long exact object lists (VQ1, VQ3, IC, VR). See ``training.json`` beside the
+(polish): the answer loss alone at a lower learning rate, with 12,000 fresh scenes drawn at the
+stimuli's 256 px and more turns for the long exact object lists (VQ1, VQ3, IC, VR). See ``training.json`` beside the
 weights for the recipe and the time it took.
 
 Modules: :mod:`.vocab` (word-level tokenizer), :mod:`.architecture` (recipe, config, processor),

@@ -77,7 +77,7 @@ class SceneBatch:
     def to_arrays(self) -> dict[str, np.ndarray]:
         return dict(self.__dict__)
 
-    def take(self, idx: np.ndarray) -> SceneBatch:
+    def take(self, idx: np.ndarray | slice) -> SceneBatch:
         return SceneBatch(**{k: v[idx] for k, v in self.__dict__.items()})
 
     @classmethod

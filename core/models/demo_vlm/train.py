@@ -439,9 +439,8 @@ def train(
         del vopt
     history: list[dict] = []
     steps = _AnswerSteps(model, packer, recipe, history, t0, log, log_every)
-    main_data = data if n == len(data) else data.take(np.arange(n))
-    steps.run(main_data, rng, opt, params, aux_head, callback, callback_every)
-    del main_data
+    # the first n scenes as views (no copy); the polish phase's fresh scenes come after them
+    steps.run(data.take(slice(0, n)), rng, opt, params, aux_head, callback, callback_every)
     if recipe.polish_steps:
         # fresh optimizer, own data order; the answer loss alone (the aux heads are not used)
         model_params = list(model.parameters())
